@@ -1,0 +1,70 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Heavy dependencies stay in the targets that need them: the core and the SQLite store
+// build in about a minute on two cores.
+let package = Package(
+    name: "conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorSQLite", targets: ["ConveyorSQLite"]),
+        .library(name: "ConveyorIngest", targets: ["ConveyorIngest"]),
+        .library(name: "ConveyorCommands", targets: ["ConveyorCommands"]),
+        .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
+        .executable(name: "conveyor", targets: ["conveyor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .target(
+            name: "Conveyor",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ConveyorSQLite",
+            dependencies: [
+                "Conveyor",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "ConveyorIngest"),
+        .target(
+            name: "ConveyorCommands",
+            dependencies: [
+                "Conveyor", "ConveyorSQLite", "ConveyorIngest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands"]),
+        .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),
+        .executableTarget(
+            name: "conveyor-bench",
+            dependencies: ["Conveyor", "ConveyorSQLite"],
+            path: "Benchmarks/ConveyorBenchmarks"
+        ),
+        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
+        .testTarget(name: "ConveyorSQLiteTests", dependencies: ["ConveyorSQLite", "ConveyorTesting"]),
+        .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),
+        .testTarget(
+            name: "ConveyorCommandsTests",
+            dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Errors of the engine. Each message names the input and what to do.
+public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
+    case jobNotFound(JobID)
+    case unknownJobName(String, known: [String])
+    case undecodablePayload(job: String, reason: String)
+    case unencodableOutput(job: String, reason: String)
+    case timedOut(waitingFor: String)
+    case jobTimedOut(job: String, after: Duration)
+    case jobFailed(JobID, JobFailure)
+    case jobCancelled(JobID)
+    case invalidStoreURL(String, reason: String)
+    case payloadTooLarge(job: String, bytes: Int, limit: Int)
+    case storeFailure(String)
+
+    public var description: String {
+        switch self {
+        case .jobNotFound(let id):
+            "no job with id \(id) in this store (was it purged, or is --store pointing elsewhere?)"
+        case .unknownJobName(let name, let known):
+            "unknown job name '\(name)': no job type with that name is registered with this worker"
+                + (known.isEmpty ? "" : " (registered: \(known.sorted().joined(separator: ", ")))")
+        case .undecodablePayload(let job, let reason):
+            "the payload of '\(job)' cannot be decoded: \(reason)"
+        case .unencodableOutput(let job, let reason):
+            "the output of '\(job)' cannot be encoded as JSON: \(reason)"
+        case .timedOut(let what):
+            "timed out waiting for \(what)"
+        case .jobTimedOut(let job, let after):
+            "'\(job)' did not finish within its timeout of \(after.formatted)"
+        case .jobFailed(let id, let failure):
+            "job \(id) failed: \(failure)"
+        case .jobCancelled(let id):
+            "job \(id) was cancelled"
+        case .invalidStoreURL(let url, let reason):
+            "invalid store '\(url)': \(reason)"
+        case .payloadTooLarge(let job, let bytes, let limit):
+            "the payload of '\(job)' is \(bytes) bytes, over the limit of \(limit) bytes; store large data elsewhere and pass a reference"
+        case .storeFailure(let message):
+            message
+        }
+    }
+}
+
+extension Duration {
+    /// `1.5s`, `250ms`: short, for messages and tables.
+    public var formatted: String {
+        let (seconds, attoseconds) = components
+        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        if ms >= 1000 { return ms.truncatingRemainder(dividingBy: 1000) == 0 ? "\(Int(ms / 1000))s" : String(format: "%.1fs", ms / 1000) }
+        if ms >= 1 { return "\(Int(ms.rounded()))ms" }
+        return String(format: "%.2fms", ms)
+    }
+
+    /// Seconds as a `Double`.
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// Whole microseconds.
+    public var microseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}

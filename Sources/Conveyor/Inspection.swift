@@ -1,0 +1,87 @@
+import Foundation
+
+/// Counts of one queue's jobs by state.
+public struct QueueStats: Sendable, Hashable {
+    public var queue: String
+    public var paused: Bool
+    public var counts: [JobState: Int]
+
+    public init(queue: String, paused: Bool = false, counts: [JobState: Int] = [:]) {
+        self.queue = queue
+        self.paused = paused
+        self.counts = counts
+    }
+
+    public subscript(state: JobState) -> Int { counts[state] ?? 0 }
+    public var total: Int { counts.values.reduce(0, +) }
+    /// Jobs not yet finished.
+    public var pending: Int { JobState.unfinished.reduce(0) { $0 + self[$1] } }
+}
+
+/// A worker process as the store last saw it.
+public struct WorkerInfo: Sendable, Hashable, Codable {
+    public var id: String
+    public var hostname: String
+    public var pid: Int32
+    public var queues: [String]
+    public var concurrency: Int
+    public var startedAt: Date
+    public var lastSeenAt: Date
+    /// Jobs it was running at its last heartbeat.
+    public var running: Int
+
+    public init(
+        id: String, hostname: String, pid: Int32, queues: [String], concurrency: Int,
+        startedAt: Date, lastSeenAt: Date, running: Int = 0
+    ) {
+        self.id = id; self.hostname = hostname; self.pid = pid; self.queues = queues
+        self.concurrency = concurrency; self.startedAt = startedAt; self.lastSeenAt = lastSeenAt
+        self.running = running
+    }
+}
+
+/// Which jobs to list.
+public struct JobQuery: Sendable, Hashable {
+    public var states: [JobState]?
+    public var queue: String?
+    public var batchID: String?
+    /// Only jobs with a larger id: page through a listing by passing the last id seen.
+    public var after: JobID?
+    public var limit: Int
+
+    public init(states: [JobState]? = nil, queue: String? = nil, batchID: String? = nil, after: JobID? = nil, limit: Int = 100) {
+        self.states = states
+        self.queue = queue
+        self.batchID = batchID
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// Which jobs `purge` deletes. Active jobs are never purged.
+public struct PurgeRequest: Sendable, Hashable {
+    public var queue: String?
+    public var states: [JobState]
+    /// Only jobs that finished (or were created, for unfinished ones) before this time.
+    public var olderThan: Date?
+
+    public init(queue: String? = nil, states: [JobState] = [.succeeded, .dead, .cancelled], olderThan: Date? = nil) {
+        self.queue = queue
+        self.states = states.filter { $0 != .active }
+        self.olderThan = olderThan
+    }
+}
+
+/// What a submission (a group of jobs enqueued together) looks like now.
+public struct BatchSummary: Sendable, Hashable {
+    public var id: String
+    public var counts: [JobState: Int]
+    public init(id: String, counts: [JobState: Int]) {
+        self.id = id
+        self.counts = counts
+    }
+    public subscript(state: JobState) -> Int { counts[state] ?? 0 }
+    public var total: Int { counts.values.reduce(0, +) }
+    public var finished: Int { self[.succeeded] + self[.dead] + self[.cancelled] }
+    public var isFinished: Bool { total > 0 && finished == total }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// The one contract every store implements: SQLite, Redis, PostgreSQL and the in-memory
+/// store for tests.
+///
+/// Every operation is atomic and takes arrays, so one round trip serves many jobs.
+/// Delivery is at least once: a claimed job holds a lease that heartbeats extend; a lease
+/// that expires puts the job back (``recoverExpiredLeases(now:)``) with the attempt counted.
+public protocol JobBackend: Sendable {
+    /// Stores the jobs, in order, in one atomic step. Jobs with a `runAt` in the future
+    /// start `scheduled`; a unique key already held returns `.duplicate` with the holder's id.
+    func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult]
+
+    /// Claims up to `limit` jobs from `queues` (in the order given; priority, then FIFO,
+    /// within a queue), skipping paused queues and promoting due scheduled and retrying jobs.
+    /// Each claimed job counts an attempt and holds a lease until `now + lease`.
+    func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob]
+
+    /// Records outcomes. An outcome whose lease is no longer held (it expired and the job
+    /// was recovered) is ignored: the newer attempt decides.
+    func complete(_ outcomes: [JobOutcome]) async throws
+
+    /// Extends the leases still held; returns those that are not (lost to recovery).
+    @discardableResult
+    func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease]
+
+    /// Hands claimed, unstarted jobs back to `ready` without counting the attempt.
+    func release(_ leases: [JobLease]) async throws
+
+    /// Returns jobs whose lease expired to `ready` (or `dead` after their last attempt).
+    /// Returns how many were recovered.
+    @discardableResult
+    func recoverExpiredLeases(now: Date) async throws -> Int
+
+    /// Cancels unfinished jobs that are not active. Returns the ids cancelled.
+    @discardableResult
+    func cancel(_ ids: [JobID]) async throws -> [JobID]
+
+    /// Makes dead or cancelled jobs ready again with fresh attempts. Returns the ids moved.
+    @discardableResult
+    func retry(_ ids: [JobID]) async throws -> [JobID]
+
+    func pause(queue: String) async throws
+    func resume(queue: String) async throws
+
+    /// Deletes finished (or any non-active) jobs. Returns how many were deleted.
+    @discardableResult
+    func purge(_ request: PurgeRequest) async throws -> Int
+
+    // MARK: Inspection
+
+    func job(_ id: JobID) async throws -> JobRecord?
+    func jobs(_ query: JobQuery) async throws -> [JobRecord]
+    func queueStats() async throws -> [QueueStats]
+    func batchSummary(_ batchID: String) async throws -> BatchSummary
+    /// The submissions (batches) the store knows, newest first.
+    func batchIDs(limit: Int) async throws -> [String]
+
+    /// Records that a worker is alive (and what it runs). Called at start and on every heartbeat.
+    func registerWorker(_ worker: WorkerInfo) async throws
+    /// Forgets a worker that stopped cleanly.
+    func unregisterWorker(id: String) async throws
+    /// Workers seen since `since`.
+    func workers(seenSince since: Date) async throws -> [WorkerInfo]
+
+    // MARK: Waiting
+
+    /// When the next scheduled or retrying job in `queues` becomes due, if any.
+    func nextDueDate(queues: [String]) async throws -> Date?
+
+    /// Notified when work may have arrived (an enqueue, a retry, a resume, a release),
+    /// in this process or, for durable stores, in any other. Spurious wake-ups are allowed;
+    /// busy polling is not.
+    var workSignal: AsyncSignal { get }
+
+    /// Notified when jobs may have finished.
+    var completionSignal: AsyncSignal { get }
+}
+
+extension JobBackend {
+    public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
+        try await enqueue([job])[0]
+    }
+
+    /// Waits until the job is finished (succeeded, dead or cancelled) and returns its record.
+    public func waitUntilFinished(_ id: JobID, timeout: Duration? = nil) async throws -> JobRecord {
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now + $0 }
+        while true {
+            let generation = completionSignal.generation
+            guard let record = try await job(id) else { throw ConveyorError.jobNotFound(id) }
+            if record.state.isFinal { return record }
+            if let deadline, clock.now >= deadline { throw ConveyorError.timedOut(waitingFor: "job \(id)") }
+            try Task.checkCancellation()
+            await completionSignal.wait(after: generation, timeout: .milliseconds(500))
+        }
+    }
+
+    /// Waits until every job of `batchID` is finished and returns the summary.
+    public func waitUntilBatchFinished(_ batchID: String, timeout: Duration? = nil) async throws -> BatchSummary {
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now + $0 }
+        while true {
+            let generation = completionSignal.generation
+            let summary = try await batchSummary(batchID)
+            if summary.isFinished { return summary }
+            if let deadline, clock.now >= deadline { throw ConveyorError.timedOut(waitingFor: "batch \(batchID)") }
+            try Task.checkCancellation()
+            await completionSignal.wait(after: generation, timeout: .milliseconds(500))
+        }
+    }
+}

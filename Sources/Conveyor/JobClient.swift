@@ -1,0 +1,131 @@
+import Foundation
+
+/// Options that override a job type's defaults for one enqueue.
+public struct JobOptions: Sendable, Hashable {
+    public var queue: String?
+    public var priority: Priority?
+    /// Run no earlier than this long from now.
+    public var delay: Duration?
+    /// Run no earlier than this time (wins over `delay`).
+    public var runAt: Date?
+    public var uniqueKey: String?
+    public var maxAttempts: Int?
+    public var timeout: Duration?
+    public var batchID: String?
+
+    public init(
+        queue: String? = nil, priority: Priority? = nil, delay: Duration? = nil, runAt: Date? = nil,
+        uniqueKey: String? = nil, maxAttempts: Int? = nil, timeout: Duration? = nil, batchID: String? = nil
+    ) {
+        self.queue = queue; self.priority = priority; self.delay = delay; self.runAt = runAt
+        self.uniqueKey = uniqueKey; self.maxAttempts = maxAttempts; self.timeout = timeout
+        self.batchID = batchID
+    }
+}
+
+/// Enqueues jobs into a store.
+///
+/// ```swift
+/// let client = JobClient(backend: store)
+/// let handle = try await client.enqueue(ExportHSN(hsn: "09011112"), options: .init(priority: .high))
+/// let summary = try await handle.value()
+/// ```
+public struct JobClient: Sendable {
+    public struct Configuration: Sendable {
+        /// Larger payloads are refused with ``ConveyorError/payloadTooLarge(job:bytes:limit:)``.
+        public var maximumPayloadBytes: Int = 1 << 20
+        public init(maximumPayloadBytes: Int = 1 << 20) { self.maximumPayloadBytes = maximumPayloadBytes }
+    }
+
+    public let backend: any JobBackend
+    public var configuration: Configuration
+
+    public init(backend: any JobBackend, configuration: Configuration = .init()) {
+        self.backend = backend
+        self.configuration = configuration
+    }
+
+    /// Enqueues one job and returns a handle to its result.
+    public func enqueue<J: Job>(_ job: J, options: JobOptions = .init()) async throws -> JobHandle<J.Output> {
+        try await enqueue([job], options: options)[0]
+    }
+
+    /// Enqueues many jobs of one type in one atomic call.
+    public func enqueue<J: Job>(_ jobs: [J], options: JobOptions = .init()) async throws -> [JobHandle<J.Output>] {
+        let encoder = JSONEncoder()
+        let now = Date()
+        let newJobs = try jobs.map { try makeNewJob($0, options: options, encoder: encoder, now: now) }
+        let results = try await backend.enqueue(newJobs)
+        return results.map { JobHandle(id: $0.id, isDuplicate: $0.isDuplicate, backend: backend) }
+    }
+
+    /// Enqueues prepared jobs (any mix of names) in one atomic call.
+    public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
+        for job in jobs where job.payload.count > configuration.maximumPayloadBytes {
+            throw ConveyorError.payloadTooLarge(job: job.name, bytes: job.payload.count, limit: configuration.maximumPayloadBytes)
+        }
+        return try await backend.enqueue(jobs)
+    }
+
+    /// The stored form of `job` with `options` applied.
+    public func makeNewJob<J: Job>(_ job: J, options: JobOptions = .init()) throws -> NewJob {
+        try makeNewJob(job, options: options, encoder: JSONEncoder(), now: Date())
+    }
+
+    private func makeNewJob<J: Job>(_ job: J, options: JobOptions, encoder: JSONEncoder, now: Date) throws -> NewJob {
+        let payload = try encoder.encode(job)
+        if payload.count > configuration.maximumPayloadBytes {
+            throw ConveyorError.payloadTooLarge(job: J.name, bytes: payload.count, limit: configuration.maximumPayloadBytes)
+        }
+        let runAt = options.runAt ?? options.delay.map { now.addingTimeInterval($0.seconds) }
+        return NewJob(
+            name: J.name,
+            queue: options.queue ?? J.queue,
+            payload: payload,
+            priority: options.priority ?? J.priority,
+            runAt: runAt,
+            maxAttempts: options.maxAttempts ?? J.retryPolicy.maxAttempts,
+            timeout: options.timeout ?? J.timeout,
+            uniqueKey: options.uniqueKey,
+            batchID: options.batchID
+        )
+    }
+}
+
+/// A way to follow one enqueued job and read its result.
+public struct JobHandle<Output: Codable & Sendable>: Sendable {
+    public let id: JobID
+    /// `true` when the enqueue found an existing job with the same unique key.
+    public let isDuplicate: Bool
+    public let backend: any JobBackend
+
+    public init(id: JobID, isDuplicate: Bool = false, backend: any JobBackend) {
+        self.id = id
+        self.isDuplicate = isDuplicate
+        self.backend = backend
+    }
+
+    /// The job's stored record now.
+    public func record() async throws -> JobRecord {
+        guard let record = try await backend.job(id) else { throw ConveyorError.jobNotFound(id) }
+        return record
+    }
+
+    /// Waits for the job to finish and returns its output.
+    /// - Throws: ``ConveyorError/jobFailed(_:_:)`` when it ended dead, ``ConveyorError/jobCancelled(_:)``.
+    public func value(timeout: Duration? = nil) async throws -> Output {
+        let record = try await backend.waitUntilFinished(id, timeout: timeout)
+        switch record.state {
+        case .succeeded:
+            do {
+                return try JSONDecoder().decode(Output.self, from: record.result ?? Data("{}".utf8))
+            } catch {
+                throw ConveyorError.undecodablePayload(job: record.name, reason: "stored result: \(JobRegistry.describe(error))")
+            }
+        case .cancelled:
+            throw ConveyorError.jobCancelled(id)
+        default:
+            throw ConveyorError.jobFailed(id, record.lastError ?? JobFailure(.permanent, "no error recorded"))
+        }
+    }
+}

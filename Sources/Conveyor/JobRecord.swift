@@ -1,0 +1,124 @@
+import Foundation
+
+/// A stored job with everything the store knows about it.
+public struct JobRecord: Sendable, Hashable, Identifiable {
+    public var id: JobID
+    public var name: String
+    public var queue: String
+    public var payload: Data
+    public var priority: Priority
+    public var state: JobState
+    /// Attempts started so far (claims), including the running one.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var timeout: Duration
+    public var runAt: Date
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var uniqueKey: String?
+    public var batchID: String?
+    public var workerID: String?
+    public var leaseExpiresAt: Date?
+    /// The last failure, if any.
+    public var lastError: JobFailure?
+    /// JSON-encoded output of a succeeded job.
+    public var result: Data?
+
+    public init(
+        id: JobID, name: String, queue: String, payload: Data, priority: Priority, state: JobState,
+        attempt: Int, maxAttempts: Int, timeout: Duration, runAt: Date, createdAt: Date,
+        startedAt: Date? = nil, finishedAt: Date? = nil, uniqueKey: String? = nil, batchID: String? = nil,
+        workerID: String? = nil, leaseExpiresAt: Date? = nil, lastError: JobFailure? = nil, result: Data? = nil
+    ) {
+        self.id = id; self.name = name; self.queue = queue; self.payload = payload
+        self.priority = priority; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
+        self.timeout = timeout; self.runAt = runAt; self.createdAt = createdAt; self.startedAt = startedAt
+        self.finishedAt = finishedAt; self.uniqueKey = uniqueKey; self.batchID = batchID
+        self.workerID = workerID; self.leaseExpiresAt = leaseExpiresAt; self.lastError = lastError
+        self.result = result
+    }
+}
+
+/// Why an attempt failed, as stored on the job.
+public struct JobFailure: Sendable, Hashable, Codable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// Worth trying again (network errors, timeouts, 5xx, a vanished worker).
+        case retryable
+        /// Will fail the same way every time (unknown job name, undecodable payload, bad input).
+        case permanent
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { kind == .permanent ? "permanent: \(message)" : message }
+}
+
+/// A job handed to a worker by `claim`, with the lease it holds.
+public struct ClaimedJob: Sendable, Hashable {
+    public var id: JobID
+    public var name: String
+    public var queue: String
+    public var payload: Data
+    public var priority: Priority
+    /// This attempt's number, 1-based. Completions and heartbeats quote it so a worker
+    /// whose lease expired cannot overwrite the outcome of a newer attempt.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var timeout: Duration
+    public var batchID: String?
+    public var createdAt: Date
+    public var leaseExpiresAt: Date
+
+    public init(
+        id: JobID, name: String, queue: String, payload: Data, priority: Priority, attempt: Int,
+        maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date
+    ) {
+        self.id = id; self.name = name; self.queue = queue; self.payload = payload
+        self.priority = priority; self.attempt = attempt; self.maxAttempts = maxAttempts
+        self.timeout = timeout; self.batchID = batchID; self.createdAt = createdAt
+        self.leaseExpiresAt = leaseExpiresAt
+    }
+
+    /// The lease identity quoted back to the store.
+    public var lease: JobLease { JobLease(id: id, attempt: attempt) }
+}
+
+/// A job id together with the attempt that holds it.
+public struct JobLease: Sendable, Hashable {
+    public var id: JobID
+    public var attempt: Int
+    public init(id: JobID, attempt: Int) {
+        self.id = id
+        self.attempt = attempt
+    }
+}
+
+/// The recorded end of one attempt.
+public struct JobOutcome: Sendable, Hashable {
+    public enum Result: Sendable, Hashable {
+        /// Stores `output` (JSON) as the job's result.
+        case succeeded(output: Data)
+        /// Retries at `retryAt`, or ends dead when `retryAt` is `nil`.
+        case failed(JobFailure, retryAt: Date?)
+    }
+    public var lease: JobLease
+    public var result: Result
+
+    public init(lease: JobLease, result: Result) {
+        self.lease = lease
+        self.result = result
+    }
+
+    public static func succeeded(_ lease: JobLease, output: Data) -> JobOutcome {
+        JobOutcome(lease: lease, result: .succeeded(output: output))
+    }
+    public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAt: Date?) -> JobOutcome {
+        JobOutcome(lease: lease, result: .failed(failure, retryAt: retryAt))
+    }
+}

@@ -1,0 +1,41 @@
+/// Where a job is in its life.
+///
+/// `scheduled → ready → active → succeeded | retrying → … | dead | cancelled`
+public enum JobState: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
+    /// Waiting for its run-at time.
+    case scheduled = 0
+    /// Can be claimed now.
+    case ready = 1
+    /// Claimed by a worker that holds its lease.
+    case active = 2
+    /// Finished; its result is stored.
+    case succeeded = 3
+    /// Failed an attempt; waits for its retry-at time.
+    case retrying = 4
+    /// Failed its last attempt, or failed permanently. `retry` brings it back.
+    case dead = 5
+    /// Cancelled before it finished.
+    case cancelled = 6
+
+    public var description: String {
+        switch self {
+        case .scheduled: "scheduled"
+        case .ready: "ready"
+        case .active: "active"
+        case .succeeded: "succeeded"
+        case .retrying: "retrying"
+        case .dead: "dead"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    public init?(name: String) {
+        guard let state = Self.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
+        self = state
+    }
+
+    /// Succeeded, dead or cancelled: nothing more will happen to it unless someone retries it.
+    public var isFinal: Bool { self == .succeeded || self == .dead || self == .cancelled }
+    /// Not yet finished: scheduled, ready, active or retrying.
+    public static let unfinished: [JobState] = [.scheduled, .ready, .active, .retrying]
+}

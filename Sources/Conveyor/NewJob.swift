@@ -1,0 +1,61 @@
+import Foundation
+
+/// A job as it is handed to a store: a name, an encoded payload and how to run it.
+///
+/// Most code builds these through ``JobClient``; stores and tools use them directly.
+public struct NewJob: Sendable, Hashable {
+    public var name: String
+    public var queue: String
+    /// JSON-encoded job value.
+    public var payload: Data
+    public var priority: Priority
+    /// `nil`: ready now.
+    public var runAt: Date?
+    public var maxAttempts: Int
+    /// Per-attempt time limit.
+    public var timeout: Duration
+    /// While a job with this key exists and is not dead or cancelled, enqueueing another
+    /// returns the existing job's id instead.
+    public var uniqueKey: String?
+    /// The submission (batch) the job belongs to, if any.
+    public var batchID: String?
+
+    public init(
+        name: String,
+        queue: String = "default",
+        payload: Data = Data("{}".utf8),
+        priority: Priority = .normal,
+        runAt: Date? = nil,
+        maxAttempts: Int = RetryPolicy.default.maxAttempts,
+        timeout: Duration = .seconds(300),
+        uniqueKey: String? = nil,
+        batchID: String? = nil
+    ) {
+        self.name = name
+        self.queue = queue
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = max(1, maxAttempts)
+        self.timeout = timeout
+        self.uniqueKey = uniqueKey
+        self.batchID = batchID
+    }
+}
+
+/// What `enqueue` did with one ``NewJob``.
+public enum EnqueueResult: Sendable, Hashable {
+    case created(JobID)
+    /// A job with the same unique key already exists; this is its id.
+    case duplicate(JobID)
+
+    public var id: JobID {
+        switch self {
+        case .created(let id), .duplicate(let id): id
+        }
+    }
+    public var isDuplicate: Bool {
+        if case .duplicate = self { return true }
+        return false
+    }
+}

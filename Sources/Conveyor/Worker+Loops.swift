@@ -1,0 +1,184 @@
+import DequeModule
+import Foundation
+import Logging
+
+extension Worker {
+    // MARK: Fetcher
+
+    /// Jobs held (buffered, running, or finished and not yet written).
+    private var held: Int {
+        state.withLock { $0.buffer.count + $0.running.count + $0.outcomes.count }
+    }
+
+    private var capacity: Int { configuration.concurrency + configuration.prefetch }
+    /// Claim only when this many slots are free, so claims come in useful sizes.
+    private var claimThreshold: Int { max(1, min(configuration.concurrency, configuration.prefetch + 1) / 2) }
+
+    func fetchLoop() async {
+        var failures = 0
+        while isRunning {
+            let capacityGeneration = capacitySignal.generation
+            let free = capacity - held
+            if free < claimThreshold {
+                await capacitySignal.wait(after: capacityGeneration, timeout: configuration.pollInterval)
+                continue
+            }
+            let workGeneration = backend.workSignal.generation
+            do {
+                let jobs = try await backend.claim(
+                    queues: configuration.queues, limit: free, lease: configuration.lease, workerID: configuration.id)
+                failures = 0
+                if jobs.isEmpty {
+                    await waitForWork(after: workGeneration)
+                } else {
+                    await deliver(jobs)
+                }
+            } catch {
+                failures += 1
+                let delay = Duration.milliseconds(min(5000, 50 << min(failures, 7)))
+                logger.error("claim failed; retrying", metadata: ["error": "\(error)", "in": "\(delay.formatted)"])
+                await capacitySignal.wait(after: capacitySignal.generation, timeout: delay)
+            }
+        }
+    }
+
+    private var isRunning: Bool { state.withLock { $0.phase == .running } }
+
+    private func waitForWork(after generation: UInt64) async {
+        var timeout = configuration.pollInterval
+        if let due = try? await backend.nextDueDate(queues: configuration.queues) {
+            let untilDue = Duration.microseconds(Int64(max(0, due.timeIntervalSinceNow) * 1_000_000))
+            timeout = min(timeout, untilDue + .milliseconds(1))
+        }
+        guard isRunning else { return }
+        await backend.workSignal.wait(after: generation, timeout: timeout)
+    }
+
+    /// Hands claimed jobs to idle runners or the buffer; after a stop, hands them back.
+    private func deliver(_ jobs: [ClaimedJob]) async {
+        var handOff: [(CheckedContinuation<ClaimedJob?, Never>, ClaimedJob)] = []
+        let refused = state.withLock { state -> [ClaimedJob] in
+            guard state.phase == .running else { return jobs }
+            for job in jobs {
+                if let runner = state.idleRunners.popFirst() {
+                    state.running[job.id] = job.lease
+                    handOff.append((runner, job))
+                } else {
+                    state.buffer.append(job)
+                }
+            }
+            return []
+        }
+        for (runner, job) in handOff { runner.resume(returning: job) }
+        if !refused.isEmpty {
+            do {
+                try await backend.release(refused.map(\.lease))
+            } catch {
+                logger.error("could not hand back claimed jobs; their leases will expire", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Acker
+
+    func ackLoop() async {
+        var failures = 0
+        while true {
+            let generation = ackSignal.generation
+            let (batch, finished) = state.withLock { state -> ([JobOutcome], Bool) in
+                let count = min(state.outcomes.count, configuration.maximumAckBatch)
+                let batch = Array(state.outcomes.prefix(count))
+                return (batch, state.phase == .finished)
+            }
+            if batch.isEmpty {
+                if finished { return }
+                await ackSignal.wait(after: generation, timeout: configuration.pollInterval)
+                // Let completions that finish together share one write.
+                if !state.withLock({ $0.phase == .finished }) {
+                    try? await Task.sleep(for: configuration.ackInterval)
+                }
+                continue
+            }
+            do {
+                try await backend.complete(batch)
+                failures = 0
+                state.withLock { $0.outcomes.removeFirst(batch.count) }
+                capacitySignal.notify()
+            } catch {
+                failures += 1
+                let delay = Duration.milliseconds(min(5000, 50 << min(failures, 7)))
+                logger.error("writing completions failed; retrying", metadata: [
+                    "error": "\(error)", "jobs": "\(batch.count)", "in": "\(delay.formatted)",
+                ])
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    // MARK: Maintenance
+
+    func maintenanceLoop(startedAt: Date) async {
+        let clock = ContinuousClock()
+        var nextHeartbeat = clock.now + configuration.heartbeatInterval
+        var nextRecovery = clock.now
+        while state.withLock({ $0.phase != .finished }) {
+            let generation = ackSignal.generation
+            let now = clock.now
+            if now >= nextRecovery {
+                nextRecovery = now + configuration.recoveryInterval
+                do {
+                    let recovered = try await backend.recoverExpiredLeases(now: Date())
+                    if recovered > 0 {
+                        logger.notice("recovered jobs whose worker stopped heartbeating", metadata: ["jobs": "\(recovered)"])
+                    }
+                } catch {
+                    logger.error("lease recovery failed", metadata: ["error": "\(error)"])
+                }
+            }
+            if now >= nextHeartbeat {
+                nextHeartbeat = now + configuration.heartbeatInterval
+                await heartbeat(startedAt: startedAt)
+            }
+            let wake = min(nextHeartbeat, nextRecovery)
+            // The ack signal moves at the end of the run; otherwise this waits out the interval.
+            await ackSignal.wait(after: generation, timeout: max(.milliseconds(1), wake - clock.now))
+        }
+    }
+
+    private func heartbeat(startedAt: Date) async {
+        let leases = state.withLock { state in Array(state.running.values) + state.buffer.map(\.lease) }
+        do {
+            if !leases.isEmpty {
+                let lost = try await backend.heartbeat(leases, lease: configuration.lease)
+                if !lost.isEmpty {
+                    logger.warning("lost the lease of running jobs; their outcomes will be ignored", metadata: [
+                        "jobs": "\(lost.map(\.id.description).joined(separator: ","))",
+                    ])
+                }
+            }
+            try await backend.registerWorker(workerInfo(startedAt: startedAt))
+        } catch {
+            logger.error("heartbeat failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Hands back jobs that were claimed but not started, or interrupted by shutdown.
+    func handBack() async {
+        let leases = state.withLock { state -> [JobLease] in
+            defer {
+                state.buffer.removeAll()
+                state.interrupted.removeAll()
+            }
+            return state.buffer.map(\.lease) + state.interrupted
+        }
+        guard !leases.isEmpty else { return }
+        do {
+            try await backend.release(leases)
+            logger.info("handed back unstarted jobs", metadata: ["jobs": "\(leases.count)"])
+        } catch {
+            logger.error("could not hand back jobs; their leases will expire", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,292 @@
+import Conveyor
+import Foundation
+import GRDB
+import GRDBSQLite
+
+extension SQLiteBackend {
+    public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
+        guard !jobs.isEmpty else { return [] }
+        let now = micros(Date())
+        let results = try await write { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
+                                  created_at, unique_key, batch_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            var findUnique: Statement?
+            var queues = Set<String>()
+            var batches = Set<String>()
+            var results: [EnqueueResult] = []
+            results.reserveCapacity(jobs.count)
+            for job in jobs {
+                if let key = job.uniqueKey {
+                    if findUnique == nil {
+                        findUnique = try db.cachedStatement(sql: "SELECT id FROM jobs WHERE unique_key = ? AND state NOT IN (5, 6)")
+                    }
+                    findUnique!.bind(1, key)
+                    var existing: Int64?
+                    try findUnique!.stepRows(db) { existing = columnInt64($0, 0) }
+                    if let existing {
+                        results.append(.duplicate(JobID(existing)))
+                        continue
+                    }
+                }
+                let runAt = job.runAt.map(micros) ?? now
+                insert.bind(1, job.name)
+                insert.bind(2, job.queue)
+                insert.bind(3, job.payload)
+                insert.bind(4, job.priority.rawValue)
+                insert.bind(5, (runAt > now ? JobState.scheduled : JobState.ready).rawValue)
+                insert.bind(6, job.maxAttempts)
+                insert.bind(7, job.timeout.microseconds)
+                insert.bind(8, runAt)
+                insert.bind(9, now)
+                insert.bind(10, job.uniqueKey)
+                insert.bind(11, job.batchID)
+                try insert.stepDone(db)
+                results.append(.created(JobID(db.lastInsertedRowID)))
+                queues.insert(job.queue)
+                if let batch = job.batchID { batches.insert(batch) }
+            }
+            for queue in queues {
+                try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
+            }
+            for batch in batches {
+                try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
+            }
+            return results
+        }
+        announceWork()
+        return results
+    }
+
+    public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
+        guard limit > 0, !queues.isEmpty else { return [] }
+        let nowDate = Date()
+        let now = micros(nowDate)
+        let expiry = now + lease.microseconds
+        return try await write { db in
+            let paused = try Set(String.fetchAll(db, sql: "SELECT name FROM queues WHERE paused = 1"))
+            let active = queues.filter { !paused.contains($0) }
+            guard !active.isEmpty else { return [] }
+            // Due scheduled and retrying jobs become ready first, so they take their place in line.
+            let promote = try db.cachedStatement(sql: "UPDATE jobs SET state = 1 WHERE state IN (0, 4) AND run_at <= ?")
+            promote.bind(1, now)
+            try promote.stepDone(db)
+
+            let claim = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 2, attempt = attempt + 1, started_at = ?1, worker_id = ?2, lease_expires_at = ?3
+                WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 1 ORDER BY priority DESC, id LIMIT ?5)
+                RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at
+                """)
+            var claimed: [ClaimedJob] = []
+            claimed.reserveCapacity(limit)
+            for queue in active where claimed.count < limit {
+                let start = claimed.count
+                claim.bind(1, now)
+                claim.bind(2, workerID)
+                claim.bind(3, expiry)
+                claim.bind(4, queue)
+                claim.bind(5, limit - claimed.count)
+                try claim.stepRows(db) { row in
+                    claimed.append(ClaimedJob(
+                        id: JobID(columnInt64(row, 0)),
+                        name: columnText(row, 1) ?? "",
+                        queue: columnText(row, 2) ?? queue,
+                        payload: columnData(row, 3) ?? Data(),
+                        priority: Priority(rawValue: Int(columnInt64(row, 4))),
+                        attempt: Int(columnInt64(row, 5)),
+                        maxAttempts: Int(columnInt64(row, 6)),
+                        timeout: .microseconds(columnInt64(row, 7)),
+                        batchID: columnText(row, 8),
+                        createdAt: date(micros: columnInt64(row, 9)),
+                        leaseExpiresAt: date(micros: expiry)))
+                }
+                // RETURNING gives no order; hand jobs out in claim order.
+                claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
+            }
+            return claimed
+        }
+    }
+
+    public func complete(_ outcomes: [JobOutcome]) async throws {
+        guard !outcomes.isEmpty else { return }
+        let now = micros(Date())
+        let retried = try await write { db in
+            let succeed = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
+                WHERE id = ?3 AND state = 2 AND attempt = ?4
+                """)
+            let fail = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
+                                error_kind = ?4, error_message = ?5
+                WHERE id = ?6 AND state = 2 AND attempt = ?7
+                """)
+            var retried = false
+            for outcome in outcomes {
+                switch outcome.result {
+                case .succeeded(let output):
+                    succeed.bind(1, output)
+                    succeed.bind(2, now)
+                    succeed.bind(3, outcome.lease.id.rawValue)
+                    succeed.bind(4, outcome.lease.attempt)
+                    try succeed.stepDone(db)
+                case .failed(let failure, let retryAt):
+                    if let retryAt {
+                        retried = true
+                        fail.bind(1, JobState.retrying.rawValue)
+                        fail.bind(2, micros(retryAt))
+                        fail.bindNull(3)
+                    } else {
+                        fail.bind(1, JobState.dead.rawValue)
+                        fail.bindNull(2)
+                        fail.bind(3, now)
+                    }
+                    fail.bind(4, failure.kind == .permanent ? 1 : 0)
+                    fail.bind(5, failure.message)
+                    fail.bind(6, outcome.lease.id.rawValue)
+                    fail.bind(7, outcome.lease.attempt)
+                    try fail.stepDone(db)
+                }
+            }
+            return retried
+        }
+        if retried { announceWork() }
+        announceCompletions()
+    }
+
+    public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
+        guard !leases.isEmpty else { return [] }
+        let expiry = micros(Date()) + lease.microseconds
+        return try await write { db in
+            let extend = try db.cachedStatement(sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 2 AND attempt = ?")
+            var lost: [JobLease] = []
+            for held in leases {
+                extend.bind(1, expiry)
+                extend.bind(2, held.id.rawValue)
+                extend.bind(3, held.attempt)
+                try extend.stepDone(db)
+                if db.changesCount == 0 { lost.append(held) }
+            }
+            return lost
+        }
+    }
+
+    public func release(_ leases: [JobLease]) async throws {
+        guard !leases.isEmpty else { return }
+        try await write { db in
+            let release = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
+                WHERE id = ? AND state = 2 AND attempt = ?
+                """)
+            for held in leases {
+                release.bind(1, held.id.rawValue)
+                release.bind(2, held.attempt)
+                try release.stepDone(db)
+            }
+        }
+        announceWork()
+    }
+
+    public func recoverExpiredLeases(now: Date) async throws -> Int {
+        let now = micros(now)
+        let recovered = try await write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET
+                    state = CASE WHEN attempt >= max_attempts THEN 5 ELSE 1 END,
+                    finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
+                    run_at = ?1, lease_expires_at = NULL, error_kind = 0,
+                    error_message = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped heartbeating'
+                WHERE state = 2 AND lease_expires_at < ?1
+                """, arguments: [now])
+            return db.changesCount
+        }
+        if recovered > 0 {
+            announceWork()
+            announceCompletions()
+        }
+        return recovered
+    }
+
+    public func cancel(_ ids: [JobID]) async throws -> [JobID] {
+        guard !ids.isEmpty else { return [] }
+        let now = micros(Date())
+        let cancelled = try await write { db in
+            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4)")
+            var cancelled: [JobID] = []
+            for id in ids {
+                cancel.bind(1, now)
+                cancel.bind(2, id.rawValue)
+                try cancel.stepDone(db)
+                if db.changesCount > 0 { cancelled.append(id) }
+            }
+            return cancelled
+        }
+        if !cancelled.isEmpty { announceCompletions() }
+        return cancelled
+    }
+
+    public func retry(_ ids: [JobID]) async throws -> [JobID] {
+        guard !ids.isEmpty else { return [] }
+        let now = micros(Date())
+        let moved = try await write { db in
+            // OR IGNORE: a job whose unique key was taken by a newer job stays where it is.
+            let retry = try db.cachedStatement(sql: """
+                UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
+                WHERE id = ? AND state IN (5, 6)
+                """)
+            var moved: [JobID] = []
+            for id in ids {
+                retry.bind(1, now)
+                retry.bind(2, id.rawValue)
+                try retry.stepDone(db)
+                if db.changesCount > 0 { moved.append(id) }
+            }
+            return moved
+        }
+        if !moved.isEmpty { announceWork() }
+        return moved
+    }
+
+    public func pause(queue: String) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO queues (name, paused) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET paused = 1", arguments: [queue])
+        }
+    }
+
+    public func resume(queue: String) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO queues (name, paused) VALUES (?, 0) ON CONFLICT(name) DO UPDATE SET paused = 0", arguments: [queue])
+        }
+        announceWork()
+    }
+
+    public func purge(_ request: PurgeRequest) async throws -> Int {
+        let states = request.states.map { String($0.rawValue) }.joined(separator: ",")
+        guard !states.isEmpty else { return 0 }
+        return try await write { db in
+            var sql = "DELETE FROM jobs WHERE state IN (\(states))"
+            var arguments: StatementArguments = []
+            if let queue = request.queue {
+                sql += " AND queue = ?"
+                arguments += [queue]
+            }
+            if let olderThan = request.olderThan {
+                sql += " AND coalesce(finished_at, created_at) < ?"
+                arguments += [micros(olderThan)]
+            }
+            try db.execute(sql: sql, arguments: arguments)
+            return db.changesCount
+        }
+    }
+
+    public func nextDueDate(queues: [String]) async throws -> Date? {
+        guard !queues.isEmpty else { return nil }
+        let placeholders = Array(repeating: "?", count: queues.count).joined(separator: ",")
+        let due = try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(run_at) FROM jobs WHERE state IN (0, 4) AND queue IN (\(placeholders))",
+                               arguments: StatementArguments(queues))
+        }
+        return due.map { date(micros: $0) }
+    }
+}

@@ -1,0 +1,102 @@
+import Conveyor
+import Foundation
+import GRDB
+import Logging
+
+/// The embedded default store: one SQLite file in WAL mode, shared safely by any number
+/// of processes on one machine.
+///
+/// Durability: with `synchronous = .normal` (the default) a committed enqueue survives a
+/// crash of any process; with `.full` it also survives a power loss, at some cost in speed.
+///
+/// ```swift
+/// let store = try SQLiteBackend(path: "conveyor.sqlite")
+/// ```
+public final class SQLiteBackend: JobBackend {
+    public struct Configuration: Sendable {
+        public enum Synchronous: String, Sendable {
+            /// Survives process crashes; a power loss may drop the last transactions.
+            case normal = "NORMAL"
+            /// Survives power loss: every commit is fsynced.
+            case full = "FULL"
+        }
+        public var path: String
+        public var synchronous: Synchronous
+        /// How long a writer waits for another process's write to finish.
+        public var busyTimeout: Duration
+        /// Watch the database for other processes' enqueues (inotify), so idle workers wake at once.
+        public var crossProcessWakeUps: Bool
+
+        public init(path: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(30), crossProcessWakeUps: Bool = true) {
+            self.path = path
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+            self.crossProcessWakeUps = crossProcessWakeUps
+        }
+    }
+
+    public let configuration: Configuration
+    let database: DatabaseQueue
+    public let workSignal = AsyncSignal()
+    public let completionSignal = AsyncSignal()
+    private let workFile: WakeFile
+    private let doneFile: WakeFile
+
+    public convenience init(path: String) throws {
+        try self.init(configuration: Configuration(path: path))
+    }
+
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        var grdb = GRDB.Configuration()
+        grdb.busyMode = .timeout(configuration.busyTimeout.seconds)
+        grdb.label = "conveyor.sqlite"
+        let synchronous = configuration.synchronous.rawValue
+        grdb.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            database = try DatabaseQueue(path: configuration.path, configuration: grdb)
+            try database.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try SQLiteSchema.migrate(db)
+                    return .commit
+                }
+            }
+        } catch {
+            throw ConveyorError.storeFailure("cannot open the SQLite store at \(configuration.path): \(error)")
+        }
+        let watch = configuration.crossProcessWakeUps
+        workFile = try WakeFile(path: configuration.path + "-work", signal: workSignal, watch: watch)
+        doneFile = try WakeFile(path: configuration.path + "-done", signal: completionSignal, watch: watch)
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction on the store's own queue, off the cooperative pool.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await database.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await database.read(body)
+    }
+
+    /// Work may have arrived: wake workers here and in other processes.
+    func announceWork() {
+        workSignal.notify()
+        if configuration.crossProcessWakeUps { workFile.touch() }
+    }
+
+    /// Jobs may have finished: wake result waiters here and in other processes.
+    func announceCompletions() {
+        completionSignal.notify()
+        if configuration.crossProcessWakeUps { doneFile.touch() }
+    }
+}

@@ -1,0 +1,328 @@
+import Conveyor
+import Foundation
+import Testing
+
+extension BackendConformance {
+    static func enqueueAndClaim(_ backend: any JobBackend) async throws {
+        let new = NewJob(name: "export", queue: "q1", payload: Data(#"{"hsn":"09011112"}"#.utf8), priority: 7,
+                         maxAttempts: 4, timeout: .seconds(12), uniqueKey: "k1", batchID: "b1")
+        let result = try await backend.enqueue(new)
+        #expect(!result.isDuplicate)
+        let before = Date()
+        let claimed = try await backend.claim(queues: ["q1"], limit: 10, lease: .seconds(5), workerID: "w1")
+        try #require(claimed.count == 1)
+        let job = claimed[0]
+        #expect(job.id == result.id)
+        #expect(job.name == "export")
+        #expect(job.queue == "q1")
+        #expect(job.payload == new.payload)
+        #expect(job.priority == 7)
+        #expect(job.attempt == 1)
+        #expect(job.maxAttempts == 4)
+        #expect(job.timeout == .seconds(12))
+        #expect(job.batchID == "b1")
+        #expect(job.leaseExpiresAt > before.addingTimeInterval(4))
+        let record = try #require(try await backend.job(job.id))
+        #expect(record.state == .active)
+        #expect(record.workerID == "w1")
+        #expect(record.uniqueKey == "k1")
+        #expect(try await backend.claim(queues: ["q1"], limit: 10, lease: .seconds(5), workerID: "w2").isEmpty)
+    }
+
+    static func bulkEnqueue(_ backend: any JobBackend) async throws {
+        let jobs = (0..<1000).map { job(payload: #"{"n":\#($0)}"#) }
+        let results = try await backend.enqueue(jobs)
+        #expect(results.count == 1000)
+        let ids = results.map(\.id)
+        #expect(ids == ids.sorted())
+        #expect(Set(ids).count == 1000)
+        let claimed = try await claimAll(backend)
+        #expect(claimed.map(\.id) == ids)
+        #expect(claimed.map { String(decoding: $0.payload, as: UTF8.self) } == jobs.map { String(decoding: $0.payload, as: UTF8.self) })
+    }
+
+    static func priorityThenFIFO(_ backend: any JobBackend) async throws {
+        let priorities: [Priority] = [5, 9, 0, 5, 9, 2]
+        let ids = try await backend.enqueue(priorities.map { job(priority: $0) }).map(\.id)
+        let claimed = try await backend.claim(queues: ["default"], limit: 3, lease: lease, workerID: "w")
+        #expect(claimed.map(\.id) == [ids[1], ids[4], ids[0]])
+        let rest = try await claimAll(backend)
+        #expect(rest.map(\.id) == [ids[3], ids[5], ids[2]])
+    }
+
+    static func queueOrder(_ backend: any JobBackend) async throws {
+        let low = try await backend.enqueue((0..<3).map { _ in job(queue: "low", priority: 9) }).map(\.id)
+        let high = try await backend.enqueue((0..<2).map { _ in job(queue: "high", priority: 0) }).map(\.id)
+        let claimed = try await backend.claim(queues: ["high", "low"], limit: 4, lease: lease, workerID: "w")
+        #expect(claimed.map(\.id) == high + low.prefix(2))
+        #expect(try await backend.claim(queues: ["other"], limit: 4, lease: lease, workerID: "w").isEmpty)
+    }
+
+    static func delayedJobs(_ backend: any JobBackend) async throws {
+        let later = Date().addingTimeInterval(3600)
+        let soon = Date().addingTimeInterval(0.3)
+        let farID = try await backend.enqueue(job(runAt: later)).id
+        let soonID = try await backend.enqueue(job(runAt: soon)).id
+        #expect(try await state(backend, farID) == .scheduled)
+        #expect(try await claimAll(backend).isEmpty)
+        let due = try #require(try await backend.nextDueDate(queues: ["default"]))
+        #expect(abs(due.timeIntervalSince(soon)) < 0.01)
+        #expect(try await backend.nextDueDate(queues: ["elsewhere"]) == nil)
+        // Wait for the due time the way a worker does: on the store's signal, bounded by the due date.
+        try await Task.sleep(for: .seconds(max(0, soon.timeIntervalSinceNow) + 0.02))
+        let claimed = try await claimAll(backend)
+        #expect(claimed.map(\.id) == [soonID])
+    }
+
+    static func uniqueKeys(_ backend: any JobBackend) async throws {
+        let first = try await backend.enqueue(job(uniqueKey: "hsn-1"))
+        let results = try await backend.enqueue([job(uniqueKey: "hsn-1"), job(uniqueKey: "hsn-2"), job(uniqueKey: "hsn-2")])
+        #expect(!first.isDuplicate)
+        #expect(results[0] == .duplicate(first.id))
+        #expect(!results[1].isDuplicate)
+        #expect(results[2] == .duplicate(results[1].id))
+        // A dead holder frees the key; a succeeded one keeps it.
+        let claimed = try await claimAll(backend)
+        let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) })
+        try await backend.complete([
+            .failed(byID[first.id]!.lease, JobFailure(.permanent, "bad"), retryAt: nil),
+            .succeeded(byID[results[1].id]!.lease, output: Data("{}".utf8)),
+        ])
+        let again = try await backend.enqueue([job(uniqueKey: "hsn-1"), job(uniqueKey: "hsn-2")])
+        #expect(!again[0].isDuplicate)
+        #expect(again[0].id != first.id)
+        #expect(again[1] == .duplicate(results[1].id))
+        // Retrying the dead one now would take a key that is held: it stays dead.
+        #expect(try await backend.retry([first.id]).isEmpty)
+        #expect(try await state(backend, first.id) == .dead)
+    }
+
+    static func successStoresResult(_ backend: any JobBackend) async throws {
+        let id = try await backend.enqueue(job()).id
+        let claimed = try await claimAll(backend)
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data(#"{"rows":42}"#.utf8))])
+        let record = try #require(try await backend.job(id))
+        #expect(record.state == .succeeded)
+        #expect(record.result == Data(#"{"rows":42}"#.utf8))
+        #expect(record.finishedAt != nil)
+        #expect(record.leaseExpiresAt == nil)
+        let finished = try await backend.waitUntilFinished(id, timeout: .seconds(1))
+        #expect(finished.state == .succeeded)
+    }
+
+    static func retryThenDead(_ backend: any JobBackend) async throws {
+        let id = try await backend.enqueue(job(maxAttempts: 2)).id
+        var claimed = try await claimAll(backend)
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAt: Date().addingTimeInterval(0.2))])
+        var record = try #require(try await backend.job(id))
+        #expect(record.state == .retrying)
+        #expect(record.lastError == JobFailure(.retryable, "HTTP 503"))
+        #expect(try await claimAll(backend).isEmpty)
+        try await Task.sleep(for: .milliseconds(250))
+        claimed = try await claimAll(backend)
+        try #require(claimed.count == 1)
+        #expect(claimed[0].attempt == 2)
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503 again"), retryAt: nil)])
+        record = try #require(try await backend.job(id))
+        #expect(record.state == .dead)
+        #expect(record.attempt == 2)
+        #expect(record.lastError?.message == "HTTP 503 again")
+    }
+
+    static func staleLease(_ backend: any JobBackend) async throws {
+        let id = try await backend.enqueue(job()).id
+        let first = try await claimAll(backend, lease: .milliseconds(1))[0]
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 1)
+        let second = try await claimAll(backend)[0]
+        #expect(second.attempt == 2)
+        // The first worker comes back late: nothing it says counts.
+        try await backend.complete([.succeeded(first.lease, output: Data(#""stale""#.utf8))])
+        #expect(try await backend.heartbeat([first.lease], lease: lease) == [first.lease])
+        try await backend.release([first.lease])
+        var record = try #require(try await backend.job(id))
+        #expect(record.state == .active)
+        #expect(record.attempt == 2)
+        try await backend.complete([.succeeded(second.lease, output: Data(#""fresh""#.utf8))])
+        record = try #require(try await backend.job(id))
+        #expect(record.state == .succeeded)
+        #expect(record.result == Data(#""fresh""#.utf8))
+    }
+
+    static func heartbeatExtends(_ backend: any JobBackend) async throws {
+        _ = try await backend.enqueue([job(), job()])
+        let claimed = try await claimAll(backend, lease: .milliseconds(200))
+        let lost = try await backend.heartbeat(claimed.map(\.lease), lease: .seconds(60))
+        #expect(lost.isEmpty)
+        try await Task.sleep(for: .milliseconds(250))
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
+        let record = try #require(try await backend.job(claimed[0].id))
+        #expect(try #require(record.leaseExpiresAt) > Date().addingTimeInterval(30))
+        let unknown = JobLease(id: JobID(999_999), attempt: 1)
+        #expect(try await backend.heartbeat([claimed[1].lease, unknown], lease: .seconds(60)) == [unknown])
+    }
+
+    static func releaseJob(_ backend: any JobBackend) async throws {
+        let id = try await backend.enqueue(job()).id
+        let claimed = try await claimAll(backend)
+        try await backend.release(claimed.map(\.lease))
+        let record = try #require(try await backend.job(id))
+        #expect(record.state == .ready)
+        #expect(record.attempt == 0)
+        #expect(try await claimAll(backend).first?.attempt == 1)
+    }
+
+    static func recoverExpired(_ backend: any JobBackend) async throws {
+        let ids = try await backend.enqueue([job(maxAttempts: 1), job(maxAttempts: 3)]).map(\.id)
+        _ = try await claimAll(backend, lease: .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 2)
+        let last = try #require(try await backend.job(ids[0]))
+        #expect(last.state == .dead)
+        #expect(last.lastError?.message.contains("lease expired") == true)
+        let other = try #require(try await backend.job(ids[1]))
+        #expect(other.state == .ready)
+        #expect(other.attempt == 1)
+        #expect(try await claimAll(backend).map(\.attempt) == [2])
+    }
+
+    static func cancelJobs(_ backend: any JobBackend) async throws {
+        let ids = try await backend.enqueue([job(), job(), job(runAt: Date().addingTimeInterval(600))]).map(\.id)
+        _ = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+        let cancelled = try await backend.cancel(ids + [JobID(424_242)])
+        #expect(cancelled == [ids[1], ids[2]])
+        #expect(try await state(backend, ids[0]) == .active)
+        #expect(try await state(backend, ids[1]) == .cancelled)
+        #expect(try await state(backend, ids[2]) == .cancelled)
+    }
+
+    static func retryDead(_ backend: any JobBackend) async throws {
+        let ids = try await backend.enqueue([job(maxAttempts: 1), job(), job()]).map(\.id)
+        let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.permanent, "no"), retryAt: nil)])
+        _ = try await backend.cancel([ids[1]])
+        let moved = try await backend.retry(ids)
+        #expect(moved == [ids[0], ids[1]])
+        let record = try #require(try await backend.job(ids[0]))
+        #expect(record.state == .ready)
+        #expect(record.attempt == 0)
+        #expect(try await claimAll(backend).count == 3)
+    }
+
+    static func pauseResume(_ backend: any JobBackend) async throws {
+        _ = try await backend.enqueue([job(queue: "a"), job(queue: "b")])
+        try await backend.pause(queue: "a")
+        let claimed = try await backend.claim(queues: ["a", "b"], limit: 10, lease: lease, workerID: "w")
+        #expect(claimed.map(\.queue) == ["b"])
+        let stats = try await backend.queueStats()
+        #expect(stats.first { $0.queue == "a" }?.paused == true)
+        try await backend.resume(queue: "a")
+        #expect(try await backend.claim(queues: ["a"], limit: 10, lease: lease, workerID: "w").count == 1)
+        #expect(try await backend.queueStats().first { $0.queue == "a" }?.paused == false)
+    }
+
+    static func purgeJobs(_ backend: any JobBackend) async throws {
+        let ids = try await backend.enqueue([job(), job(), job(), job(queue: "other")]).map(\.id)
+        let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: lease, workerID: "w")
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data("{}".utf8))])
+        #expect(try await backend.purge(PurgeRequest()) == 1)
+        #expect(try await backend.job(ids[0]) == nil)
+        // Active jobs are never purged, even when asked.
+        #expect(try await backend.purge(PurgeRequest(queue: "default", states: JobState.allCases)) == 1)
+        #expect(try await state(backend, ids[1]) == .active)
+        #expect(try await backend.job(ids[2]) == nil)
+        #expect(try await state(backend, ids[3]) == .ready)
+    }
+
+    static func inspection(_ backend: any JobBackend) async throws {
+        let batch = try await backend.enqueue((0..<5).map { _ in job(batch: "sub-1") }).map(\.id)
+        _ = try await backend.enqueue([job(queue: "other", batch: "sub-2"), job(runAt: Date().addingTimeInterval(600))])
+        let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: lease, workerID: "w")
+        try await backend.complete([
+            .succeeded(claimed[0].lease, output: Data("1".utf8)),
+            .failed(claimed[1].lease, JobFailure(.permanent, "bad key"), retryAt: nil),
+        ])
+        let stats = try await backend.queueStats()
+        let main = try #require(stats.first { $0.queue == "default" })
+        #expect(main[.ready] == 3)
+        #expect(main[.scheduled] == 1)
+        #expect(main[.succeeded] == 1)
+        #expect(main[.dead] == 1)
+        #expect(stats.first { $0.queue == "other" }?[.ready] == 1)
+
+        let summary = try await backend.batchSummary("sub-1")
+        #expect(summary.total == 5)
+        #expect(summary[.succeeded] == 1)
+        #expect(summary[.dead] == 1)
+        #expect(!summary.isFinished)
+        #expect(try await backend.batchSummary("nope").total == 0)
+        #expect(try await backend.batchIDs(limit: 10) == ["sub-2", "sub-1"])
+
+        let dead = try await backend.jobs(JobQuery(states: [.dead]))
+        #expect(dead.map(\.id) == [claimed[1].id])
+        #expect(dead.first?.lastError == JobFailure(.permanent, "bad key"))
+        let page1 = try await backend.jobs(JobQuery(batchID: "sub-1", limit: 2))
+        let page2 = try await backend.jobs(JobQuery(batchID: "sub-1", after: page1.last?.id, limit: 10))
+        #expect((page1 + page2).map(\.id) == batch)
+        #expect(try await backend.jobs(JobQuery(queue: "other")).count == 1)
+    }
+
+    static func workerRegistry(_ backend: any JobBackend) async throws {
+        let now = Date()
+        let info = WorkerInfo(id: "host:1:a", hostname: "host", pid: 1, queues: ["a", "b"], concurrency: 4,
+                              startedAt: now, lastSeenAt: now, running: 2)
+        try await backend.registerWorker(info)
+        try await backend.registerWorker(WorkerInfo(id: "old", hostname: "h", pid: 2, queues: ["a"], concurrency: 1,
+                                                    startedAt: now.addingTimeInterval(-600), lastSeenAt: now.addingTimeInterval(-600)))
+        let seen = try await backend.workers(seenSince: now.addingTimeInterval(-60))
+        #expect(seen.map(\.id) == ["host:1:a"])
+        #expect(seen.first?.queues == ["a", "b"])
+        #expect(seen.first?.running == 2)
+        try await backend.unregisterWorker(id: "host:1:a")
+        #expect(try await backend.workers(seenSince: now.addingTimeInterval(-60)).isEmpty)
+    }
+
+    static func wakeUps(_ backend: any JobBackend) async throws {
+        var generation = backend.workSignal.generation
+        _ = try await backend.enqueue(job())
+        #expect(backend.workSignal.generation != generation)
+
+        let claimed = try await claimAll(backend)
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "x"), retryAt: nil)])
+        generation = backend.workSignal.generation
+        _ = try await backend.retry([claimed[0].id])
+        #expect(backend.workSignal.generation != generation)
+
+        generation = backend.workSignal.generation
+        try await backend.resume(queue: "default")
+        #expect(backend.workSignal.generation != generation)
+
+        // A waiter blocked on the signal returns when work arrives, long before its timeout.
+        generation = backend.workSignal.generation
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let waited: Void = backend.workSignal.wait(after: generation, timeout: .seconds(30))
+        _ = try await backend.enqueue(job())
+        await waited
+        #expect(clock.now - start < .seconds(10))
+    }
+
+    static func concurrentClaims(_ backend: any JobBackend) async throws {
+        _ = try await backend.enqueue((0..<400).map { _ in job() })
+        let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var mine: [JobID] = []
+                    while true {
+                        let jobs = try await backend.claim(queues: ["default"], limit: 7, lease: lease, workerID: "w\(worker)")
+                        if jobs.isEmpty { return mine }
+                        mine += jobs.map(\.id)
+                    }
+                }
+            }
+            return try await group.reduce(into: [JobID]()) { $0 += $1 }
+        }
+        #expect(claimed.count == 400)
+        #expect(Set(claimed).count == 400)
+    }
+}

@@ -1,0 +1,76 @@
+import Conveyor
+import Foundation
+import Testing
+
+/// The one suite every store passes.
+///
+/// A store's test target runs each case against a fresh store:
+/// ```swift
+/// @Test(arguments: BackendConformance.names)
+/// func conformance(_ name: String) async throws {
+///     try await BackendConformance.run(name) { try SQLiteBackend(path: temporaryPath()) }
+/// }
+/// ```
+public enum BackendConformance {
+    public typealias Factory = @Sendable () async throws -> any JobBackend
+
+    public struct Case: Sendable {
+        public let name: String
+        public let body: @Sendable (any JobBackend) async throws -> Void
+    }
+
+    public static var names: [String] { cases.map(\.name) }
+
+    public static func run(_ name: String, makeBackend: Factory) async throws {
+        guard let testCase = cases.first(where: { $0.name == name }) else {
+            Issue.record("no conformance case named \(name)")
+            return
+        }
+        try await testCase.body(try await makeBackend())
+    }
+
+    static let lease = Duration.seconds(30)
+
+    public static let cases: [Case] = [
+        Case(name: "enqueue and claim round-trips every field", body: enqueueAndClaim),
+        Case(name: "bulk enqueue returns increasing ids in order", body: bulkEnqueue),
+        Case(name: "claim order is priority then FIFO", body: priorityThenFIFO),
+        Case(name: "claim takes queues in the order given and respects the limit", body: queueOrder),
+        Case(name: "delayed jobs wait until due", body: delayedJobs),
+        Case(name: "unique key returns the existing job until it is dead or cancelled", body: uniqueKeys),
+        Case(name: "success stores the result", body: successStoresResult),
+        Case(name: "failure retries at retry-at, then ends dead", body: retryThenDead),
+        Case(name: "a stale lease cannot complete, heartbeat or release", body: staleLease),
+        Case(name: "heartbeat extends leases and reports lost ones", body: heartbeatExtends),
+        Case(name: "release hands a job back without counting the attempt", body: releaseJob),
+        Case(name: "expired leases are recovered with the attempt counted", body: recoverExpired),
+        Case(name: "cancel affects only waiting jobs", body: cancelJobs),
+        Case(name: "retry brings dead and cancelled jobs back", body: retryDead),
+        Case(name: "paused queues are skipped until resumed", body: pauseResume),
+        Case(name: "purge deletes finished jobs and never active ones", body: purgeJobs),
+        Case(name: "inspection counts, lists and summarizes", body: inspection),
+        Case(name: "workers are registered, seen and forgotten", body: workerRegistry),
+        Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),
+        Case(name: "concurrent claimers never share a job", body: concurrentClaims),
+        Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
+    ]
+}
+
+// MARK: Helpers
+
+extension BackendConformance {
+    static func job(_ name: String = "test.job", queue: String = "default", priority: Priority = .normal,
+                    payload: String = "{}", runAt: Date? = nil, maxAttempts: Int = 3, uniqueKey: String? = nil,
+                    batch: String? = nil) -> NewJob {
+        NewJob(name: name, queue: queue, payload: Data(payload.utf8), priority: priority, runAt: runAt,
+               maxAttempts: maxAttempts, timeout: .seconds(60), uniqueKey: uniqueKey, batchID: batch)
+    }
+
+    static func claimAll(_ backend: any JobBackend, queues: [String] = ["default"], lease: Duration = lease) async throws -> [ClaimedJob] {
+        try await backend.claim(queues: queues, limit: 10_000, lease: lease, workerID: "conformance")
+    }
+
+    static func state(_ backend: any JobBackend, _ id: JobID) async throws -> JobState? {
+        try await backend.job(id)?.state
+    }
+}

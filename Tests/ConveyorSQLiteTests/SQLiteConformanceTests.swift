@@ -1,0 +1,14 @@
+import Conveyor
+import ConveyorSQLite
+import ConveyorTesting
+import Testing
+
+@Suite("SQLiteBackend conformance")
+struct SQLiteConformanceTests {
+    @Test(arguments: BackendConformance.names)
+    func conformance(_ name: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await BackendConformance.run(name) { try SQLiteBackend(path: directory.file("store.sqlite")) }
+    }
+}
