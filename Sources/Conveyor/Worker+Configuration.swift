@@ -30,6 +30,8 @@ extension Worker {
         public var shutdownGracePeriod: Duration
         /// Longest idle wait between checks when the store sends no wake-up. Default 5 s.
         public var pollInterval: Duration
+        /// Stop once nothing is left to claim, running or due later (RQ's `--burst`).
+        public var stopWhenIdle: Bool
         public var logger: Logger
 
         public init(
@@ -44,6 +46,7 @@ extension Worker {
             maximumAckBatch: Int = 1000,
             shutdownGracePeriod: Duration = .seconds(25),
             pollInterval: Duration = .seconds(5),
+            stopWhenIdle: Bool = false,
             logger: Logger = Logger(label: "conveyor.worker")
         ) {
             self.id = id ?? Worker.makeID()
@@ -57,6 +60,7 @@ extension Worker {
             self.maximumAckBatch = max(1, maximumAckBatch)
             self.shutdownGracePeriod = shutdownGracePeriod
             self.pollInterval = pollInterval
+            self.stopWhenIdle = stopWhenIdle
             self.logger = logger
         }
     }

@@ -46,11 +46,22 @@ extension Worker {
 
     private func waitForWork(after generation: UInt64) async {
         var timeout = configuration.pollInterval
-        if let due = try? await backend.nextDueDate(queues: configuration.queues) {
+        let due = try? await backend.nextDueDate(queues: configuration.queues)
+        if let due {
             let untilDue = Duration.microseconds(Int64(max(0, due.timeIntervalSinceNow) * 1_000_000))
             timeout = min(timeout, untilDue + .milliseconds(1))
         }
         guard isRunning else { return }
+        if configuration.stopWhenIdle, due == nil {
+            // Running jobs may still fail and come back as retries: wait for them first.
+            if held == 0 {
+                logger.info("no work left; stopping (stopWhenIdle)")
+                stop()
+                return
+            }
+            await capacitySignal.wait(after: capacitySignal.generation, timeout: .milliseconds(50))
+            return
+        }
         await backend.workSignal.wait(after: generation, timeout: timeout)
     }
 

@@ -1,1 +1,6 @@
-print("hi")
+import Conveyor
+import ConveyorCommands
+
+// This binary runs the built-in job kinds only; a program embedding ConveyorCommands
+// passes a registry with its own job types instead.
+await ConveyorCommand.main(registry: JobRegistry())

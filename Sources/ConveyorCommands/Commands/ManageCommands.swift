@@ -1,0 +1,117 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// Job ids on the command line; a bad one is named.
+func parseIDs(_ texts: [String]) throws -> [JobID] {
+    try texts.map { text in
+        guard let id = JobID(text) else { throw ValidationError("'\(text)' is not a job id (a positive number, as shown by `conveyor results`)") }
+        return id
+    }
+}
+
+/// Every job matching `query`, page by page.
+func allJobs(_ backend: any JobBackend, _ query: JobQuery) async throws -> [JobRecord] {
+    var query = query
+    query.limit = 1000
+    var jobs: [JobRecord] = []
+    while true {
+        let page = try await backend.jobs(query)
+        jobs += page
+        guard page.count == query.limit, let last = page.last else { return jobs }
+        query.after = last.id
+    }
+}
+
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Make dead (or cancelled) jobs ready again with fresh attempts.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "Job ids.") var ids: [String] = []
+    @Flag(help: "Every dead job (of --queue or --batch if given).") var allDead = false
+    @Option(help: "Only jobs of this queue.") var queue: String?
+    @Option(help: "Only jobs of this batch.") var batch: String?
+
+    func validate() throws {
+        if ids.isEmpty && !allDead && batch == nil { throw ValidationError("name job ids, or use --all-dead or --batch") }
+    }
+
+    func run() async throws {
+        let backend = try storeOptions.open()
+        var targets = try parseIDs(ids)
+        if allDead || batch != nil {
+            targets += try await allJobs(backend, JobQuery(states: [.dead], queue: queue, batchID: batch)).map(\.id)
+        }
+        let moved = try await backend.retry(targets)
+        print("Retrying \(moved.count) job(s)" + (moved.count < targets.count ? "; \(targets.count - moved.count) were not dead or cancelled, or their unique key is taken" : ""))
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel jobs that have not started (running jobs finish).")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "Job ids.") var ids: [String] = []
+    @Option(help: "Cancel every waiting job of this batch.") var batch: String?
+
+    func validate() throws {
+        if ids.isEmpty && batch == nil { throw ValidationError("name job ids or a --batch") }
+    }
+
+    func run() async throws {
+        let backend = try storeOptions.open()
+        var targets = try parseIDs(ids)
+        if let batch {
+            targets += try await allJobs(backend, JobQuery(states: [.scheduled, .ready, .retrying], batchID: batch)).map(\.id)
+        }
+        let cancelled = try await backend.cancel(targets)
+        print("Cancelled \(cancelled.count) job(s)" + (cancelled.count < targets.count ? "; \(targets.count - cancelled.count) were running or already finished" : ""))
+    }
+}
+
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Stop workers from claiming a queue's jobs.")
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The queue.") var queue: String
+
+    func run() async throws {
+        try await storeOptions.open().pause(queue: queue)
+        print("Paused queue '\(queue)'; running jobs finish, no new ones start. Undo with: conveyor resume \(queue)")
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Let workers claim a paused queue's jobs again.")
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The queue.") var queue: String
+
+    func run() async throws {
+        try await storeOptions.open().resume(queue: queue)
+        print("Resumed queue '\(queue)'")
+    }
+}
+
+struct PurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge", abstract: "Delete finished jobs (succeeded, dead, cancelled by default). Running jobs are never deleted.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Option(help: "Only this queue.") var queue: String?
+    @Option(parsing: .upToNextOption, help: "States to delete: scheduled ready retrying succeeded dead cancelled.")
+    var state: [String] = ["succeeded", "dead", "cancelled"]
+    @Option(help: "Only jobs finished longer ago than this (e.g. 7d).") var olderThan: DurationArgument?
+
+    func run() async throws {
+        let states = try state.flatMap { $0.split(separator: ",") }.map { name in
+            guard let state = JobState(name: String(name)), state != .active else {
+                throw ValidationError("unknown or unpurgeable state '\(name)': use scheduled, ready, retrying, succeeded, dead or cancelled")
+            }
+            return state
+        }
+        let request = PurgeRequest(queue: queue, states: states, olderThan: olderThan.map { Date().addingTimeInterval(-$0.duration.seconds) })
+        let count = try await storeOptions.open().purge(request)
+        print("Purged \(count) job(s)")
+    }
+}

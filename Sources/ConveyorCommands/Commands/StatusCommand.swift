@@ -1,0 +1,62 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// `conveyor status`: per-queue counts by state and the workers seen.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show each queue's jobs by state and the workers seen in the last minute."
+    )
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: "Workers seen within this long count as alive.")
+    var workersSeenWithin = DurationArgument(.seconds(60))
+
+    func run() async throws {
+        let backend = try storeOptions.open()
+        let terminal = Terminal()
+        terminal.line(try await Self.report(backend: backend, url: storeOptions.url, workersSeenWithin: workersSeenWithin.duration))
+    }
+
+    static func report(backend: any JobBackend, url: String, workersSeenWithin: Duration) async throws -> String {
+        let stats = try await backend.queueStats()
+        var lines = ["Store: \(url)", ""]
+        if stats.isEmpty {
+            lines.append("No queues yet. Submit work with: conveyor submit NAME --payload '{...}'")
+        } else {
+            var table = TextTable(["queue", "ready", "scheduled", "active", "retrying", "dead", "succeeded", "cancelled", ""])
+            for queue in stats {
+                table.add([
+                    queue.queue, "\(queue[.ready])", "\(queue[.scheduled])", "\(queue[.active])", "\(queue[.retrying])",
+                    "\(queue[.dead])", "\(queue[.succeeded])", "\(queue[.cancelled])", queue.paused ? "paused" : "",
+                ])
+            }
+            lines.append(table.render())
+        }
+        let workers = try await backend.workers(seenSince: Date().addingTimeInterval(-workersSeenWithin.seconds))
+        lines.append("")
+        if workers.isEmpty {
+            lines.append("Workers: none seen in the last \(workersSeenWithin.formatted). Start one with: conveyor worker")
+        } else {
+            lines.append("Workers: \(workers.count)")
+            var table = TextTable(["worker", "queues", "running", "concurrency", "up", "last seen"])
+            for worker in workers {
+                table.add([
+                    worker.id, worker.queues.joined(separator: ","), "\(worker.running)", "\(worker.concurrency)",
+                    Self.age(worker.startedAt), Self.age(worker.lastSeenAt) + " ago",
+                ])
+            }
+            lines.append(table.render())
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func age(_ date: Date) -> String {
+        let seconds = max(0, Int(Date().timeIntervalSince(date)))
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        return "\(seconds / 3600)h\(seconds / 60 % 60)m"
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Conveyor
+import ConveyorIngest
+import Foundation
+
+/// `conveyor submit NAME --payload JSON` or `conveyor submit NAME --file KEYS`.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Enqueue one job, or one job per key of a TXT/CSV file as one batch.",
+        discussion: """
+            With --file, each key becomes a job whose payload is {"<key-field>": "<key>"}, all in one batch
+            that `conveyor results` reports on. Unique keys (NAME:KEY) make a second submission of the same file
+            skip the keys already queued or done, so an interrupted submission can simply be run again.
+            """
+    )
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(help: "The job name, as registered with the workers (e.g. conveyor.command).")
+    var name: String
+
+    @Option(help: "The job's payload as JSON.")
+    var payload: String?
+
+    @Option(help: "A key file: one key per line (TXT) or a CSV with a header row.")
+    var file: String?
+
+    @Option(help: "The CSV column holding the keys (default: the first).")
+    var column: String?
+
+    @Option(help: "The payload field each key is put in.")
+    var keyField = "key"
+
+    @Option(help: "A regular expression every key must match (e.g. '^[0-9]{8}$'); other lines are reported as bad.")
+    var pattern: String?
+
+    @Flag(inversion: .prefixedNo, help: "Give each key's job the unique key NAME:KEY.")
+    var unique = true
+
+    @Option(help: "Queue name (default: default).")
+    var queue = "default"
+
+    @Option(help: "Priority 0-9 or low, normal, high.")
+    var priority = "normal"
+
+    @Option(help: "Run no earlier than this from now (e.g. 30s, 5m).")
+    var delay: DurationArgument?
+
+    @Option(help: "Attempts before the job ends dead.")
+    var maxAttempts = RetryPolicy.default.maxAttempts
+
+    @Option(help: "Time limit of one attempt.")
+    var timeout = DurationArgument(.seconds(300))
+
+    @Option(help: "Unique key of a single job (--payload).")
+    var uniqueKey: String?
+
+    @Option(help: "Batch id to use instead of a generated one.")
+    var batch: String?
+
+    func validate() throws {
+        if payload != nil && file != nil {
+            throw ValidationError("use either --payload or --file, not both")
+        }
+        guard Priority(priority) != nil else {
+            throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high")
+        }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    func run() async throws {
+        let terminal = Terminal()
+        let backend = try storeOptions.open()
+        let client = JobClient(backend: backend)
+        let runAt = delay.map { Date().addingTimeInterval($0.duration.seconds) }
+        let priority = Priority(priority)!
+
+        guard let file else {
+            let body = try Self.validatedJSON(payload ?? "{}")
+            let result = try await client.enqueue([NewJob(
+                name: name, queue: queue, payload: body, priority: priority, runAt: runAt,
+                maxAttempts: maxAttempts, timeout: timeout.duration, uniqueKey: uniqueKey, batchID: batch)])[0]
+            terminal.line(result.isDuplicate ? "Already queued as job \(result.id) (unique key \(uniqueKey ?? ""))" : "Submitted job \(result.id)")
+            return
+        }
+
+        let format: KeyFile.Format? = column.map { .csv(column: $0) }
+        let keys = try KeyFile.load(contentsOf: file, format: format, configuration: .init(pattern: pattern))
+        terminal.line("Loaded \(keys.summary)")
+        for issue in keys.issues.prefix(20) { terminal.line("  bad \(issue)") }
+        if keys.issues.count > 20 { terminal.line("  … and \(keys.issues.count - 20) more bad lines") }
+        for duplicate in keys.duplicates.prefix(10) {
+            terminal.line("  duplicate line \(duplicate.line): '\(duplicate.key)' (first on line \(duplicate.firstLine))")
+        }
+        if keys.duplicates.count > 10 { terminal.line("  … and \(keys.duplicates.count - 10) more duplicates") }
+        guard !keys.keys.isEmpty else { throw CommandError("\(file): no valid keys to submit") }
+
+        let batchID = batch ?? Self.makeBatchID()
+        let progress = ProgressBar(terminal: terminal, label: "Submitting")
+        var created = 0
+        var duplicates = 0
+        let encoder = JSONEncoder()
+        for chunkStart in stride(from: 0, to: keys.keys.count, by: 1000) {
+            let chunk = keys.keys[chunkStart..<min(keys.keys.count, chunkStart + 1000)]
+            let jobs = try chunk.map { key in
+                NewJob(name: name, queue: queue, payload: try encoder.encode([keyField: key]), priority: priority,
+                       runAt: runAt, maxAttempts: maxAttempts, timeout: timeout.duration,
+                       uniqueKey: unique ? "\(name):\(key)" : nil, batchID: batchID)
+            }
+            let results = try await client.enqueue(jobs)
+            duplicates += results.filter(\.isDuplicate).count
+            created += results.count - results.filter(\.isDuplicate).count
+            progress.update(done: chunkStart + chunk.count, total: keys.keys.count)
+        }
+        progress.finish()
+        terminal.line("Batch \(batchID): \(created) submitted" + (duplicates > 0 ? ", \(duplicates) already queued or done (unique keys)" : ""))
+        terminal.line("Follow it with: conveyor status   ·   conveyor results \(batchID)")
+    }
+
+    static func makeBatchID() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "b-\(formatter.string(from: Date()))-\(String(UInt16.random(in: 0...UInt16.max), radix: 16))"
+    }
+
+    /// Checks that `text` is JSON and says where it is not.
+    static func validatedJSON(_ text: String) throws -> Data {
+        let data = Data(text.utf8)
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return data
+        } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw CommandError("--payload is not valid JSON: \(reason)\n  payload: \(text.clipped(200))")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Conveyor
+import Foundation
+
+/// The demo's job, shaped like the seed TradeStat ingestor's: for one HSN code, gather
+/// seven years of export figures, merge them, and write one consolidated JSON export.
+///
+/// The figures come from the bundled sample dataset instead of a website; each year costs
+/// a short pause, as a request would.
+public struct TradeStatExportJob: Job {
+    public static let name = "tradestat.export"
+    public static let queue = "tradestat"
+    public static let retryPolicy = RetryPolicy.fixed(maxAttempts: 3, delay: .milliseconds(300))
+    public static let timeout: Duration = .seconds(60)
+
+    public var key: String
+    public var exportDirectory: String
+    /// Fail the first attempt with a simulated HTTP 503, to show a retry.
+    public var failFirstAttempt: Bool?
+    /// Pause per year, standing in for a request (milliseconds).
+    public var requestMilliseconds: Int?
+
+    public init(key: String, exportDirectory: String, failFirstAttempt: Bool? = nil, requestMilliseconds: Int? = nil) {
+        self.key = key
+        self.exportDirectory = exportDirectory
+        self.failFirstAttempt = failFirstAttempt
+        self.requestMilliseconds = requestMilliseconds
+    }
+
+    public struct Summary: Codable, Sendable, Hashable {
+        public var hsn: String
+        public var years: Int
+        public var countries: Int
+        public var totalValueUSD: Int
+        public var file: String
+    }
+
+    public func run(_ context: JobContext) async throws -> Summary {
+        let rows = DemoDataset.rows(for: key)
+        guard let description = rows.first?.description else {
+            throw JobError.permanent("no trade data for HSN code \(key)")
+        }
+        var years: [String: Any] = [:]
+        var countries = Set<String>()
+        var total = 0
+        for year in Set(rows.map(\.year)).sorted() {
+            try await Task.sleep(for: .milliseconds(requestMilliseconds ?? 15))
+            if failFirstAttempt == true, context.attempt == 1, year == 2021 {
+                throw JobError.retryable("HTTP 503 Service Unavailable for \(key) year \(year) (simulated)")
+            }
+            let yearRows = rows.filter { $0.year == year }
+            countries.formUnion(yearRows.map(\.country))
+            total += yearRows.reduce(0) { $0 + $1.valueUSD }
+            years[String(year)] = [
+                "financial_year": String(year),
+                "commodity": description,
+                "unit": "Kg",
+                "countries": yearRows.map { ["country": $0.country, "quantity_kg": $0.quantityKg, "value_usd": $0.valueUSD] },
+                "metadata": ["source": "conveyor demo dataset", "attempt": context.attempt],
+            ]
+        }
+        let export: [String: Any] = ["hsn_code": key, "description": description, "years": years]
+        let folder = URL(fileURLWithPath: exportDirectory).appendingPathComponent(key)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("\(key)_export.json")
+        let data = try JSONSerialization.data(withJSONObject: export, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: file, options: .atomic)
+        return Summary(hsn: key, years: years.count, countries: countries.count, totalValueUSD: total, file: file.path)
+    }
+}
+
+/// The bundled sample dataset, parsed once.
+enum DemoDataset {
+    struct Row: Sendable {
+        var hsn: String
+        var description: String
+        var year: Int
+        var country: String
+        var quantityKg: Int
+        var valueUSD: Int
+    }
+
+    static let byHSN: [String: [Row]] = {
+        var rows: [String: [Row]] = [:]
+        for line in DemoData.exports.split(separator: "\n").dropFirst() {
+            let fields = splitCSV(String(line))
+            guard fields.count == 6, let year = Int(fields[2]), let quantity = Int(fields[4]), let value = Int(fields[5]) else { continue }
+            rows[fields[0], default: []].append(Row(hsn: fields[0], description: fields[1], year: year, country: fields[3], quantityKg: quantity, valueUSD: value))
+        }
+        return rows
+    }()
+
+    static func rows(for hsn: String) -> [Row] { byHSN[hsn] ?? [] }
+
+    /// Splits one CSV line of the bundled file (quoted fields may hold commas).
+    static func splitCSV(_ line: String) -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var quoted = false
+        for character in line {
+            switch character {
+            case "\"": quoted.toggle()
+            case "," where !quoted:
+                fields.append(current)
+                current = ""
+            default: current.append(character)
+            }
+        }
+        fields.append(current)
+        return fields
+    }
+}

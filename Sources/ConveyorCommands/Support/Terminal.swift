@@ -1,0 +1,97 @@
+import Conveyor
+import Foundation
+
+/// Output for people: a live progress bar on a terminal, plain lines otherwise.
+public struct Terminal: Sendable {
+    public let isInteractive: Bool
+
+    public init(isInteractive: Bool? = nil) {
+        self.isInteractive = isInteractive ?? (isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb")
+    }
+
+    public func line(_ text: String = "") {
+        print(text)
+        fflush(nil)
+    }
+
+    public func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+/// Draws progress in place on a terminal, or prints a line every 10 % otherwise.
+public final class ProgressBar: @unchecked Sendable {
+    private let terminal: Terminal
+    private let label: String
+    private let width = 30
+    private var lastPrintedTenth = -1
+    private var lastLength = 0
+    private let started = Date()
+
+    public init(terminal: Terminal, label: String) {
+        self.terminal = terminal
+        self.label = label
+    }
+
+    /// - Parameter detail: extra text after the counts, e.g. "12 ok · 1 failed".
+    public func update(done: Int, total: Int, detail: String = "") {
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        let percent = Int((fraction * 100).rounded(.down))
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rateText = rate >= 1000 ? String(format: "%.1fk/s", rate / 1000) : String(format: "%.0f/s", rate)
+        let suffix = detail.isEmpty ? "" : " · \(detail)"
+        if terminal.isInteractive {
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            let text = "\(label) \(bar) \(percent)% \(done)/\(total) \(rateText)\(suffix)"
+            let pad = max(0, lastLength - text.count)
+            print("\r" + text + String(repeating: " ", count: pad), terminator: "")
+            lastLength = text.count
+            fflush(nil)
+        } else {
+            let tenth = percent / 10
+            guard tenth > lastPrintedTenth else { return }
+            lastPrintedTenth = tenth
+            terminal.line("\(label): \(percent)% (\(done)/\(total))\(suffix)")
+        }
+    }
+
+    public func finish() {
+        if terminal.isInteractive { print("") }
+    }
+}
+
+/// A plain-text table with columns sized to their contents.
+public struct TextTable {
+    public var headers: [String]
+    public var rows: [[String]] = []
+
+    public init(_ headers: [String]) { self.headers = headers }
+
+    public mutating func add(_ row: [String]) { rows.append(row) }
+
+    public func render() -> String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], cell.count)
+            }
+        }
+        func format(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+        return ([format(headers), rule] + rows.map(format)).joined(separator: "\n")
+    }
+}
+
+extension String {
+    /// At most `length` characters on one line, with an ellipsis when cut.
+    func clipped(_ length: Int) -> String {
+        let flat = self.replacingOccurrences(of: "\n", with: " ")
+        return flat.count <= length ? flat : String(flat.prefix(max(0, length - 1))) + "…"
+    }
+}

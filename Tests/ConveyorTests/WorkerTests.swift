@@ -1,0 +1,203 @@
+import Conveyor
+import ConveyorTesting
+import Foundation
+import Testing
+
+@Suite("Worker")
+struct WorkerTests {
+    let backend = MemoryBackend()
+
+    /// Runs a worker until `body` returns, then stops it and waits for it to drain.
+    func withWorker<T: Sendable>(
+        _ registry: JobRegistry, _ configuration: Worker.Configuration = .init(concurrency: 4),
+        _ body: @Sendable (Worker) async throws -> T
+    ) async throws -> T {
+        let worker = Worker(backend: backend, registry: registry, configuration: configuration)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await worker.run(); return nil }
+            let result = try await body(worker)
+            worker.stop()
+            try await group.waitForAll()
+            return result
+        }
+    }
+
+    @Test func retriesWithBackoffUntilSuccess() async throws {
+        let client = JobClient(backend: backend)
+        let handle = try await client.enqueue(FlakyJob(succeedOnAttempt: 3))
+        let output = try await withWorker(BackendConformance.testRegistry) { _ in try await handle.value(timeout: .seconds(30)) }
+        #expect(output == "ok on attempt 3")
+        let record = try await handle.record()
+        #expect(record.attempt == 3)
+        #expect(record.state == .succeeded)
+    }
+
+    @Test func deadAfterLastAttemptWithTheLastError() async throws {
+        let client = JobClient(backend: backend)
+        let handle = try await client.enqueue(FlakyJob(succeedOnAttempt: 99))
+        let error = try await withWorker(BackendConformance.testRegistry) { _ in
+            await #expect(throws: ConveyorError.self) { try await handle.value(timeout: .seconds(30)) }
+        }
+        #expect(error != nil)
+        let record = try await handle.record()
+        #expect(record.state == .dead)
+        #expect(record.attempt == 3)
+        #expect(record.lastError == JobFailure(.retryable, "HTTP 503 on attempt 3"))
+    }
+
+    @Test func backoffGrowsExponentiallyWithinJitterAndCap() {
+        let policy = RetryPolicy(maxAttempts: 10, initialDelay: .seconds(1), multiplier: 2, maximumDelay: .seconds(10), jitter: 0.2)
+        var generator = SystemRandomNumberGenerator()
+        for (attempt, expected) in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)] {
+            for _ in 0..<50 {
+                let delay = policy.delay(afterAttempt: attempt, using: &generator).seconds
+                #expect(delay >= expected * 0.8 - 1e-6 && delay <= expected * 1.2 + 1e-6, "attempt \(attempt): \(delay)")
+            }
+        }
+        #expect(RetryPolicy.fixed(maxAttempts: 3, delay: .milliseconds(500)).delay(afterAttempt: 2) == .milliseconds(500))
+    }
+
+    @Test func timeoutCancelsTheAttemptAndFailsIt() async throws {
+        var registry = JobRegistry()
+        registry.register(name: "slow", retryPolicy: .fixed(maxAttempts: 2, delay: .milliseconds(10))) { _, _ in
+            try await Task.sleep(for: .seconds(60))
+            return Data()
+        }
+        let id = try await backend.enqueue(NewJob(name: "slow", maxAttempts: 2, timeout: .milliseconds(100))).id
+        let record = try await withWorker(registry) { _ in try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
+        #expect(record.state == .dead)
+        #expect(record.attempt == 2)
+        #expect(record.lastError?.message == "'slow' did not finish within its timeout of 100ms")
+    }
+
+    @Test func retryAfterOverridesThePolicy() async throws {
+        var registry = JobRegistry()
+        registry.register(name: "limited", retryPolicy: .fixed(maxAttempts: 2, delay: .seconds(3600))) { _, context in
+            if context.attempt == 1 { throw JobError.retryAfter(.milliseconds(50), "HTTP 429") }
+            return Data("1".utf8)
+        }
+        let id = try await backend.enqueue(NewJob(name: "limited", maxAttempts: 2)).id
+        let record = try await withWorker(registry) { _ in try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
+        #expect(record.state == .succeeded)
+        #expect(record.attempt == 2)
+    }
+
+    @Test func prioritiesRunHighestFirstThenFIFO() async throws {
+        let gate = TestGate()
+        var registry = JobRegistry()
+        registry.register(name: "record") { payload, _ in
+            await gate.pass(String(decoding: payload, as: UTF8.self))
+            return Data()
+        }
+        gate.open()
+        let labels: [(String, Priority)] = [("a", .low), ("b", .normal), ("c", .high), ("d", .normal), ("e", 9), ("f", .low)]
+        let ids = try await backend.enqueue(labels.map { NewJob(name: "record", payload: Data($0.0.utf8), priority: $0.1) }).map(\.id)
+        try await withWorker(registry, .init(concurrency: 1, prefetch: 0)) { _ in
+            for id in ids { _ = try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
+        }
+        #expect(gate.startedLabels == ["e", "c", "b", "d", "a", "f"])
+    }
+
+    @Test func delayedJobsRunWhenDueNotBefore() async throws {
+        let client = JobClient(backend: backend)
+        let enqueued = Date()
+        let handle = try await client.enqueue(EchoJob(value: 5), options: .init(delay: .milliseconds(300)))
+        #expect(try await handle.record().state == .scheduled)
+        let record = try await withWorker(BackendConformance.testRegistry) { _ in
+            try await backend.waitUntilFinished(handle.id, timeout: .seconds(30))
+        }
+        #expect(record.state == .succeeded)
+        let started = try #require(record.startedAt)
+        #expect(started.timeIntervalSince(enqueued) >= 0.3)
+    }
+
+    @Test func uniqueKeysReturnTheExistingJob() async throws {
+        let client = JobClient(backend: backend)
+        let first = try await client.enqueue(EchoJob(value: 1), options: .init(uniqueKey: "hsn:09011112"))
+        let second = try await client.enqueue(EchoJob(value: 2), options: .init(uniqueKey: "hsn:09011112"))
+        #expect(!first.isDuplicate)
+        #expect(second.isDuplicate)
+        #expect(second.id == first.id)
+        let value = try await withWorker(BackendConformance.testRegistry) { _ in
+            try await second.value(timeout: .seconds(30))
+        }
+        #expect(value == 1)
+    }
+
+    @Test func oversizedPayloadIsRefusedWithItsSize() async throws {
+        let client = JobClient(backend: backend, configuration: .init(maximumPayloadBytes: 64))
+        struct Big: Job { static let name = "big"; var text: String; func run(_ context: JobContext) async throws -> NoOutput { .init() } }
+        await #expect(throws: ConveyorError.payloadTooLarge(job: "big", bytes: 211, limit: 64)) {
+            try await client.enqueue(Big(text: String(repeating: "x", count: 200)))
+        }
+        #expect(try await backend.queueStats().isEmpty)
+    }
+
+    @Test func shutdownFinishesRunningJobsAndHandsBackUnstartedOnes() async throws {
+        let gate = TestGate()
+        var registry = JobRegistry()
+        registry.register(name: "held") { payload, _ in
+            await gate.pass(String(decoding: payload, as: UTF8.self))
+            return payload
+        }
+        let ids = try await backend.enqueue((0..<6).map { NewJob(name: "held", payload: Data("\($0)".utf8)) }).map(\.id)
+        let worker = Worker(backend: backend, registry: registry, configuration: .init(concurrency: 2, prefetch: 4))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            await gate.waitForStarts(2)
+            worker.stop()
+            gate.open()
+            try await group.waitForAll()
+        }
+        var states: [JobState: Int] = [:]
+        for id in ids {
+            let record = try #require(try await backend.job(id))
+            states[record.state, default: 0] += 1
+            if record.state == .ready { #expect(record.attempt == 0) }
+        }
+        #expect(states == [.succeeded: 2, .ready: 4])
+        #expect(gate.startedLabels.count == 2)
+    }
+
+    @Test func graceExpiryInterruptsAndHandsBackRunningJobs() async throws {
+        let gate = TestGate()
+        var registry = JobRegistry()
+        registry.register(name: "stuck") { _, _ in
+            await gate.pass("stuck")
+            try Task.checkCancellation()
+            return Data()
+        }
+        let id = try await backend.enqueue(NewJob(name: "stuck")).id
+        let worker = Worker(backend: backend, registry: registry,
+                            configuration: .init(concurrency: 1, shutdownGracePeriod: .milliseconds(100)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            await gate.waitForStarts(1)
+            worker.stop()
+            try await group.waitForAll()
+        }
+        let record = try #require(try await backend.job(id))
+        #expect(record.state == .ready)
+        #expect(record.attempt == 0)
+    }
+
+    @Test func idleWorkerPicksUpNewWorkWithoutPolling() async throws {
+        let client = JobClient(backend: backend)
+        // A poll interval of an hour: only the store's wake-up can start the job.
+        let configuration = Worker.Configuration(concurrency: 2, pollInterval: .seconds(3600))
+        try await withWorker(BackendConformance.testRegistry, configuration) { _ in
+            let handle = try await client.enqueue(EchoJob(value: 11))
+            #expect(try await handle.value(timeout: .seconds(30)) == 11)
+            let later = try await client.enqueue(EchoJob(value: 12), options: .init(delay: .milliseconds(100)))
+            #expect(try await later.value(timeout: .seconds(30)) == 12)
+        }
+    }
+
+    @Test func classifiesErrors() {
+        struct Invalid: PermanentJobError {}
+        #expect(Worker.classify(JobError.permanent("x")).kind == .permanent)
+        #expect(Worker.classify(ConveyorError.unknownJobName("a", known: [])).kind == .permanent)
+        #expect(Worker.classify(Invalid()).kind == .permanent)
+        #expect(Worker.classify(URLError(.timedOut)).kind == .retryable)
+    }
+}
