@@ -30,7 +30,8 @@ extension Worker {
         public var shutdownGracePeriod: Duration
         /// Longest idle wait between checks when the store sends no wake-up. Default 5 s.
         public var pollInterval: Duration
-        /// Stop once nothing is left to claim, running or due later (RQ's `--burst`).
+        /// Stop once nothing is left to claim or running, and nothing is due within
+        /// `pollInterval` (RQ's `--burst`).
         public var stopWhenIdle: Bool
         public var logger: Logger
 

@@ -52,7 +52,8 @@ extension Worker {
             timeout = min(timeout, untilDue + .milliseconds(1))
         }
         guard isRunning else { return }
-        if configuration.stopWhenIdle, due == nil {
+        // Jobs due soon (short retry backoffs) hold a burst worker; far-off schedules do not.
+        if configuration.stopWhenIdle, due.map({ $0.timeIntervalSinceNow > configuration.pollInterval.seconds }) ?? true {
             // Running jobs may still fail and come back as retries: wait for them first.
             if held == 0 {
                 logger.info("no work left; stopping (stopWhenIdle)")

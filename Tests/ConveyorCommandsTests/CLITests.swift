@@ -1,0 +1,155 @@
+import Conveyor
+import ConveyorCommands
+import ConveyorSQLite
+import ConveyorTesting
+import Foundation
+import Testing
+
+@Suite("conveyor CLI")
+struct CLITests {
+    let directory: TemporaryDirectory
+    var store: String { directory.file("cli.sqlite") }
+
+    init() throws {
+        directory = try TemporaryDirectory(prefix: "conveyor-cli")
+    }
+
+    func conveyor(_ arguments: String...) async throws -> ConveyorProcess.Output {
+        try await ConveyorProcess.run(arguments + (arguments.first == "demo" ? [] : ["--store", store]), in: directory.path)
+    }
+
+    @Test func submitFileWorkStatusAndResults() async throws {
+        defer { directory.remove() }
+        try """
+            # codes
+            09011112
+            09021010
+
+            09 031001
+            09021010
+            09041110
+            """.write(toFile: directory.file("keys.txt"), atomically: true, encoding: .utf8)
+        let submit = try await conveyor("submit", "conveyor.echo", "--file", directory.file("keys.txt"), "--batch", "b1")
+        #expect(submit.status == 0, "\(submit.all)")
+        #expect(submit.stdout.contains("3 keys, 1 bad line, 1 duplicate"))
+        #expect(submit.stdout.contains("bad line 5: key contains whitespace"))
+        #expect(submit.stdout.contains("duplicate line 6: '09021010' (first on line 3)"))
+        #expect(submit.stdout.contains("Batch b1: 3 submitted"))
+
+        // Submitting the same file again is harmless: unique keys skip what is there.
+        let again = try await conveyor("submit", "conveyor.echo", "--file", directory.file("keys.txt"), "--batch", "b2")
+        #expect(again.stdout.contains("Batch b2: 0 submitted, 3 already queued or done"))
+
+        let before = try await conveyor("status")
+        #expect(before.stdout.contains("default"))
+        #expect(before.stdout.contains("Workers: none seen"))
+
+        let worker = try await conveyor("worker", "--burst", "--concurrency", "2")
+        #expect(worker.status == 0, "\(worker.all)")
+        #expect(worker.stdout.contains("stopped after 3 job(s)"))
+
+        let results = try await conveyor("results", "b1")
+        #expect(results.status == 0)
+        #expect(results.stdout.contains("Total: 3   Succeeded: 3"))
+        #expect(results.stdout.contains(#"{"key":"09041110"}"#))
+        let latest = try await conveyor("results", "--json")
+        #expect(latest.stdout.split(separator: "\n").count == 3, "the latest batch with jobs is b1: \(latest.all)")
+    }
+
+    @Test func commandKindRunsTheWorkersTemplateWithTheJobsArguments() async throws {
+        defer { directory.remove() }
+        _ = try await conveyor("submit", "conveyor.command", "--payload", #"{"key":"09011112; rm -rf /"}"#, "--max-attempts", "1")
+        _ = try await conveyor("submit", "conveyor.command", "--payload", #"{"other":"x"}"#, "--max-attempts", "1")
+        _ = try await conveyor("submit", "conveyor.command", "--payload", #"{"key":"fail"}"#, "--max-attempts", "1")
+        let script = directory.file("scrape.sh")
+        try """
+            #!/bin/sh
+            if [ "$1" = "fail" ]; then echo "HTTP 503 from source" >&2; exit 3; fi
+            echo "scraped [$1]"
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        let worker = try await conveyor("worker", "--burst", "--command", "\(script) {key}")
+        #expect(worker.status == 0, "\(worker.all)")
+        let backend = try SQLiteBackend(path: store)
+        let jobs = try await backend.jobs(JobQuery())
+        try #require(jobs.count == 3)
+        let result = try JSONDecoder().decode(CommandResult.self, from: try #require(jobs[0].result))
+        #expect(result.exitStatus == 0)
+        // The whole value is one argument: no shell ever sees it.
+        #expect(result.outputTail == "scraped [09011112; rm -rf /]\n")
+        #expect(jobs[1].state == .dead)
+        #expect(jobs[1].lastError?.message.contains("no field 'key'") == true)
+        #expect(jobs[1].lastError?.kind == .permanent)
+        #expect(jobs[2].state == .dead)
+        #expect(jobs[2].lastError?.message.contains("exited with status 3") == true)
+        #expect(jobs[2].lastError?.message.contains("HTTP 503 from source") == true)
+    }
+
+    @Test func manageJobsAndQueues() async throws {
+        defer { directory.remove() }
+        let backend = try SQLiteBackend(path: store)
+        let ids = try await backend.enqueue((0..<3).map { _ in NewJob(name: "nobody.knows", queue: "q", maxAttempts: 1) }).map(\.id)
+        let waiting = try await backend.enqueue(NewJob(name: "conveyor.echo", queue: "q", runAt: Date().addingTimeInterval(3600))).id
+
+        #expect(try await conveyor("pause", "q").stdout.contains("Paused queue 'q'"))
+        #expect(try await conveyor("status").stdout.contains("paused"))
+        _ = try await conveyor("worker", "--burst", "--queues", "q")
+        #expect(try await backend.job(ids[0])?.state == .ready, "a paused queue is not worked")
+        _ = try await conveyor("resume", "q")
+        let cancel = try await conveyor("cancel", "\(waiting)")
+        #expect(cancel.stdout.contains("Cancelled 1 job(s)"))
+        let worker = try await conveyor("worker", "--burst", "--queues", "q")
+        #expect(worker.status == 0, "\(worker.all)")
+        let dead = try #require(try await backend.job(ids[0]))
+        #expect(dead.state == .dead)
+        #expect(dead.lastError?.message.contains("unknown job name 'nobody.knows'") == true)
+
+        let retry = try await conveyor("retry", "--all-dead")
+        #expect(retry.stdout.contains("Retrying 3 job(s)"))
+        #expect(try await backend.job(ids[1])?.state == .ready)
+        let purge = try await conveyor("purge", "--state", "ready", "cancelled")
+        #expect(purge.stdout.contains("Purged 4 job(s)"))
+        #expect(try await backend.jobs(JobQuery()).isEmpty)
+    }
+
+    @Test func badInputGetsClearErrors() async throws {
+        defer { directory.remove() }
+        let payload = try await conveyor("submit", "x", "--payload", "{not json")
+        #expect(payload.status != 0)
+        #expect(payload.stderr.contains("--payload is not valid JSON"))
+
+        let missing = try await conveyor("submit", "x", "--file", directory.file("nope.txt"))
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("nope.txt: no such file"))
+
+        try "code,name\n1,a\n".write(toFile: directory.file("k.csv"), atomically: true, encoding: .utf8)
+        let column = try await conveyor("submit", "x", "--file", directory.file("k.csv"), "--column", "hsn")
+        #expect(column.stderr.contains("no column 'hsn' in the header; it has: 'code', 'name'"))
+
+        let redis = try await ConveyorProcess.run(["status", "--store", "redis://127.0.0.1:1"], in: directory.path)
+        #expect(redis.stderr.contains("the redis store is planned"))
+
+        let id = try await conveyor("retry", "abc")
+        #expect(id.stderr.contains("'abc' is not a job id"))
+
+        let template = try await conveyor("worker", "--command", "echo 'unterminated")
+        #expect(template.stderr.contains("unterminated quote"))
+
+        let none = try await conveyor("results")
+        #expect(none.stderr.contains("no submissions"))
+    }
+
+    @Test func demoRunsTwiceInARow() async throws {
+        defer { directory.remove() }
+        for _ in 0..<2 {
+            let demo = try await conveyor("demo")
+            #expect(demo.status == 0, "\(demo.all)")
+            #expect(demo.stdout.contains("14 keys, 1 bad line, 1 duplicate"))
+            #expect(demo.stdout.contains("succeeded on attempt 2"))
+            #expect(demo.stdout.contains("09103020"))
+        }
+        let export = directory.file(".conveyor-demo/exports/09011112/09011112_export.json")
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: export))) as? [String: Any]
+        #expect((object?["years"] as? [String: Any])?.count == 7)
+    }
+}

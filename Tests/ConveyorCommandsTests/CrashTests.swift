@@ -1,0 +1,68 @@
+import Conveyor
+import ConveyorSQLite
+import ConveyorTesting
+import Foundation
+import Testing
+
+/// Workers killed with SIGKILL mid-batch lose nothing: their jobs come back when the
+/// leases expire and other workers finish them.
+@Suite("Crash recovery", .serialized)
+struct CrashTests {
+    /// Waits (on the store's cross-process completion signal) until `condition` holds.
+    func waitUntil(_ backend: SQLiteBackend, timeout: Duration = .seconds(120),
+                   _ condition: @Sendable (BatchSummary) -> Bool) async throws -> BatchSummary {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let generation = backend.completionSignal.generation
+            let summary = try await backend.batchSummary("crash")
+            if condition(summary) { return summary }
+            try #require(clock.now < deadline, "timed out; batch is at \(summary.counts)")
+            await backend.completionSignal.wait(after: generation, timeout: .seconds(1))
+        }
+    }
+
+    @Test(arguments: [1, 2])
+    func killedWorkersLoseNoJobs(round: Int) async throws {
+        let directory = try TemporaryDirectory(prefix: "conveyor-crash")
+        defer { directory.remove() }
+        let store = directory.file("crash.sqlite")
+        let log = directory.file("workers.log")
+        let backend = try SQLiteBackend(path: store)
+        let total = 300
+        let jobs = (0..<total).map { index in
+            NewJob(name: "conveyor.sleep", payload: Data(#"{"ms":15,"n":\#(index)}"#.utf8), maxAttempts: 5, batchID: "crash")
+        }
+        _ = try await backend.enqueue(jobs)
+        let worker = ["worker", "--store", store, "--queues", "default", "--concurrency", "6", "--lease", "1s", "--log-level", "notice"]
+
+        // Two workers share the batch; one is killed mid-run.
+        let first = try ConveyorProcess.start(worker, in: directory.path, log: log)
+        let second = try ConveyorProcess.start(worker, in: directory.path, log: log)
+        _ = try await waitUntil(backend) { $0[.succeeded] >= 60 }
+        first.kill(SIGKILL)
+        #expect(await first.waitForExit() != 0)
+        let orphaned = try await backend.jobs(JobQuery(states: [.active], limit: 1000)).filter { $0.workerID?.contains(":\(first.pid):") == true }
+
+        // Later the survivor is killed too, and a fresh worker finishes the batch.
+        _ = try await waitUntil(backend) { $0[.succeeded] >= 150 }
+        second.kill(SIGKILL)
+        #expect(await second.waitForExit() != 0)
+        let third = try ConveyorProcess.start(worker, in: directory.path, log: log)
+        let summary = try await waitUntil(backend) { $0.isFinished }
+        third.kill(SIGTERM)
+        #expect(await third.waitForExit() == 0, "a SIGTERM drains and exits cleanly")
+
+        #expect(summary.total == total)
+        #expect(summary[.succeeded] == total, "every job completes; none lost: \(summary.counts)")
+        for job in orphaned {
+            let record = try #require(try await backend.job(job.id))
+            #expect(record.state == .succeeded)
+            #expect(record.attempt >= 2, "job \(job.id) was running in the killed worker, so its attempt was counted")
+        }
+        let records = try await backend.jobs(JobQuery(batchID: "crash", limit: 1000))
+        let payloads = Set(records.compactMap { try? JSONSerialization.jsonObject(with: $0.result ?? Data()) as? [String: Int] }.compactMap { $0["n"] })
+        #expect(payloads == Set(0..<total), "each job's own result is stored")
+        #expect(try await backend.workers(seenSince: Date().addingTimeInterval(-60)).allSatisfy { $0.id.contains(":\(third.pid):") == false })
+    }
+}
