@@ -1,125 +1,211 @@
-import Foundation
-
 extension KeyFile {
-    /// One CSV record: its fields and the line it starts on.
-    struct Record {
-        var fields: [String]
-        var line: Int
-        var raw: String
-        var unterminated = false
-    }
-
-    /// Reads RFC 4180 records: quoted fields may hold commas, doubled quotes and newlines.
-    static func records(_ text: Substring) -> [Record] {
-        var records: [Record] = []
-        var fields: [String] = []
-        var field = ""
-        var raw = ""
-        var line = 1
-        var recordLine = 1
-        var inQuotes = false
-        var fieldStarted = false
-        var characters = text.makeIterator()
-        var pending: Character? = nil
-
-        func endRecord() {
-            fields.append(field)
-            let blank = fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty && !fieldStarted
-            if !blank { records.append(Record(fields: fields, line: recordLine, raw: raw)) }
-            fields = []
-            field = ""
-            raw = ""
-            fieldStarted = false
+    /// CSV: a header row, then one record per key. Blank lines and `#` comments are skipped.
+    static func readCSV(_ bytes: ArraySlice<UInt8>, column: String?, source: String, into collector: inout KeyCollector) throws {
+        var reader = CSVReader(bytes)
+        guard let header = reader.next() else { throw KeyFileError.emptyHeader(path: source) }
+        if let problem = header.quoteProblem {
+            throw KeyFileError.malformedHeader(path: source, line: header.line, reason: problem.reason(spanningLines: false))
         }
+        let names = header.fields.map(trimmingWhitespace)
+        guard names.contains(where: { !$0.isEmpty }) else { throw KeyFileError.emptyHeader(path: source) }
+        let keyColumn = try keyColumnIndex(column, in: names, source: source)
 
-        while let character = pending ?? characters.next() {
-            pending = nil
-            if inQuotes {
-                if character == "\"" {
-                    let next = characters.next()
-                    if next == "\"" {
-                        field.append("\"")
-                        raw.append("\"\"")
-                    } else {
-                        inQuotes = false
-                        raw.append("\"")
-                        pending = next
-                    }
-                } else {
-                    if character == "\n" || character == "\r\n" { line += 1 }
-                    field.append(character == "\r\n" ? "\n" : character)
-                    raw.append(character)
-                }
+        while let record = reader.next() {
+            if let problem = record.quoteProblem {
+                report(problem, in: record, reader: &reader, collector: &collector)
                 continue
             }
-            switch character {
-            case "\"":
-                inQuotes = true
-                fieldStarted = true
-                raw.append(character)
-            case ",":
-                fields.append(field)
-                field = ""
-                fieldStarted = true
-                raw.append(character)
-            case "\n", "\r\n":
-                endRecord()
-                line += 1
-                recordLine = line
-            case "\r":
-                continue
-            default:
-                field.append(character)
-                raw.append(character)
-            }
-        }
-        if inQuotes {
-            fields.append(field)
-            records.append(Record(fields: fields, line: recordLine, raw: raw, unterminated: true))
-        } else if !field.isEmpty || !fields.isEmpty || fieldStarted {
-            endRecord()
-        }
-        return records
-    }
-
-    static func parseCSV(
-        _ text: Substring, column: String?, source: String, validator: KeyValidator,
-        file: inout KeyFile, accept: (String, Int, inout KeyFile) -> Void
-    ) throws {
-        var all = records(text)[...]
-        // Comment lines before the header are allowed.
-        while let first = all.first, first.fields.count == 1, first.fields[0].trimmingCharacters(in: .whitespaces).hasPrefix("#") {
-            all = all.dropFirst()
-        }
-        guard let header = all.first else { throw KeyFileError.emptyHeader(path: source) }
-        let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !names.allSatisfy(\.isEmpty) else { throw KeyFileError.emptyHeader(path: source) }
-        let keyIndex: Int
-        if let column {
-            guard let index = names.firstIndex(of: column) ?? names.firstIndex(where: { $0.lowercased() == column.lowercased() }) else {
-                throw KeyFileError.missingColumn(path: source, column: column, available: names)
-            }
-            keyIndex = index
-        } else {
-            keyIndex = 0
-        }
-        for record in all.dropFirst() {
-            if record.unterminated {
-                file.issues.append(Issue(line: record.line, reason: "unterminated quoted field (runs to the end of the file)", text: record.raw))
-                continue
-            }
+            let text = reader.text(of: record)
             guard record.fields.count == names.count else {
-                file.issues.append(Issue(line: record.line, reason: "has \(record.fields.count) field\(record.fields.count == 1 ? "" : "s"), the header has \(names.count)", text: record.raw))
+                let reason = "has \(count(record.fields.count, "field")), header has \(names.count)"
+                collector.reject(line: record.line, reason: reason, text: text)
                 continue
             }
-            let key = record.fields[keyIndex].trimmingCharacters(in: .whitespaces)
-            if key.isEmpty {
-                file.issues.append(Issue(line: record.line, reason: "empty '\(names[keyIndex])'", text: record.raw))
-            } else if let reason = validator.problem(key, textFile: false) {
-                file.issues.append(Issue(line: record.line, reason: reason, text: record.raw))
-            } else {
-                accept(key, record.line, &file)
+            let key = trimmingWhitespace(record.fields[keyColumn])
+            guard !key.isEmpty else {
+                let name = names[keyColumn].isEmpty ? "\(keyColumn + 1)" : "'\(names[keyColumn])'"
+                collector.reject(line: record.line, reason: "empty key in column \(name)", text: text)
+                continue
+            }
+            collector.add(key, line: record.line, text: text)
+        }
+    }
+
+    /// A quote problem in a record that spans lines almost always means a missing closing
+    /// quote swallowed the lines after it. Those lines are most likely good records, so the
+    /// bad line alone is reported and reading starts again on the next line: a single typo
+    /// must not cost the rest of the file.
+    static func report(_ problem: CSVReader.QuoteProblem, in record: CSVReader.Record,
+                       reader: inout CSVReader, collector: inout KeyCollector) {
+        if record.spansLines {
+            collector.reject(line: record.line, reason: problem.reason(spanningLines: true), text: reader.firstLineText(of: record))
+            reader.resume(afterFirstLineOf: record)
+        } else {
+            collector.reject(line: record.line, reason: problem.reason(spanningLines: false), text: reader.text(of: record))
+        }
+    }
+
+    /// The index of the key column: an exact match of the trimmed name first, then one that
+    /// differs only in case (`HSN_Code` for `hsn_code`); the first column when `column` is nil.
+    static func keyColumnIndex(_ column: String?, in names: [String], source: String) throws -> Int {
+        guard let column else { return 0 }
+        let wanted = trimmingWhitespace(column)
+        if let exact = names.firstIndex(of: wanted) { return exact }
+        let lowercased = wanted.lowercased()
+        if let loose = names.firstIndex(where: { $0.lowercased() == lowercased }) { return loose }
+        throw KeyFileError.missingColumn(path: source, column: column, available: names)
+    }
+}
+
+/// Reads RFC 4180 records from UTF-8 bytes: quoted fields may hold commas, doubled quotes
+/// and line breaks. It is lenient where that loses nothing (spaces around a quoted field, a
+/// quote inside an unquoted field is kept as text) and reports the rest in ``Record/quoteProblem``.
+struct CSVReader {
+    struct Record {
+        var fields: [String] = []
+        /// The line the record starts on: the one to report.
+        var line: Int
+        /// The line it ends on: later than `line` when a quoted field holds line breaks.
+        var lastLine: Int
+        /// The record's bytes, without its final line break.
+        var bytes: Range<Int>
+        var quoteProblem: QuoteProblem?
+
+        var spansLines: Bool { lastLine > line }
+    }
+
+    enum QuoteProblem: Equatable {
+        case unterminated(field: Int)
+        case textAfterQuote(field: Int)
+
+        func reason(spanningLines: Bool) -> String {
+            switch self {
+            case .unterminated(let field):
+                "unterminated quote in field \(field)"
+            case .textAfterQuote(let field) where spanningLines:
+                // The quote that "closed" the field is really the opening quote of a later
+                // line: the quote opened here is the one missing its partner.
+                "unterminated quote in field \(field)"
+            case .textAfterQuote(let field):
+                "text after the closing quote in field \(field) (write a quote inside a quoted field as \"\")"
             }
         }
+    }
+
+    let bytes: ArraySlice<UInt8>
+    private var position: Int
+    private var line = 1
+    /// Reused for the unescaped text of quoted fields, to avoid an allocation per field.
+    private var quoted: [UInt8] = []
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        position = bytes.startIndex
+    }
+
+    /// The next record, skipping blank and comment lines; nil at the end of the file.
+    mutating func next() -> Record? {
+        skipBlankAndCommentLines()
+        guard position < bytes.endIndex else { return nil }
+        let start = position
+        var record = Record(line: line, lastLine: line, bytes: start..<start)
+        repeat {
+            record.fields.append(readField(number: record.fields.count + 1, problem: &record.quoteProblem))
+        } while consumeComma()
+        record.lastLine = line
+        record.bytes = start..<position
+        if position < bytes.endIndex {
+            position = bytes.startOfNextLine(after: position)
+            line += 1
+        }
+        return record
+    }
+
+    /// Continues on the line after the one `record` starts on; see `KeyFile.report`.
+    mutating func resume(afterFirstLineOf record: Record) {
+        position = bytes.startOfNextLine(after: bytes.endOfLine(from: record.bytes.lowerBound))
+        line = record.line + 1
+    }
+
+    /// The record as written in the file, for issues.
+    func text(of record: Record) -> String {
+        trimmingWhitespace(String(decoding: bytes[record.bytes], as: UTF8.self))
+    }
+
+    func firstLineText(of record: Record) -> String {
+        let start = record.bytes.lowerBound
+        return trimmingWhitespace(String(decoding: bytes[start..<bytes.endOfLine(from: start)], as: UTF8.self))
+    }
+
+    private mutating func skipBlankAndCommentLines() {
+        while position < bytes.endIndex {
+            let first = firstNonBlank(from: position)
+            let end = bytes.endOfLine(from: position)
+            guard first == end || bytes[first] == ASCII.hash else { return }
+            position = bytes.startOfNextLine(after: end)
+            line += 1
+        }
+    }
+
+    private mutating func readField(number: Int, problem: inout QuoteProblem?) -> String {
+        // Spaces before an opening quote are tolerated: `a, "b, c"` is two fields.
+        let first = firstNonBlank(from: position)
+        if first < bytes.endIndex, bytes[first] == ASCII.quote {
+            position = first + 1
+            return readQuoted(number: number, problem: &problem)
+        }
+        let start = position
+        skipToFieldEnd()
+        return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    /// Reads from after an opening quote through the closing one; `""` stands for a quote.
+    private mutating func readQuoted(number: Int, problem: inout QuoteProblem?) -> String {
+        quoted.removeAll(keepingCapacity: true)
+        while position < bytes.endIndex {
+            let byte = bytes[position]
+            position += 1
+            if byte == ASCII.quote {
+                guard position < bytes.endIndex, bytes[position] == ASCII.quote else {
+                    return finishQuoted(number: number, problem: &problem)
+                }
+                position += 1
+            } else if byte == ASCII.lf || (byte == ASCII.cr && (position == bytes.endIndex || bytes[position] != ASCII.lf)) {
+                line += 1  // counted once for `\r\n`, on its `\n`
+            }
+            quoted.append(byte)
+        }
+        problem = problem ?? .unterminated(field: number)
+        return String(decoding: quoted, as: UTF8.self)
+    }
+
+    /// After a closing quote only spaces may come before the comma or line break.
+    private mutating func finishQuoted(number: Int, problem: inout QuoteProblem?) -> String {
+        position = firstNonBlank(from: position)
+        if position < bytes.endIndex, !isFieldEnd(bytes[position]) {
+            problem = problem ?? .textAfterQuote(field: number)
+            skipToFieldEnd()
+        }
+        return String(decoding: quoted, as: UTF8.self)
+    }
+
+    private mutating func consumeComma() -> Bool {
+        guard position < bytes.endIndex, bytes[position] == ASCII.comma else { return false }
+        position += 1
+        return true
+    }
+
+    private mutating func skipToFieldEnd() {
+        while position < bytes.endIndex, !isFieldEnd(bytes[position]) { position += 1 }
+    }
+
+    private func isFieldEnd(_ byte: UInt8) -> Bool {
+        byte == ASCII.comma || byte == ASCII.lf || byte == ASCII.cr
+    }
+
+    private func firstNonBlank(from offset: Int) -> Int {
+        var index = offset
+        while index < bytes.endIndex, bytes[index] == ASCII.space || bytes[index] == ASCII.tab { index += 1 }
+        return index
     }
 }
