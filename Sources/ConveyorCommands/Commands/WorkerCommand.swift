@@ -41,6 +41,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Exit when no work is left (like RQ's --burst).")
     var burst = false
 
+    @Option(help: "Longest idle wait between checks of the store. Wake-ups on new work are immediate; this only bounds waits if one is missed.")
+    var pollInterval = DurationArgument(.seconds(5))
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -66,7 +69,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = Worker(backend: backend, registry: registry, configuration: .init(
             queues: workQueues, concurrency: concurrency, prefetch: prefetch, lease: lease.duration,
-            shutdownGracePeriod: grace.duration, stopWhenIdle: burst, logger: logger))
+            shutdownGracePeriod: grace.duration, pollInterval: pollInterval.duration, stopWhenIdle: burst, logger: logger))
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
