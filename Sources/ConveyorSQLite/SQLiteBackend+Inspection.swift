@@ -109,6 +109,8 @@ extension SQLiteBackend {
                     worker.id, worker.hostname, Int(worker.pid), worker.queues.joined(separator: ","), worker.concurrency,
                     micros(worker.startedAt), micros(worker.lastSeenAt), worker.running,
                 ])
+            // Workers that vanished without saying goodbye (SIGKILL) are forgotten after a day.
+            try db.execute(sql: "DELETE FROM workers WHERE last_seen_at < ?", arguments: [micros(worker.lastSeenAt) - 86_400_000_000])
         }
     }
 

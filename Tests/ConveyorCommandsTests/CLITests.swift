@@ -126,6 +126,11 @@ struct CLITests {
         let column = try await conveyor("submit", "x", "--file", directory.file("k.csv"), "--column", "hsn")
         #expect(column.stderr.contains("no column 'hsn' in the header; it has: 'code', 'name'"))
 
+        let full = try await ConveyorProcess.run(["status", "--store", "sqlite:durable.sqlite?synchronous=full"], in: directory.path)
+        #expect(full.status == 0, "\(full.all)")
+        let option = try await ConveyorProcess.run(["status", "--store", "x.sqlite?mode=fast"], in: directory.path)
+        #expect(option.stderr.contains("unknown option 'mode=fast'"))
+
         let redis = try await ConveyorProcess.run(["status", "--store", "redis://127.0.0.1:1"], in: directory.path)
         #expect(redis.stderr.contains("the redis store is planned"))
 

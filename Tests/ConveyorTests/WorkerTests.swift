@@ -196,13 +196,13 @@ struct WorkerTests {
     @Test func heartbeatsKeepALongJobsLeaseAlive() async throws {
         var registry = JobRegistry()
         registry.register(name: "long") { _, _ in
-            try await Task.sleep(for: .milliseconds(900))
+            try await Task.sleep(for: .milliseconds(2500))
             return Data("done".utf8)
         }
         let id = try await backend.enqueue(NewJob(name: "long", maxAttempts: 1)).id
-        // The job runs three times longer than its lease; this worker also recovers expired
-        // leases every 100 ms, so only its heartbeats keep the job from being taken away.
-        let configuration = Worker.Configuration(concurrency: 1, lease: .milliseconds(300), heartbeatInterval: .milliseconds(100),
+        // The job runs longer than two leases; this worker also recovers expired leases every
+        // 100 ms, so only its heartbeats (ten per lease) keep the job from being taken away.
+        let configuration = Worker.Configuration(concurrency: 1, lease: .seconds(1), heartbeatInterval: .milliseconds(100),
                                                  recoveryInterval: .milliseconds(100))
         let record = try await withWorker(registry, configuration) { _ in try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
         #expect(record.state == .succeeded)

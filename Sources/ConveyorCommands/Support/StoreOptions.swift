@@ -6,7 +6,7 @@ import Foundation
 /// Where the jobs live: `--store URL`, else `CONVEYOR_URL`, else `conveyor.sqlite` here.
 ///
 /// Forms: `sqlite:///abs/path.sqlite`, `sqlite:relative.sqlite`, a plain file path, or
-/// `memory:` (this process only).
+/// `memory:` (this process only). `?synchronous=full` makes every commit survive a power loss.
 public struct StoreOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path or URL (sqlite:///path). Default: $CONVEYOR_URL, else ./conveyor.sqlite.", valueName: "url"))
     public var store: String?
@@ -25,19 +25,38 @@ public struct StoreOptions: ParsableArguments, Sendable {
 
     public static func open(_ url: String) throws -> any JobBackend {
         if url == "memory:" || url == "memory://" { return MemoryBackend() }
-        if let scheme = url.range(of: "://").map({ String(url[..<$0.lowerBound]) }) ?? (url.hasPrefix("sqlite:") ? "sqlite" : nil) {
-            switch scheme {
-            case "sqlite":
-                var path = url.dropFirst("sqlite:".count)
-                if path.hasPrefix("//") { path = path.dropFirst(2) }
-                guard !path.isEmpty else { throw ConveyorError.invalidStoreURL(url, reason: "no file path after sqlite:") }
-                return try SQLiteBackend(path: String(path))
-            case "redis", "rediss", "postgres", "postgresql":
-                throw ConveyorError.invalidStoreURL(url, reason: "the \(scheme) store is planned but not built yet; use a SQLite file for now")
-            default:
-                throw ConveyorError.invalidStoreURL(url, reason: "unknown scheme '\(scheme)'; use sqlite:///path or a file path")
+        var location = url
+        var query: [String: String] = [:]
+        if let mark = url.firstIndex(of: "?") {
+            location = String(url[..<mark])
+            for pair in url[url.index(after: mark)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                query[parts[0]] = parts.count > 1 ? parts[1] : ""
             }
         }
-        return try SQLiteBackend(path: url)
+        let scheme = location.range(of: "://").map { String(location[..<$0.lowerBound]) } ?? (location.hasPrefix("sqlite:") ? "sqlite" : nil)
+        switch scheme {
+        case nil, "sqlite":
+            var path = Substring(location)
+            if scheme != nil {
+                path = path.dropFirst("sqlite:".count)
+                if path.hasPrefix("//") { path = path.dropFirst(2) }
+            }
+            guard !path.isEmpty else { throw ConveyorError.invalidStoreURL(url, reason: "no file path after sqlite:") }
+            var configuration = SQLiteBackend.Configuration(path: String(path))
+            for (key, value) in query {
+                switch (key, value.lowercased()) {
+                case ("synchronous", "normal"): configuration.synchronous = .normal
+                case ("synchronous", "full"): configuration.synchronous = .full
+                default:
+                    throw ConveyorError.invalidStoreURL(url, reason: "unknown option '\(key)=\(value)'; the SQLite store takes synchronous=normal or synchronous=full")
+                }
+            }
+            return try SQLiteBackend(configuration: configuration)
+        case "redis", "rediss", "postgres", "postgresql":
+            throw ConveyorError.invalidStoreURL(url, reason: "the \(scheme!) store is planned but not built yet; use a SQLite file for now")
+        default:
+            throw ConveyorError.invalidStoreURL(url, reason: "unknown scheme '\(scheme!)'; use sqlite:///path or a file path")
+        }
     }
 }
