@@ -3,6 +3,7 @@ import Foundation
 /// Errors of the engine. Each message names the input and what to do.
 public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case jobNotFound(JobID)
+    case batchNotFound(String)
     case unknownJobName(String, known: [String])
     case undecodablePayload(job: String, reason: String)
     case unencodableOutput(job: String, reason: String)
@@ -18,6 +19,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case .jobNotFound(let id):
             "no job with id \(id) in this store (was it purged, or is --store pointing elsewhere?)"
+        case .batchNotFound(let id):
+            "no batch '\(id)' in this store (see `conveyor batch list`)"
         case .unknownJobName(let name, let known):
             "unknown job name '\(name)': no job type with that name is registered with this worker"
                 + (known.isEmpty ? "" : " (registered: \(known.sorted().joined(separator: ", ")))")

@@ -72,16 +72,3 @@ public struct PurgeRequest: Sendable, Hashable {
     }
 }
 
-/// What a submission (a group of jobs enqueued together) looks like now.
-public struct BatchSummary: Sendable, Hashable {
-    public var id: String
-    public var counts: [JobState: Int]
-    public init(id: String, counts: [JobState: Int]) {
-        self.id = id
-        self.counts = counts
-    }
-    public subscript(state: JobState) -> Int { counts[state] ?? 0 }
-    public var total: Int { counts.values.reduce(0, +) }
-    public var finished: Int { self[.succeeded] + self[.dead] + self[.cancelled] }
-    public var isFinished: Bool { total > 0 && finished == total }
-}

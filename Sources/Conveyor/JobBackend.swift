@@ -52,9 +52,21 @@ public protocol JobBackend: Sendable {
     func job(_ id: JobID) async throws -> JobRecord?
     func jobs(_ query: JobQuery) async throws -> [JobRecord]
     func queueStats() async throws -> [QueueStats]
-    func batchSummary(_ batchID: String) async throws -> BatchSummary
-    /// The submissions (batches) the store knows, newest first.
-    func batchIDs(limit: Int) async throws -> [String]
+
+    // MARK: Batches
+
+    /// Creates a batch with its callbacks (held as `waiting` jobs until the batch finishes).
+    /// Creating a batch that exists returns it unchanged. Enqueueing a job with an unknown
+    /// batch id creates a plain batch.
+    @discardableResult
+    func createBatch(_ batch: NewBatch) async throws -> Batch
+    func batch(_ id: String) async throws -> Batch?
+    /// Batches, newest first.
+    func batches(limit: Int) async throws -> [Batch]
+    /// Makes the batch's dead members ready again with fresh attempts; with
+    /// `onlyRetryable`, only those whose last error was retryable. Returns the ids moved.
+    @discardableResult
+    func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID]
 
     /// Records that a worker is alive (and what it runs). Called at start and on every heartbeat.
     func registerWorker(_ worker: WorkerInfo) async throws
@@ -96,17 +108,41 @@ extension JobBackend {
         }
     }
 
-    /// Waits until every job of `batchID` is finished and returns the summary.
-    public func waitUntilBatchFinished(_ batchID: String, timeout: Duration? = nil) async throws -> BatchSummary {
+    /// Waits until every job of `batchID` is finished and returns the batch.
+    public func waitUntilBatchFinished(_ batchID: String, timeout: Duration? = nil) async throws -> Batch {
         let clock = ContinuousClock()
         let deadline = timeout.map { clock.now + $0 }
         while true {
             let generation = completionSignal.generation
-            let summary = try await batchSummary(batchID)
-            if summary.isFinished { return summary }
+            let batch = try await batch(batchID) ?? Batch(id: batchID)
+            if batch.isFinished { return batch }
             if let deadline, clock.now >= deadline { throw ConveyorError.timedOut(waitingFor: "batch \(batchID)") }
             try Task.checkCancellation()
             await completionSignal.wait(after: generation, timeout: .milliseconds(500))
+        }
+    }
+
+    /// The batch now and after every change, until it finishes.
+    public func progress(ofBatch id: String) -> AsyncThrowingStream<Batch, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    var last: Batch?
+                    while !Task.isCancelled {
+                        let generation = completionSignal.generation
+                        guard let batch = try await batch(id) else { throw ConveyorError.batchNotFound(id) }
+                        if batch != last { continuation.yield(batch) }
+                        last = batch
+                        if batch.isFinished { break }
+                        // Claims and retries move counters too; completions are what finish a batch.
+                        await completionSignal.wait(after: generation, timeout: .milliseconds(500))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
         }
     }
 }

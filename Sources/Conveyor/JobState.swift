@@ -1,6 +1,6 @@
 /// Where a job is in its life.
 ///
-/// `scheduled → ready → active → succeeded | retrying → … | dead | cancelled`
+/// `(waiting →) scheduled → ready → active → succeeded | retrying → … | dead | cancelled`
 public enum JobState: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
     /// Waiting for its run-at time.
     case scheduled = 0
@@ -16,6 +16,8 @@ public enum JobState: Int, CaseIterable, Sendable, Codable, CustomStringConverti
     case dead = 5
     /// Cancelled before it finished.
     case cancelled = 6
+    /// Held until what it depends on finishes: its batch (a callback) or its parent job (a chain).
+    case waiting = 7
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum JobState: Int, CaseIterable, Sendable, Codable, CustomStringConverti
         case .retrying: "retrying"
         case .dead: "dead"
         case .cancelled: "cancelled"
+        case .waiting: "waiting"
         }
     }
 
@@ -36,6 +39,8 @@ public enum JobState: Int, CaseIterable, Sendable, Codable, CustomStringConverti
 
     /// Succeeded, dead or cancelled: nothing more will happen to it unless someone retries it.
     public var isFinal: Bool { self == .succeeded || self == .dead || self == .cancelled }
-    /// Not yet finished: scheduled, ready, active or retrying.
-    public static let unfinished: [JobState] = [.scheduled, .ready, .active, .retrying]
+    /// Not yet finished: waiting, scheduled, ready, active or retrying.
+    public static let unfinished: [JobState] = [.waiting, .scheduled, .ready, .active, .retrying]
+    /// Not started and not finished: what `cancel` can stop.
+    public static let cancellable: [JobState] = [.waiting, .scheduled, .ready, .retrying]
 }

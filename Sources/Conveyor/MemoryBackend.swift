@@ -6,14 +6,90 @@ import Synchronization
 /// For unit tests of the engine and in-process pipelines; it is not durable and never a
 /// stand-in for a durable store's own tests.
 public final class MemoryBackend: JobBackend {
+    private struct StoredBatch {
+        var batch: Batch
+        var sequence: Int
+    }
+
+    /// Why a waiting job waits.
+    private enum Hold {
+        case batchSuccess(String)
+        case batchComplete(String)
+    }
+
     private struct Storage {
         var nextID: Int64 = 1
+        var nextBatchSequence = 0
         var jobs: [JobID: JobRecord] = [:]
         var uniqueHolders: [String: JobID] = [:]
         var paused: Set<String> = []
         var knownQueues: Set<String> = []
         var workers: [String: WorkerInfo] = [:]
-        var batches: [String: Date] = [:]
+        var batches: [String: StoredBatch] = [:]
+        var holds: [JobID: Hold] = [:]
+        /// Set when a transition made work ready, so the caller wakes workers.
+        var madeWorkReady = false
+
+        mutating func ensureBatch(_ id: String, name: String? = nil, now: Date) {
+            guard batches[id] == nil else { return }
+            nextBatchSequence += 1
+            batches[id] = StoredBatch(batch: Batch(id: id, name: name, createdAt: now), sequence: nextBatchSequence)
+        }
+
+        mutating func insert(_ job: NewJob, state: JobState, now: Date) -> JobID {
+            let id = JobID(nextID)
+            nextID += 1
+            let runAt = job.runAt ?? now
+            jobs[id] = JobRecord(
+                id: id, name: job.name, queue: job.queue, payload: job.payload, priority: job.priority,
+                state: state, attempt: 0, maxAttempts: job.maxAttempts, timeout: job.timeout, runAt: runAt,
+                createdAt: now, uniqueKey: job.uniqueKey, batchID: job.batchID)
+            if let key = job.uniqueKey { uniqueHolders[key] = id }
+            knownQueues.insert(job.queue)
+            if let batch = job.batchID {
+                ensureBatch(batch, now: now)
+                batches[batch]!.batch.counts[state, default: 0] += 1
+                batches[batch]!.batch.finishedAt = nil
+            }
+            if state == .ready { madeWorkReady = true }
+            return id
+        }
+
+        /// The one place a job changes state: batch counters and callbacks follow it.
+        mutating func setState(_ id: JobID, _ state: JobState, now: Date) {
+            guard var record = jobs[id], record.state != state else { return }
+            let old = record.state
+            record.state = state
+            if state.isFinal { record.finishedAt = now } else if old.isFinal { record.finishedAt = nil }
+            if state == .dead || state == .cancelled, let key = record.uniqueKey, uniqueHolders[key] == id {
+                uniqueHolders[key] = nil
+            }
+            jobs[id] = record
+            if state == .ready { madeWorkReady = true }
+            guard let batchID = record.batchID, var stored = batches[batchID] else { return }
+            let wasFinished = stored.batch.isFinished
+            stored.batch.counts[old, default: 0] -= 1
+            stored.batch.counts[state, default: 0] += 1
+            if stored.batch.counts[old] == 0 { stored.batch.counts[old] = nil }
+            let nowFinished = stored.batch.isFinished
+            stored.batch.finishedAt = nowFinished ? (wasFinished ? stored.batch.finishedAt : now) : nil
+            batches[batchID] = stored
+            if nowFinished && !wasFinished { releaseCallbacks(of: stored.batch, now: now) }
+        }
+
+        mutating func releaseCallbacks(of batch: Batch, now: Date) {
+            for (id, hold) in holds {
+                switch hold {
+                case .batchComplete(let waitedFor) where waitedFor == batch.id,
+                     .batchSuccess(let waitedFor) where waitedFor == batch.id && batch[.succeeded] == batch.total:
+                    holds[id] = nil
+                    jobs[id]?.runAt = now
+                    setState(id, .ready, now: now)
+                default:
+                    continue
+                }
+            }
+        }
     }
 
     private let storage = Mutex(Storage())
@@ -22,24 +98,26 @@ public final class MemoryBackend: JobBackend {
 
     public init() {}
 
+    /// Runs `body` on the storage and wakes workers if it made work ready.
+    private func mutate<T>(_ body: (inout Storage) -> T) -> T {
+        let (result, wake) = storage.withLock { storage -> (T, Bool) in
+            storage.madeWorkReady = false
+            let result = body(&storage)
+            return (result, storage.madeWorkReady)
+        }
+        if wake { workSignal.notify() }
+        return result
+    }
+
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         let now = Date()
-        let results = storage.withLock { storage in
+        let results = mutate { storage in
             jobs.map { job -> EnqueueResult in
                 if let key = job.uniqueKey, let holder = storage.uniqueHolders[key] {
                     return .duplicate(holder)
                 }
-                let id = JobID(storage.nextID)
-                storage.nextID += 1
                 let runAt = job.runAt ?? now
-                storage.jobs[id] = JobRecord(
-                    id: id, name: job.name, queue: job.queue, payload: job.payload, priority: job.priority,
-                    state: runAt > now ? .scheduled : .ready, attempt: 0, maxAttempts: job.maxAttempts,
-                    timeout: job.timeout, runAt: runAt, createdAt: now, uniqueKey: job.uniqueKey, batchID: job.batchID)
-                if let key = job.uniqueKey { storage.uniqueHolders[key] = id }
-                storage.knownQueues.insert(job.queue)
-                if let batch = job.batchID, storage.batches[batch] == nil { storage.batches[batch] = now }
-                return .created(id)
+                return .created(storage.insert(job, state: runAt > now ? .scheduled : .ready, now: now))
             }
         }
         workSignal.notify()
@@ -56,8 +134,8 @@ public final class MemoryBackend: JobBackend {
                     .filter { $0.queue == queue && ($0.state == .ready || (($0.state == .scheduled || $0.state == .retrying) && $0.runAt <= now)) }
                     .sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
                 for candidate in candidates.prefix(limit - claimed.count) {
-                    var record = candidate
-                    record.state = .active
+                    storage.setState(candidate.id, .active, now: now)
+                    var record = storage.jobs[candidate.id]!
                     record.attempt += 1
                     record.startedAt = now
                     record.workerID = workerID
@@ -81,28 +159,24 @@ public final class MemoryBackend: JobBackend {
     public func complete(_ outcomes: [JobOutcome]) async throws {
         let now = Date()
         var retried = false
-        storage.withLock { storage in
+        mutate { storage in
             for outcome in outcomes where Self.holds(storage.jobs[outcome.lease.id], outcome.lease) {
-                var record = storage.jobs[outcome.lease.id]!
-                record.leaseExpiresAt = nil
+                let id = outcome.lease.id
+                storage.jobs[id]!.leaseExpiresAt = nil
                 switch outcome.result {
                 case .succeeded(let output):
-                    record.state = .succeeded
-                    record.result = output
-                    record.finishedAt = now
+                    storage.jobs[id]!.result = output
+                    storage.setState(id, .succeeded, now: now)
                 case .failed(let failure, let retryAt):
-                    record.lastError = failure
+                    storage.jobs[id]!.lastError = failure
                     if let retryAt {
-                        record.state = .retrying
-                        record.runAt = retryAt
+                        storage.jobs[id]!.runAt = retryAt
+                        storage.setState(id, .retrying, now: now)
                         retried = true
                     } else {
-                        record.state = .dead
-                        record.finishedAt = now
-                        if let key = record.uniqueKey, storage.uniqueHolders[key] == record.id { storage.uniqueHolders[key] = nil }
+                        storage.setState(id, .dead, now: now)
                     }
                 }
-                storage.jobs[record.id] = record
             }
         }
         if retried { workSignal.notify() }
@@ -121,53 +195,39 @@ public final class MemoryBackend: JobBackend {
     }
 
     public func release(_ leases: [JobLease]) async throws {
-        storage.withLock { storage in
+        let now = Date()
+        mutate { storage in
             for lease in leases where Self.holds(storage.jobs[lease.id], lease) {
-                storage.jobs[lease.id]!.state = .ready
                 storage.jobs[lease.id]!.attempt -= 1
                 storage.jobs[lease.id]!.leaseExpiresAt = nil
                 storage.jobs[lease.id]!.workerID = nil
+                storage.setState(lease.id, .ready, now: now)
             }
         }
-        workSignal.notify()
     }
 
     public func recoverExpiredLeases(now: Date) async throws -> Int {
-        let count = storage.withLock { storage in
-            var count = 0
-            for (id, record) in storage.jobs where record.state == .active && (record.leaseExpiresAt ?? now) < now {
-                var record = record
-                record.lastError = JobFailure(.retryable, "lease expired: worker \(record.workerID ?? "?") stopped heartbeating")
-                record.leaseExpiresAt = nil
-                if record.attempt >= record.maxAttempts {
-                    record.state = .dead
-                    record.finishedAt = now
-                    if let key = record.uniqueKey, storage.uniqueHolders[key] == id { storage.uniqueHolders[key] = nil }
-                } else {
-                    record.state = .ready
-                    record.runAt = now
-                }
-                storage.jobs[id] = record
-                count += 1
+        let count = mutate { storage in
+            let expired = storage.jobs.values.filter { $0.state == .active && ($0.leaseExpiresAt ?? now) < now }
+            for record in expired {
+                storage.jobs[record.id]!.lastError = JobFailure(.retryable, "lease expired: worker \(record.workerID ?? "?") stopped heartbeating")
+                storage.jobs[record.id]!.leaseExpiresAt = nil
+                storage.jobs[record.id]!.runAt = now
+                storage.setState(record.id, record.attempt >= record.maxAttempts ? .dead : .ready, now: now)
             }
-            return count
+            return expired.count
         }
-        if count > 0 {
-            workSignal.notify()
-            completionSignal.notify()
-        }
+        if count > 0 { completionSignal.notify() }
         return count
     }
 
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         let now = Date()
-        let cancelled = storage.withLock { storage in
+        let cancelled = mutate { storage in
             ids.filter { id in
-                guard var record = storage.jobs[id], [.scheduled, .ready, .retrying].contains(record.state) else { return false }
-                record.state = .cancelled
-                record.finishedAt = now
-                if let key = record.uniqueKey, storage.uniqueHolders[key] == id { storage.uniqueHolders[key] = nil }
-                storage.jobs[id] = record
+                guard let record = storage.jobs[id], JobState.cancellable.contains(record.state) else { return false }
+                storage.holds[id] = nil
+                storage.setState(id, .cancelled, now: now)
                 return true
             }
         }
@@ -177,23 +237,19 @@ public final class MemoryBackend: JobBackend {
 
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
         let now = Date()
-        let moved = storage.withLock { storage in
+        return mutate { storage in
             ids.filter { id in
-                guard var record = storage.jobs[id], record.state == .dead || record.state == .cancelled else { return false }
+                guard let record = storage.jobs[id], record.state == .dead || record.state == .cancelled else { return false }
                 if let key = record.uniqueKey {
                     if let holder = storage.uniqueHolders[key], holder != id { return false }
                     storage.uniqueHolders[key] = id
                 }
-                record.state = .ready
-                record.attempt = 0
-                record.runAt = now
-                record.finishedAt = nil
-                storage.jobs[id] = record
+                storage.jobs[id]!.attempt = 0
+                storage.jobs[id]!.runAt = now
+                storage.setState(id, .ready, now: now)
                 return true
             }
         }
-        workSignal.notify()
-        return moved
     }
 
     public func pause(queue: String) async throws {
@@ -214,6 +270,7 @@ public final class MemoryBackend: JobBackend {
             }
             for record in doomed {
                 storage.jobs[record.id] = nil
+                storage.holds[record.id] = nil
                 if let key = record.uniqueKey, storage.uniqueHolders[key] == record.id { storage.uniqueHolders[key] = nil }
             }
             return doomed.count
@@ -252,20 +309,42 @@ public final class MemoryBackend: JobBackend {
         }
     }
 
-    public func batchSummary(_ batchID: String) async throws -> BatchSummary {
-        storage.withLock { storage in
-            var counts: [JobState: Int] = [:]
-            for record in storage.jobs.values where record.batchID == batchID {
-                counts[record.state, default: 0] += 1
+    public func createBatch(_ new: NewBatch) async throws -> Batch {
+        let now = Date()
+        return mutate { storage in
+            if let existing = storage.batches[new.id] { return existing.batch }
+            storage.ensureBatch(new.id, name: new.name, now: now)
+            // Callbacks are not members: they wait outside the batch's counters.
+            if var job = new.onSuccess {
+                job.batchID = nil
+                let id = storage.insert(job, state: .waiting, now: now)
+                storage.holds[id] = .batchSuccess(new.id)
+                storage.batches[new.id]!.batch.onSuccessJob = id
             }
-            return BatchSummary(id: batchID, counts: counts)
+            if var job = new.onComplete {
+                job.batchID = nil
+                let id = storage.insert(job, state: .waiting, now: now)
+                storage.holds[id] = .batchComplete(new.id)
+                storage.batches[new.id]!.batch.onCompleteJob = id
+            }
+            return storage.batches[new.id]!.batch
         }
     }
 
-    public func batchIDs(limit: Int) async throws -> [String] {
+    public func batch(_ id: String) async throws -> Batch? {
+        storage.withLock { $0.batches[id]?.batch }
+    }
+
+    public func batches(limit: Int) async throws -> [Batch] {
         storage.withLock { storage in
-            storage.batches.sorted { $0.value > $1.value }.prefix(limit).map(\.key)
+            storage.batches.values.sorted { $0.sequence > $1.sequence }.prefix(limit).map(\.batch)
         }
+    }
+
+    public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
+        let dead = try await jobs(JobQuery(states: [.dead], batchID: id, limit: .max))
+            .filter { !onlyRetryable || $0.lastError?.kind != .permanent }
+        return try await retry(dead.map(\.id))
     }
 
     public func registerWorker(_ worker: WorkerInfo) async throws {

@@ -83,20 +83,74 @@ extension SQLiteBackend {
         }
     }
 
-    public func batchSummary(_ batchID: String) async throws -> BatchSummary {
-        try await read { db in
-            var counts: [JobState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM jobs WHERE batch_id = ? GROUP BY state", arguments: [batchID]) {
-                if let state = JobState(rawValue: row[0]) { counts[state] = row[1] }
+    static let batchColumns = "id, name, created_at, finished_at, \(SQLiteSchema.stateColumns.joined(separator: ", ")), on_success_job, on_complete_job"
+
+    static func batch(_ row: Row) -> Batch {
+        var counts: [JobState: Int] = [:]
+        for (state, column) in SQLiteSchema.stateColumns.enumerated() {
+            let count: Int = row[column]
+            if count != 0, let state = JobState(rawValue: state) { counts[state] = count }
+        }
+        let id: String = row["id"]
+        let name: String? = row["name"]
+        let created: Int64 = row["created_at"]
+        let finished: Int64? = row["finished_at"]
+        let onSuccess: Int64? = row["on_success_job"]
+        let onComplete: Int64? = row["on_complete_job"]
+        return Batch(
+            id: id, name: name, counts: counts, createdAt: date(micros: created), finishedAt: finished.map { date(micros: $0) },
+            onSuccessJob: onSuccess.map { JobID($0) }, onCompleteJob: onComplete.map { JobID($0) })
+    }
+
+    public func createBatch(_ new: NewBatch) async throws -> Batch {
+        let now = micros(Date())
+        let batch = try await write { db -> Batch in
+            try db.execute(sql: "INSERT OR IGNORE INTO batches (id, name, created_at) VALUES (?, ?, ?)", arguments: [new.id, new.name, now])
+            if db.changesCount == 1 {
+                // Callbacks are not members: they wait outside the batch's counters.
+                for (job, kind, column) in [(new.onSuccess, 1, "on_success_job"), (new.onComplete, 2, "on_complete_job")] {
+                    guard let job else { continue }
+                    try db.execute(sql: """
+                        INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at, created_at,
+                                          unique_key, wait_batch, wait_kind)
+                        VALUES (?, ?, ?, ?, 7, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [job.name, job.queue, job.payload, job.priority.rawValue, job.maxAttempts,
+                                         job.timeout.microseconds, now, now, job.uniqueKey, new.id, kind])
+                    try db.execute(sql: "UPDATE batches SET \(column) = ? WHERE id = ?", arguments: [db.lastInsertedRowID, new.id])
+                    try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [job.queue])
+                }
             }
-            return BatchSummary(id: batchID, counts: counts)
+            return try Row.fetchOne(db, sql: "SELECT \(Self.batchColumns) FROM batches WHERE id = ?", arguments: [new.id]).map(Self.batch)!
+        }
+        return batch
+    }
+
+    public func batch(_ id: String) async throws -> Batch? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.batchColumns) FROM batches WHERE id = ?", arguments: [id]).map(Self.batch)
         }
     }
 
-    public func batchIDs(limit: Int) async throws -> [String] {
+    public func batches(limit: Int) async throws -> [Batch] {
         try await read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT ?", arguments: [limit])
+            try Row.fetchAll(db, sql: "SELECT \(Self.batchColumns) FROM batches ORDER BY created_at DESC, id DESC LIMIT ?", arguments: [limit])
+                .map(Self.batch)
         }
+    }
+
+    public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
+        let now = micros(Date())
+        let moved = try await write { db -> [JobID] in
+            // OR IGNORE: a member whose unique key was taken by a newer job stays dead.
+            let ids = try Int64.fetchAll(db, sql: """
+                UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
+                WHERE batch_id = ? AND state = 5 AND (? = 0 OR coalesce(error_kind, 0) <> 1)
+                RETURNING id
+                """, arguments: [now, id, onlyRetryable ? 1 : 0])
+            return ids.map { JobID($0) }.sorted()
+        }
+        if !moved.isEmpty { announceWork() }
+        return moved
     }
 
     public func registerWorker(_ worker: WorkerInfo) async throws {

@@ -15,7 +15,7 @@ extension SQLiteBackend {
                 """)
             var findUnique: Statement?
             var queues = Set<String>()
-            var batches = Set<String>()
+            var knownBatches = Set<String>()
             var results: [EnqueueResult] = []
             results.reserveCapacity(jobs.count)
             for job in jobs {
@@ -30,6 +30,10 @@ extension SQLiteBackend {
                         results.append(.duplicate(JobID(existing)))
                         continue
                     }
+                }
+                // The batch row comes first: the insert trigger counts each member into it.
+                if let batch = job.batchID, knownBatches.insert(batch).inserted {
+                    try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
                 }
                 let runAt = job.runAt.map(micros) ?? now
                 insert.bind(1, job.name)
@@ -46,13 +50,9 @@ extension SQLiteBackend {
                 try insert.stepDone(db)
                 results.append(.created(JobID(db.lastInsertedRowID)))
                 queues.insert(job.queue)
-                if let batch = job.batchID { batches.insert(batch) }
             }
             for queue in queues {
                 try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
-            }
-            for batch in batches {
-                try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
             }
             return results
         }
@@ -112,17 +112,23 @@ extension SQLiteBackend {
     public func complete(_ outcomes: [JobOutcome]) async throws {
         guard !outcomes.isEmpty else { return }
         let now = micros(Date())
-        let retried = try await write { db in
+        let madeWork = try await write { db in
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
                 WHERE id = ?3 AND state = 2 AND attempt = ?4
+                RETURNING batch_id
                 """)
             let fail = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
                                 error_kind = ?4, error_message = ?5
                 WHERE id = ?6 AND state = 2 AND attempt = ?7
+                RETURNING batch_id
                 """)
             var retried = false
+            var batches = Set<String>()
+            let collectBatch = { (row: OpaquePointer) in
+                if let batch = columnText(row, 0) { batches.insert(batch) }
+            }
             for outcome in outcomes {
                 switch outcome.result {
                 case .succeeded(let output):
@@ -130,7 +136,7 @@ extension SQLiteBackend {
                     succeed.bind(2, now)
                     succeed.bind(3, outcome.lease.id.rawValue)
                     succeed.bind(4, outcome.lease.attempt)
-                    try succeed.stepDone(db)
+                    try succeed.stepRows(db, collectBatch)
                 case .failed(let failure, let retryAt):
                     if let retryAt {
                         retried = true
@@ -146,13 +152,22 @@ extension SQLiteBackend {
                     fail.bind(5, failure.message)
                     fail.bind(6, outcome.lease.id.rawValue)
                     fail.bind(7, outcome.lease.attempt)
-                    try fail.stepDone(db)
+                    try fail.stepRows(db, collectBatch)
                 }
             }
-            return retried
+            // A batch that just finished released its callbacks: they are new work.
+            let released = try Self.anyFinished(batches, db)
+            return retried || released
         }
-        if retried { announceWork() }
+        if madeWork { announceWork() }
         announceCompletions()
+    }
+
+    static func anyFinished(_ batches: Set<String>, _ db: Database) throws -> Bool {
+        guard !batches.isEmpty else { return false }
+        let placeholders = Array(repeating: "?", count: batches.count).joined(separator: ",")
+        return try Bool.fetchOne(db, sql: "SELECT 1 FROM batches WHERE finished_at IS NOT NULL AND id IN (\(placeholders)) LIMIT 1",
+                                 arguments: StatementArguments(Array(batches))) ?? false
     }
 
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
@@ -212,7 +227,7 @@ extension SQLiteBackend {
         guard !ids.isEmpty else { return [] }
         let now = micros(Date())
         let cancelled = try await write { db in
-            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4)")
+            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7)")
             var cancelled: [JobID] = []
             for id in ids {
                 cancel.bind(1, now)
@@ -222,7 +237,11 @@ extension SQLiteBackend {
             }
             return cancelled
         }
-        if !cancelled.isEmpty { announceCompletions() }
+        if !cancelled.isEmpty {
+            // Cancelling a batch's last members finishes it and may release its callbacks.
+            announceWork()
+            announceCompletions()
+        }
         return cancelled
     }
 

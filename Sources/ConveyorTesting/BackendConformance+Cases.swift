@@ -260,13 +260,13 @@ extension BackendConformance {
         #expect(main[.dead] == 1)
         #expect(stats.first { $0.queue == "other" }?[.ready] == 1)
 
-        let summary = try await backend.batchSummary("sub-1")
+        let summary = try #require(try await backend.batch("sub-1"))
         #expect(summary.total == 5)
         #expect(summary[.succeeded] == 1)
         #expect(summary[.dead] == 1)
         #expect(!summary.isFinished)
-        #expect(try await backend.batchSummary("nope").total == 0)
-        #expect(try await backend.batchIDs(limit: 10) == ["sub-2", "sub-1"])
+        #expect(try await backend.batch("nope") == nil)
+        #expect(try await backend.batches(limit: 10).map(\.id) == ["sub-2", "sub-1"])
 
         let dead = try await backend.jobs(JobQuery(states: [.dead]))
         #expect(dead.map(\.id) == [claimed[1].id])

@@ -10,12 +10,12 @@ import Testing
 struct CrashTests {
     /// Waits (on the store's cross-process completion signal) until `condition` holds.
     func waitUntil(_ backend: SQLiteBackend, timeout: Duration = .seconds(120),
-                   _ condition: @Sendable (BatchSummary) -> Bool) async throws -> BatchSummary {
+                   _ condition: @Sendable (Batch) -> Bool) async throws -> Batch {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
             let generation = backend.completionSignal.generation
-            let summary = try await backend.batchSummary("crash")
+            let summary = try await backend.batch("crash") ?? Batch(id: "crash")
             if condition(summary) { return summary }
             try #require(clock.now < deadline, "timed out; batch is at \(summary.counts)")
             await backend.completionSignal.wait(after: generation, timeout: .seconds(1))

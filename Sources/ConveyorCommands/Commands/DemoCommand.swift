@@ -64,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
             let progress = ProgressBar(terminal: terminal, label: "   progress")
             while true {
                 let generation = backend.completionSignal.generation
-                let summary = try await backend.batchSummary(batchID)
+                let summary = try await backend.batch(batchID) ?? Batch(id: batchID)
                 let retrying = summary[.retrying]
                 progress.update(done: summary.finished, total: summary.total,
                                 detail: "\(summary[.succeeded]) ok" + (retrying > 0 ? " · \(retrying) retrying" : "") + (summary[.dead] > 0 ? " · \(summary[.dead]) dead" : ""))

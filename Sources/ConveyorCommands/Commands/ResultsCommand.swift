@@ -29,7 +29,7 @@ struct ResultsCommand: AsyncParsableCommand {
     func run() async throws {
         let backend = try storeOptions.open()
         let terminal = Terminal()
-        let latest = batch == nil ? try await backend.batchIDs(limit: 1).first : nil
+        let latest = batch == nil ? try await backend.batches(limit: 1).first?.id : nil
         guard let batchID = batch ?? latest else {
             throw CommandError("no submissions in \(storeOptions.url) yet; submit some with: conveyor submit NAME --file KEYS")
         }
@@ -37,15 +37,14 @@ struct ResultsCommand: AsyncParsableCommand {
             let progress = ProgressBar(terminal: terminal, label: "Waiting")
             while true {
                 let generation = backend.completionSignal.generation
-                let summary = try await backend.batchSummary(batchID)
+                let summary = try await backend.batch(batchID) ?? Batch(id: batchID)
                 progress.update(done: summary.finished, total: summary.total)
                 if summary.isFinished || summary.total == 0 { break }
                 await backend.completionSignal.wait(after: generation, timeout: .seconds(1))
             }
             progress.finish()
         }
-        let summary = try await backend.batchSummary(batchID)
-        guard summary.total > 0 else { throw CommandError("no jobs in batch '\(batchID)' in \(storeOptions.url)") }
+        guard let summary = try await backend.batch(batchID), summary.total > 0 else { throw CommandError("no jobs in batch '\(batchID)' in \(storeOptions.url)") }
         let states: [JobState]? = failed ? [.dead, .retrying] : nil
         let jobs = try await backend.jobs(JobQuery(states: states, batchID: batchID, limit: limit))
         if json {
@@ -55,7 +54,7 @@ struct ResultsCommand: AsyncParsableCommand {
         terminal.line(Self.report(summary: summary, jobs: jobs, limit: limit))
     }
 
-    static func report(summary: BatchSummary, jobs: [JobRecord], limit: Int) -> String {
+    static func report(summary: Batch, jobs: [JobRecord], limit: Int) -> String {
         var lines = [
             "Batch \(summary.id)",
             "Total: \(summary.total)   Succeeded: \(summary[.succeeded])   Dead: \(summary[.dead])   Cancelled: \(summary[.cancelled])   Pending: \(summary.total - summary.finished)",

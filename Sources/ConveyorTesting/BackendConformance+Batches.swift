@@ -1,0 +1,159 @@
+import Conveyor
+import Foundation
+import Testing
+
+extension BackendConformance {
+    static let batchCases: [Case] = [
+        Case(name: "batch counters stay exact through retries, deaths, cancels and recovery", body: batchCounters),
+        Case(name: "batch callbacks become ready exactly once, success only when all succeeded", body: batchCallbacks),
+        Case(name: "recover re-enqueues dead members, optionally only retryable ones", body: selectiveRecover),
+        Case(name: "the completion callback is released once under many concurrent completions", body: concurrentCompletions),
+        Case(name: "batch progress streams until the batch finishes", body: batchProgress),
+    ]
+
+    /// The batch's counters must equal a count of its members, at every step.
+    static func expectCountersMatchMembers(_ backend: any JobBackend, _ id: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let batch = try #require(try await backend.batch(id), sourceLocation: sourceLocation)
+        var counted: [JobState: Int] = [:]
+        for job in try await backend.jobs(JobQuery(batchID: id, limit: 100_000)) { counted[job.state, default: 0] += 1 }
+        #expect(batch.counts == counted, sourceLocation: sourceLocation)
+    }
+
+    static func batchCounters(_ backend: any JobBackend) async throws {
+        try await backend.createBatch(NewBatch(id: "b", name: "counters"))
+        let ids = try await backend.enqueue((0..<6).map { _ in job(maxAttempts: 2, batch: "b") }
+            + [job(runAt: Date().addingTimeInterval(3600), batch: "b")]).map(\.id)
+        try await expectCountersMatchMembers(backend, "b")
+        var batch = try #require(try await backend.batch("b"))
+        #expect(batch.name == "counters")
+        #expect(batch.total == 7)
+        #expect(batch.pending == 7)
+
+        let claimed = try await backend.claim(queues: ["default"], limit: 5, lease: .milliseconds(1), workerID: "w")
+        try await expectCountersMatchMembers(backend, "b")
+        #expect(try await backend.batch("b")?[.active] == 5)
+        try await backend.complete([
+            .succeeded(claimed[0].lease, output: Data("{}".utf8)),
+            .failed(claimed[1].lease, JobFailure(.retryable, "503"), retryAt: Date().addingTimeInterval(3600)),
+            .failed(claimed[2].lease, JobFailure(.permanent, "bad"), retryAt: nil),
+        ])
+        try await expectCountersMatchMembers(backend, "b")
+        _ = try await backend.cancel([ids[5], ids[6]])
+        try await expectCountersMatchMembers(backend, "b")
+        // Two leases expire: attempt 1 of 2, so both go back to ready.
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 2)
+        try await expectCountersMatchMembers(backend, "b")
+        batch = try #require(try await backend.batch("b"))
+        #expect(batch.counts == [.succeeded: 1, .retrying: 1, .dead: 1, .cancelled: 2, .ready: 2])
+        #expect(batch.finished == 4)
+        #expect(!batch.isFinished)
+        #expect(abs(batch.percentDone - 400.0 / 7) < 0.001)
+        #expect(batch.finishedAt == nil)
+    }
+
+    static func batchCallbacks(_ backend: any JobBackend) async throws {
+        let created = try await backend.createBatch(NewBatch(
+            id: "cb", onSuccess: job("on.success", payload: #"{"batch":"cb"}"#), onComplete: job("on.complete")))
+        let successID = try #require(created.onSuccessJob)
+        let completeID = try #require(created.onCompleteJob)
+        #expect(try await state(backend, successID) == .waiting)
+        #expect(try await state(backend, completeID) == .waiting)
+        // Creating it again changes nothing.
+        #expect(try await backend.createBatch(NewBatch(id: "cb", onComplete: job("other"))).onCompleteJob == completeID)
+
+        _ = try await backend.enqueue([job(batch: "cb"), job(batch: "cb")])
+        var claimed = try await backend.claim(queues: ["default"], limit: 10, lease: lease, workerID: "w")
+        #expect(claimed.count == 2, "callbacks are not claimable while they wait")
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data("1".utf8))])
+        #expect(try await state(backend, completeID) == .waiting)
+        try await backend.complete([.failed(claimed[1].lease, JobFailure(.retryable, "timeout"), retryAt: nil)])
+
+        var batch = try #require(try await backend.batch("cb"))
+        #expect(batch.isFinished)
+        #expect(batch.finishedAt != nil)
+        #expect(batch.total == 2, "callbacks are not members")
+        #expect(try await state(backend, completeID) == .ready)
+        #expect(try await state(backend, successID) == .waiting, "a member died: no success yet")
+
+        // Recovering the dead member and succeeding releases the success callback; the
+        // completion callback is not released a second time.
+        claimed = try await backend.claim(queues: ["default"], limit: 10, lease: lease, workerID: "w")
+        #expect(claimed.map(\.name) == ["on.complete"])
+        #expect(try await backend.recoverBatch("cb", onlyRetryable: false).count == 1)
+        #expect(try await backend.batch("cb")?.finishedAt == nil)
+        let again = try await backend.claim(queues: ["default"], limit: 10, lease: lease, workerID: "w")
+        #expect(again.map(\.name) == ["test.job"])
+        try await backend.complete(again.map { .succeeded($0.lease, output: Data("2".utf8)) })
+        batch = try #require(try await backend.batch("cb"))
+        #expect(batch.isFinished)
+        #expect(batch[.succeeded] == 2)
+        #expect(try await state(backend, successID) == .ready)
+        #expect(try await state(backend, completeID) == .active, "still the one claim from before")
+        let success = try #require(try await backend.job(successID))
+        #expect(success.payload == Data(#"{"batch":"cb"}"#.utf8))
+        #expect(success.batchID == nil)
+        let all = try await backend.jobs(JobQuery(limit: 100))
+        #expect(all.filter { $0.name.hasPrefix("on.") }.count == 2)
+    }
+
+    static func selectiveRecover(_ backend: any JobBackend) async throws {
+        _ = try await backend.enqueue((0..<4).map { _ in job(maxAttempts: 1, batch: "r") })
+        let claimed = try await backend.claim(queues: ["default"], limit: 10, lease: lease, workerID: "w")
+        try await backend.complete([
+            .failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAt: nil),
+            .failed(claimed[1].lease, JobFailure(.permanent, "no such HSN"), retryAt: nil),
+            .failed(claimed[2].lease, JobFailure(.retryable, "timeout"), retryAt: nil),
+            .succeeded(claimed[3].lease, output: Data()),
+        ])
+        let retryable = try await backend.recoverBatch("r", onlyRetryable: true)
+        #expect(retryable == [claimed[0].id, claimed[2].id])
+        #expect(try await state(backend, claimed[1].id) == .dead)
+        try await expectCountersMatchMembers(backend, "r")
+        #expect(try await backend.recoverBatch("r", onlyRetryable: false) == [claimed[1].id])
+        #expect(try await backend.batch("r")?.counts == [.ready: 3, .succeeded: 1])
+        #expect(try await backend.recoverBatch("elsewhere", onlyRetryable: false).isEmpty)
+    }
+
+    static func concurrentCompletions(_ backend: any JobBackend) async throws {
+        let created = try await backend.createBatch(NewBatch(id: "many", onComplete: job("on.complete", queue: "callbacks")))
+        _ = try await backend.enqueue((0..<300).map { _ in job(batch: "many") })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    while true {
+                        let jobs = try await backend.claim(queues: ["default"], limit: 5, lease: lease, workerID: "w\(worker)")
+                        if jobs.isEmpty { return }
+                        try await backend.complete(jobs.map { .succeeded($0.lease, output: Data()) })
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let batch = try #require(try await backend.batch("many"))
+        #expect(batch[.succeeded] == 300)
+        let callbacks = try await backend.jobs(JobQuery(queue: "callbacks"))
+        #expect(callbacks.map(\.id) == [created.onCompleteJob])
+        #expect(callbacks.first?.state == .ready)
+        #expect(try await backend.claim(queues: ["callbacks"], limit: 10, lease: lease, workerID: "w").count == 1)
+    }
+
+    static func batchProgress(_ backend: any JobBackend) async throws {
+        _ = try await backend.enqueue((0..<3).map { _ in job(batch: "p") })
+        let watcher = Task {
+            var seen: [Int] = []
+            for try await batch in backend.progress(ofBatch: "p") { seen.append(batch.finished) }
+            return seen
+        }
+        for _ in 0..<3 {
+            let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+            try await backend.complete([.succeeded(claimed[0].lease, output: Data())])
+        }
+        let seen = try await watcher.value
+        #expect(seen.last == 3)
+        #expect(seen == seen.sorted())
+        await #expect(throws: ConveyorError.batchNotFound("nope")) {
+            for try await _ in backend.progress(ofBatch: "nope") {}
+        }
+    }
+}
