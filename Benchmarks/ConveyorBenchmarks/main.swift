@@ -53,14 +53,15 @@ func freshStore() throws -> (SQLiteBackend, String) {
     return (backend, folder)
 }
 
-func noopJobs(_ count: Int) -> [NewJob] {
+func noopJobs(_ count: Int, batch: String? = nil) -> [NewJob] {
     let payload = Data("{}".utf8)
-    return (0..<count).map { _ in NewJob(name: "noop", payload: payload, maxAttempts: 3) }
+    return (0..<count).map { _ in NewJob(name: "noop", payload: payload, maxAttempts: 3, batchID: batch) }
 }
 
 /// Bulk enqueue of `options.jobs` no-op jobs in chunks; returns jobs per second.
-func enqueueThroughput(_ backend: SQLiteBackend) async throws -> Double {
-    let chunks = stride(from: 0, to: options.jobs, by: options.chunk).map { min(options.chunk, options.jobs - $0) }.map(noopJobs)
+func enqueueThroughput(_ backend: SQLiteBackend, batch: String? = nil) async throws -> Double {
+    if let batch { _ = try await backend.createBatch(NewBatch(id: batch, onComplete: NewJob(name: "noop", queue: "callbacks"))) }
+    let chunks = stride(from: 0, to: options.jobs, by: options.chunk).map { min(options.chunk, options.jobs - $0) }.map { noopJobs($0, batch: batch) }
     let start = clock.now
     for chunk in chunks { _ = try await backend.enqueue(chunk) }
     return Double(options.jobs) / (clock.now - start).seconds
@@ -120,6 +121,8 @@ func format(_ value: Double) -> String { value >= 100 ? String(format: "%.0f", v
 
 var enqueueRates: [Double] = []
 var drainRates: [Double] = []
+var batchEnqueueRates: [Double] = []
+var batchDrainRates: [Double] = []
 var latencies: [(Double, Double)] = []
 for round in 1...options.rounds {
     let (backend, folder) = try freshStore()
@@ -127,6 +130,14 @@ for round in 1...options.rounds {
     drainRates.append(try await drainThroughput(backend))
     latencies.append(try await startLatency(backend))
     try? FileManager.default.removeItem(atPath: folder)
+    // The same jobs as members of one batch with a completion callback: counters move with every job.
+    let (batched, batchFolder) = try freshStore()
+    batchEnqueueRates.append(try await enqueueThroughput(batched, batch: "bench"))
+    batchDrainRates.append(try await drainThroughput(batched))
+    guard let batch = try await batched.batch("bench"), batch[.succeeded] == options.jobs, batch.isFinished else {
+        throw ConveyorError.storeFailure("the benchmark batch did not finish with every job counted")
+    }
+    try? FileManager.default.removeItem(atPath: batchFolder)
     FileHandle.standardError.write(Data("round \(round): enqueue \(format(enqueueRates.last!)) jobs/s, drain \(format(drainRates.last!)) jobs/s, latency p50 \(format(latencies.last!.0)) ms p99 \(format(latencies.last!.1)) ms\n".utf8))
 }
 
@@ -139,6 +150,8 @@ print("""
 |---|---:|---:|---:|
 | bulk enqueue, \(options.jobs) no-op jobs in chunks of \(options.chunk) (jobs/s) | \(format(median(enqueueRates))) | \(format(enqueueRates.min()!)) | \(format(enqueueRates.max()!)) |
 | drain \(options.jobs) no-op jobs, one worker process, concurrency \(options.concurrency), prefetch \(options.prefetch) (jobs/s) | \(format(median(drainRates))) | \(format(drainRates.min()!)) | \(format(drainRates.max()!)) |
+| bulk enqueue, the same jobs as one batch (jobs/s) | \(format(median(batchEnqueueRates))) | \(format(batchEnqueueRates.min()!)) | \(format(batchEnqueueRates.max()!)) |
+| drain, the same jobs as one batch with a completion callback (jobs/s) | \(format(median(batchDrainRates))) | \(format(batchDrainRates.min()!)) | \(format(batchDrainRates.max()!)) |
 | enqueue-to-start latency, idle worker, p50 (ms) | \(format(median(p50s))) | \(format(p50s.min()!)) | \(format(p50s.max()!)) |
 | enqueue-to-start latency, idle worker, p99 (ms) | \(format(median(p99s))) | \(format(p99s.min()!)) | \(format(p99s.max()!)) |
 

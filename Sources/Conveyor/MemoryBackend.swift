@@ -314,15 +314,14 @@ public final class MemoryBackend: JobBackend {
         return mutate { storage in
             if let existing = storage.batches[new.id] { return existing.batch }
             storage.ensureBatch(new.id, name: new.name, now: now)
-            // Callbacks are not members: they wait outside the batch's counters.
-            if var job = new.onSuccess {
-                job.batchID = nil
+            // Callbacks are not members of the batch they wait for; one may be a member of an
+            // outer batch (a batch of chords).
+            if let job = new.onSuccess {
                 let id = storage.insert(job, state: .waiting, now: now)
                 storage.holds[id] = .batchSuccess(new.id)
                 storage.batches[new.id]!.batch.onSuccessJob = id
             }
-            if var job = new.onComplete {
-                job.batchID = nil
+            if let job = new.onComplete {
                 let id = storage.insert(job, state: .waiting, now: now)
                 storage.holds[id] = .batchComplete(new.id)
                 storage.batches[new.id]!.batch.onCompleteJob = id

@@ -112,10 +112,17 @@ extension SQLiteBackend {
                     guard let job else { continue }
                     try db.execute(sql: """
                         INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at, created_at,
-                                          unique_key, wait_batch, wait_kind)
-                        VALUES (?, ?, ?, ?, 7, ?, ?, ?, ?, ?, ?, ?)
+                                          unique_key, batch_id, wait_batch, wait_kind)
+                        VALUES (?, ?, ?, ?, 7, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [job.name, job.queue, job.payload, job.priority.rawValue, job.maxAttempts,
-                                         job.timeout.microseconds, now, now, job.uniqueKey, new.id, kind])
+                                         job.timeout.microseconds, now, now, job.uniqueKey, job.batchID, new.id, kind])
+                    // A callback may itself be a member of an outer batch (a batch of chords).
+                    if let outer = job.batchID {
+                        try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [outer, now])
+                        var counters = BatchCounters()
+                        counters.move(outer, from: nil, to: .waiting)
+                        _ = try counters.apply(db, now: now)
+                    }
                     try db.execute(sql: "UPDATE batches SET \(column) = ? WHERE id = ?", arguments: [db.lastInsertedRowID, new.id])
                     try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [job.queue])
                 }
@@ -147,6 +154,9 @@ extension SQLiteBackend {
                 WHERE batch_id = ? AND state = 5 AND (? = 0 OR coalesce(error_kind, 0) <> 1)
                 RETURNING id
                 """, arguments: [now, id, onlyRetryable ? 1 : 0])
+            var counters = BatchCounters()
+            for _ in ids { counters.move(id, from: .dead, to: .ready) }
+            _ = try counters.apply(db, now: now)
             return ids.map { JobID($0) }.sorted()
         }
         if !moved.isEmpty { announceWork() }

@@ -16,6 +16,7 @@ extension SQLiteBackend {
             var findUnique: Statement?
             var queues = Set<String>()
             var knownBatches = Set<String>()
+            var counters = BatchCounters()
             var results: [EnqueueResult] = []
             results.reserveCapacity(jobs.count)
             for job in jobs {
@@ -49,8 +50,10 @@ extension SQLiteBackend {
                 insert.bind(11, job.batchID)
                 try insert.stepDone(db)
                 results.append(.created(JobID(db.lastInsertedRowID)))
+                counters.move(job.batchID, from: nil, to: runAt > now ? .scheduled : .ready)
                 queues.insert(job.queue)
             }
+            _ = try counters.apply(db, now: now)
             for queue in queues {
                 try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
             }
@@ -70,6 +73,12 @@ extension SQLiteBackend {
             let active = queues.filter { !paused.contains($0) }
             guard !active.isEmpty else { return [] }
             // Due scheduled and retrying jobs become ready first, so they take their place in line.
+            var counters = BatchCounters()
+            let dueMembers = try db.cachedStatement(sql: "SELECT batch_id, state FROM jobs WHERE state IN (0, 4) AND run_at <= ? AND batch_id IS NOT NULL")
+            dueMembers.bind(1, now)
+            try dueMembers.stepRows(db) { row in
+                counters.move(columnText(row, 0), from: JobState(rawValue: Int(columnInt64(row, 1))), to: .ready)
+            }
             let promote = try db.cachedStatement(sql: "UPDATE jobs SET state = 1 WHERE state IN (0, 4) AND run_at <= ?")
             promote.bind(1, now)
             try promote.stepDone(db)
@@ -89,6 +98,7 @@ extension SQLiteBackend {
                 claim.bind(4, queue)
                 claim.bind(5, limit - claimed.count)
                 try claim.stepRows(db) { row in
+                    counters.move(columnText(row, 8), from: .ready, to: .active)
                     claimed.append(ClaimedJob(
                         id: JobID(columnInt64(row, 0)),
                         name: columnText(row, 1) ?? "",
@@ -105,6 +115,7 @@ extension SQLiteBackend {
                 // RETURNING gives no order; hand jobs out in claim order.
                 claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
             }
+            _ = try counters.apply(db, now: now)
             return claimed
         }
     }
@@ -125,10 +136,7 @@ extension SQLiteBackend {
                 RETURNING batch_id
                 """)
             var retried = false
-            var batches = Set<String>()
-            let collectBatch = { (row: OpaquePointer) in
-                if let batch = columnText(row, 0) { batches.insert(batch) }
-            }
+            var counters = BatchCounters()
             for outcome in outcomes {
                 switch outcome.result {
                 case .succeeded(let output):
@@ -136,7 +144,7 @@ extension SQLiteBackend {
                     succeed.bind(2, now)
                     succeed.bind(3, outcome.lease.id.rawValue)
                     succeed.bind(4, outcome.lease.attempt)
-                    try succeed.stepRows(db, collectBatch)
+                    try succeed.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: .succeeded) }
                 case .failed(let failure, let retryAt):
                     if let retryAt {
                         retried = true
@@ -152,23 +160,18 @@ extension SQLiteBackend {
                     fail.bind(5, failure.message)
                     fail.bind(6, outcome.lease.id.rawValue)
                     fail.bind(7, outcome.lease.attempt)
-                    try fail.stepRows(db, collectBatch)
+                    let state: JobState = retryAt == nil ? .dead : .retrying
+                    try fail.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: state) }
                 }
             }
             // A batch that just finished released its callbacks: they are new work.
-            let released = try Self.anyFinished(batches, db)
+            let released = try counters.apply(db, now: now)
             return retried || released
         }
         if madeWork { announceWork() }
         announceCompletions()
     }
 
-    static func anyFinished(_ batches: Set<String>, _ db: Database) throws -> Bool {
-        guard !batches.isEmpty else { return false }
-        let placeholders = Array(repeating: "?", count: batches.count).joined(separator: ",")
-        return try Bool.fetchOne(db, sql: "SELECT 1 FROM batches WHERE finished_at IS NOT NULL AND id IN (\(placeholders)) LIMIT 1",
-                                 arguments: StatementArguments(Array(batches))) ?? false
-    }
 
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
         guard !leases.isEmpty else { return [] }
@@ -189,32 +192,44 @@ extension SQLiteBackend {
 
     public func release(_ leases: [JobLease]) async throws {
         guard !leases.isEmpty else { return }
+        let now = micros(Date())
         try await write { db in
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
                 WHERE id = ? AND state = 2 AND attempt = ?
+                RETURNING batch_id
                 """)
+            var counters = BatchCounters()
             for held in leases {
                 release.bind(1, held.id.rawValue)
                 release.bind(2, held.attempt)
-                try release.stepDone(db)
+                try release.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: .ready) }
             }
+            _ = try counters.apply(db, now: now)
         }
         announceWork()
     }
 
     public func recoverExpiredLeases(now: Date) async throws -> Int {
         let now = micros(now)
-        let recovered = try await write { db in
-            try db.execute(sql: """
+        let recovered = try await write { db -> Int in
+            var counters = BatchCounters()
+            var count = 0
+            let rows = try Row.fetchAll(db, sql: """
                 UPDATE jobs SET
                     state = CASE WHEN attempt >= max_attempts THEN 5 ELSE 1 END,
                     finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
                     run_at = ?1, lease_expires_at = NULL, error_kind = 0,
                     error_message = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped heartbeating'
                 WHERE state = 2 AND lease_expires_at < ?1
+                RETURNING batch_id, state
                 """, arguments: [now])
-            return db.changesCount
+            for row in rows {
+                count += 1
+                counters.move(row[0], from: .active, to: JobState(rawValue: row[1]) ?? .ready)
+            }
+            _ = try counters.apply(db, now: now)
+            return count
         }
         if recovered > 0 {
             announceWork()
@@ -227,14 +242,19 @@ extension SQLiteBackend {
         guard !ids.isEmpty else { return [] }
         let now = micros(Date())
         let cancelled = try await write { db in
-            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7)")
+            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id")
             var cancelled: [JobID] = []
+            var counters = BatchCounters()
             for id in ids {
+                guard let old = try Self.stateAndBatch(of: id, db) else { continue }
                 cancel.bind(1, now)
                 cancel.bind(2, id.rawValue)
-                try cancel.stepDone(db)
-                if db.changesCount > 0 { cancelled.append(id) }
+                try cancel.stepRows(db) { row in
+                    cancelled.append(id)
+                    counters.move(columnText(row, 0), from: old.state, to: .cancelled)
+                }
             }
+            _ = try counters.apply(db, now: now)
             return cancelled
         }
         if !cancelled.isEmpty {
@@ -253,18 +273,34 @@ extension SQLiteBackend {
             let retry = try db.cachedStatement(sql: """
                 UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
                 WHERE id = ? AND state IN (5, 6)
+                RETURNING batch_id
                 """)
             var moved: [JobID] = []
+            var counters = BatchCounters()
             for id in ids {
+                guard let old = try Self.stateAndBatch(of: id, db) else { continue }
                 retry.bind(1, now)
                 retry.bind(2, id.rawValue)
-                try retry.stepDone(db)
-                if db.changesCount > 0 { moved.append(id) }
+                try retry.stepRows(db) { row in
+                    moved.append(id)
+                    counters.move(columnText(row, 0), from: old.state, to: .ready)
+                }
             }
+            _ = try counters.apply(db, now: now)
             return moved
         }
         if !moved.isEmpty { announceWork() }
         return moved
+    }
+
+    static func stateAndBatch(of id: JobID, _ db: Database) throws -> (state: JobState, batch: String?)? {
+        let statement = try db.cachedStatement(sql: "SELECT state, batch_id FROM jobs WHERE id = ?")
+        statement.bind(1, id.rawValue)
+        var found: (JobState, String?)?
+        try statement.stepRows(db) { row in
+            if let state = JobState(rawValue: Int(columnInt64(row, 0))) { found = (state, columnText(row, 1)) }
+        }
+        return found
     }
 
     public func pause(queue: String) async throws {

@@ -5,8 +5,8 @@ import GRDB
 /// Times are microseconds since 1970. States are ``Conveyor/JobState`` raw values:
 /// 0 scheduled, 1 ready, 2 active, 3 succeeded, 4 retrying, 5 dead, 6 cancelled, 7 waiting.
 ///
-/// Batch counters are kept by triggers, in the same transaction as every state change of a
-/// member, whichever statement makes it (claim, complete, cancel, lease recovery, retry).
+/// Batch counters (`batches.c_<state>`) move in the same transaction as every state change
+/// of a member; ``BatchCounters`` applies them once per batch per transaction.
 enum SQLiteSchema {
     static let version = 1
 
@@ -48,7 +48,8 @@ enum SQLiteSchema {
             -- A unique key is held while its job is not dead or cancelled.
             CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs(unique_key)
                 WHERE unique_key IS NOT NULL AND state NOT IN (5, 6);
-            CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, state) WHERE batch_id IS NOT NULL;
+            -- Without the state, so that a member's state changes never touch this index.
+            CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, id) WHERE batch_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs(wait_batch) WHERE state = 7;
             CREATE TABLE IF NOT EXISTS queues (
                 name TEXT PRIMARY KEY,
@@ -70,26 +71,6 @@ enum SQLiteSchema {
                 on_success_job INTEGER,
                 on_complete_job INTEGER
             ) WITHOUT ROWID;
-            CREATE TRIGGER IF NOT EXISTS jobs_batch_insert AFTER INSERT ON jobs WHEN new.batch_id IS NOT NULL BEGIN
-                UPDATE batches SET \(counterChanges(adding: "new.state")), finished_at = NULL
-                WHERE id = new.batch_id;
-            END;
-            CREATE TRIGGER IF NOT EXISTS jobs_batch_state AFTER UPDATE OF state ON jobs
-            WHEN new.batch_id IS NOT NULL AND old.state <> new.state BEGIN
-                UPDATE batches SET \(counterChanges(adding: "new.state", removing: "old.state")),
-                    finished_at = CASE WHEN new.state IN (3, 5, 6) THEN finished_at ELSE NULL END
-                WHERE id = new.batch_id;
-            END;
-            -- The moment the last member finishes: stamp the batch and release its callbacks,
-            -- the success one only if every member succeeded. Each is released once: it leaves
-            -- the waiting state for good.
-            CREATE TRIGGER IF NOT EXISTS batches_finish AFTER UPDATE ON batches
-            WHEN new.finished_at IS NULL AND \(total("new")) > 0
-                AND new.c_succeeded + new.c_dead + new.c_cancelled = \(total("new")) BEGIN
-                UPDATE batches SET finished_at = \(nowMicros) WHERE id = new.id;
-                UPDATE jobs SET state = 1, run_at = \(nowMicros)
-                WHERE state = 7 AND wait_batch = new.id AND (wait_kind = 2 OR new.c_succeeded = \(total("new")));
-            END;
             CREATE TABLE IF NOT EXISTS workers (
                 id TEXT PRIMARY KEY,
                 hostname TEXT NOT NULL,
@@ -106,16 +87,7 @@ enum SQLiteSchema {
 
     static let stateColumns = ["c_scheduled", "c_ready", "c_active", "c_succeeded", "c_retrying", "c_dead", "c_cancelled", "c_waiting"]
 
-    /// `c_ready = c_ready + (new.state = 1) - (old.state = 1), …` for every state.
-    static func counterChanges(adding added: String, removing removed: String? = nil) -> String {
-        stateColumns.enumerated().map { state, column in
-            "\(column) = \(column) + (\(added) = \(state))" + (removed.map { " - (\($0) = \(state))" } ?? "")
-        }.joined(separator: ", ")
-    }
-
     static func total(_ row: String) -> String {
         stateColumns.map { "\(row).\($0)" }.joined(separator: " + ")
     }
-
-    static let nowMicros = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 }
