@@ -85,6 +85,39 @@ struct CLITests {
         #expect(jobs[2].lastError?.message.contains("HTTP 503 from source") == true)
     }
 
+    @Test func batchCommandsFollowRecoverAndCancel() async throws {
+        defer { directory.remove() }
+        try "good\nflaky\nbroken\n".write(toFile: directory.file("keys.txt"), atomically: true, encoding: .utf8)
+        let script = directory.file("job.sh")
+        try """
+            #!/bin/sh
+            case "$1" in flaky) exit 3;; broken) exit 64;; esac
+            echo "ok $1"
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        _ = try await conveyor("submit", "conveyor.command", "--file", directory.file("keys.txt"), "--batch", "nightly", "--max-attempts", "1")
+        let worker = try await conveyor("worker", "--burst", "--command", "\(script) {key}")
+        #expect(worker.status == 0, "\(worker.all)")
+
+        let list = try await conveyor("batch", "list")
+        #expect(list.stdout.contains("nightly"))
+        #expect(list.stdout.contains("conveyor.command × keys.txt"))
+        let status = try await conveyor("batch", "status", "nightly", "--watch")
+        #expect(status.stdout.contains("100.0% done · 3/3 finished · 1 succeeded · 2 dead"), "\(status.all)")
+        let failed = try await conveyor("batch", "results", "nightly", "--failed")
+        #expect(failed.stdout.contains("exited with status 3"))
+        #expect(failed.stdout.contains("permanent: command exited with status 64"))
+
+        let recover = try await conveyor("batch", "recover", "nightly", "--retryable-only")
+        #expect(recover.stdout.contains("Re-enqueued 1 dead job(s) of batch nightly; 1 left dead (permanent failures)"))
+        let cancel = try await conveyor("batch", "cancel", "nightly")
+        #expect(cancel.stdout.contains("Cancelled 1 job(s) of batch nightly"))
+        let after = try await conveyor("batch", "status", "nightly")
+        #expect(after.stdout.contains("1 succeeded · 1 dead · 1 cancelled"))
+        let missing = try await conveyor("batch", "status", "nope")
+        #expect(missing.stderr.contains("no batch 'nope'"))
+    }
+
     @Test func manageJobsAndQueues() async throws {
         defer { directory.remove() }
         let backend = try SQLiteBackend(path: store)

@@ -29,7 +29,7 @@ struct ResultsCommand: AsyncParsableCommand {
     func run() async throws {
         let backend = try storeOptions.open()
         let terminal = Terminal()
-        let latest = batch == nil ? try await backend.batches(limit: 1).first?.id : nil
+        let latest = batch == nil ? try await backend.batches(limit: 50).first(where: { $0.total > 0 })?.id : nil
         guard let batchID = batch ?? latest else {
             throw CommandError("no submissions in \(storeOptions.url) yet; submit some with: conveyor submit NAME --file KEYS")
         }

@@ -97,6 +97,7 @@ struct SubmitCommand: AsyncParsableCommand {
         guard !keys.keys.isEmpty else { throw CommandError("\(file): no valid keys to submit") }
 
         let batchID = batch ?? Self.makeBatchID()
+        try await backend.createBatch(NewBatch(id: batchID, name: "\(name) × \(URL(fileURLWithPath: file).lastPathComponent)"))
         let progress = ProgressBar(terminal: terminal, label: "Submitting")
         var created = 0
         var duplicates = 0
@@ -115,7 +116,7 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         progress.finish()
         terminal.line("Batch \(batchID): \(created) submitted" + (duplicates > 0 ? ", \(duplicates) already queued or done (unique keys)" : ""))
-        terminal.line("Follow it with: conveyor status   ·   conveyor results \(batchID)")
+        terminal.line("Follow it with: conveyor batch status \(batchID) --watch   ·   conveyor batch results \(batchID)")
     }
 
     static func makeBatchID() -> String {
