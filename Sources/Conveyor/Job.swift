@@ -52,14 +52,60 @@ public struct JobContext: Sendable {
     public var workerID: String
     public var enqueuedAt: Date
     public var logger: Logger
+    /// The job this one waited for (a chain's previous link): read its output with ``parentResult(as:)``.
+    public var parentID: JobID?
+    /// The batch this one waited for (a chord's callback): read its outputs with ``batchResults(as:)``.
+    public var waitedForBatch: String?
+    /// The store the job came from.
+    public var backend: (any JobBackend)?
 
     public init(
         id: JobID, name: String, queue: String, attempt: Int, maxAttempts: Int, batchID: String?,
-        workerID: String, enqueuedAt: Date, logger: Logger
+        workerID: String, enqueuedAt: Date, logger: Logger,
+        parentID: JobID? = nil, waitedForBatch: String? = nil, backend: (any JobBackend)? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.attempt = attempt
         self.maxAttempts = maxAttempts; self.batchID = batchID; self.workerID = workerID
         self.enqueuedAt = enqueuedAt; self.logger = logger
+        self.parentID = parentID; self.waitedForBatch = waitedForBatch; self.backend = backend
+    }
+
+    /// The output of the job this one waited for (the previous link of a chain).
+    public func parentResult<T: Decodable>(as type: T.Type = T.self) async throws -> T {
+        guard let parentID, let backend else { throw JobError.permanent("job \(id) has no parent job to read a result from") }
+        guard let parent = try await backend.job(parentID), let result = parent.result else {
+            throw JobError.permanent("the parent job \(parentID) of job \(id) has no stored result (was it purged?)")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: result)
+        } catch {
+            throw JobError.permanent("the result of parent job \(parentID) is not a \(T.self): \(JobRegistry.describe(error))")
+        }
+    }
+
+    /// The outcomes of every member of the batch this job waited for (a chord's group),
+    /// in the order they were enqueued: each member's output, or its last error.
+    public func batchResults<T: Decodable>(as type: T.Type = T.self) async throws -> [Result<T, JobFailure>] {
+        guard let waitedForBatch, let backend else { throw JobError.permanent("job \(id) did not wait for a batch") }
+        var members: [JobRecord] = []
+        var query = JobQuery(batchID: waitedForBatch, limit: 1000)
+        while true {
+            let page = try await backend.jobs(query)
+            members += page
+            guard page.count == query.limit, let last = page.last else { break }
+            query.after = last.id
+        }
+        let decoder = JSONDecoder()
+        return members.map { member in
+            guard member.state == .succeeded, let result = member.result else {
+                return .failure(member.lastError ?? JobFailure(.permanent, "job \(member.id) ended \(member.state)"))
+            }
+            do {
+                return .success(try decoder.decode(T.self, from: result))
+            } catch {
+                return .failure(JobFailure(.permanent, "the result of job \(member.id) is not a \(T.self): \(JobRegistry.describe(error))"))
+            }
+        }
     }
 
     public var isLastAttempt: Bool { attempt >= maxAttempts }

@@ -24,24 +24,29 @@ public struct JobRecord: Sendable, Hashable, Identifiable {
     public var lastError: JobFailure?
     /// JSON-encoded output of a succeeded job.
     public var result: Data?
+    /// The job this one waits (or waited) for, if any.
+    public var parentID: JobID?
+    /// The batch this one waits (or waited) for, if any.
+    public var waitedForBatch: String?
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, state: JobState,
         attempt: Int, maxAttempts: Int, timeout: Duration, runAt: Date, createdAt: Date,
         startedAt: Date? = nil, finishedAt: Date? = nil, uniqueKey: String? = nil, batchID: String? = nil,
-        workerID: String? = nil, leaseExpiresAt: Date? = nil, lastError: JobFailure? = nil, result: Data? = nil
+        workerID: String? = nil, leaseExpiresAt: Date? = nil, lastError: JobFailure? = nil, result: Data? = nil,
+        parentID: JobID? = nil, waitedForBatch: String? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.payload = payload
         self.priority = priority; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.runAt = runAt; self.createdAt = createdAt; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.uniqueKey = uniqueKey; self.batchID = batchID
         self.workerID = workerID; self.leaseExpiresAt = leaseExpiresAt; self.lastError = lastError
-        self.result = result
+        self.result = result; self.parentID = parentID; self.waitedForBatch = waitedForBatch
     }
 }
 
 /// Why an attempt failed, as stored on the job.
-public struct JobFailure: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct JobFailure: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, Codable {
         /// Worth trying again (network errors, timeouts, 5xx, a vanished worker).
         case retryable
@@ -74,15 +79,20 @@ public struct ClaimedJob: Sendable, Hashable {
     public var batchID: String?
     public var createdAt: Date
     public var leaseExpiresAt: Date
+    /// The job this one waited for (a chain's previous link), if any.
+    public var parentID: JobID?
+    /// The batch this one waited for (a chord's callback), if any.
+    public var waitedForBatch: String?
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, attempt: Int,
-        maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date
+        maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date,
+        parentID: JobID? = nil, waitedForBatch: String? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.payload = payload
         self.priority = priority; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.batchID = batchID; self.createdAt = createdAt
-        self.leaseExpiresAt = leaseExpiresAt
+        self.leaseExpiresAt = leaseExpiresAt; self.parentID = parentID; self.waitedForBatch = waitedForBatch
     }
 
     /// The lease identity quoted back to the store.

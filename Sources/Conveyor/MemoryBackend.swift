@@ -13,8 +13,8 @@ public final class MemoryBackend: JobBackend {
 
     /// Why a waiting job waits.
     private enum Hold {
-        case batchSuccess(String)
-        case batchComplete(String)
+        case parent(JobID)
+        case batch(String, BatchCondition)
     }
 
     private struct Storage {
@@ -55,7 +55,48 @@ public final class MemoryBackend: JobBackend {
             return id
         }
 
-        /// The one place a job changes state: batch counters and callbacks follow it.
+        /// Stores a job with a dependency: waiting, or decided at once if what it waits for
+        /// has already finished.
+        mutating func insertDependent(_ job: NewJob, on dependency: Dependency, now: Date) -> JobID {
+            let id = insert(job, state: .waiting, now: now)
+            switch dependency {
+            case .job(let parent):
+                jobs[id]!.parentID = parent
+                holds[id] = .parent(parent)
+                if let parentState = jobs[parent]?.state, parentState.isFinal {
+                    settleChildren(of: parent, state: parentState, now: now)
+                }
+            case .batch(let batchID, let condition):
+                ensureBatch(batchID, now: now)
+                jobs[id]!.waitedForBatch = batchID
+                holds[id] = .batch(batchID, condition)
+                if let batch = batches[batchID]?.batch, batch.isFinished { releaseCallbacks(of: batch, now: now) }
+            case .earlier:
+                preconditionFailure("resolved by enqueue")
+            }
+            return id
+        }
+
+        /// A parent finished: its waiting children start, or are cancelled with the reason.
+        mutating func settleChildren(of parent: JobID, state: JobState, now: Date) {
+            let children = holds.compactMap { id, hold -> JobID? in
+                if case .parent(let waitedFor) = hold, waitedFor == parent { return id }
+                return nil
+            }.sorted()
+            for child in children {
+                holds[child] = nil
+                if state == .succeeded {
+                    jobs[child]?.runAt = now
+                    setState(child, .ready, now: now)
+                } else {
+                    let reason = Self.chainStopped(parent: parent, state: state, error: jobs[parent]?.lastError?.message)
+                    jobs[child]?.lastError = JobFailure(.permanent, reason)
+                    setState(child, .cancelled, now: now)
+                }
+            }
+        }
+
+        /// The one place a job changes state: batch counters, callbacks and chains follow it.
         mutating func setState(_ id: JobID, _ state: JobState, now: Date) {
             guard var record = jobs[id], record.state != state else { return }
             let old = record.state
@@ -66,6 +107,7 @@ public final class MemoryBackend: JobBackend {
             }
             jobs[id] = record
             if state == .ready { madeWorkReady = true }
+            if state.isFinal { settleChildren(of: id, state: state, now: now) }
             guard let batchID = record.batchID, var stored = batches[batchID] else { return }
             let wasFinished = stored.batch.isFinished
             stored.batch.counts[old, default: 0] -= 1
@@ -78,17 +120,35 @@ public final class MemoryBackend: JobBackend {
         }
 
         mutating func releaseCallbacks(of batch: Batch, now: Date) {
-            for (id, hold) in holds {
-                switch hold {
-                case .batchComplete(let waitedFor) where waitedFor == batch.id,
-                     .batchSuccess(let waitedFor) where waitedFor == batch.id && batch[.succeeded] == batch.total:
+            let allSucceeded = batch[.succeeded] == batch.total
+            let waiting = holds.compactMap { id, hold -> (JobID, BatchCondition)? in
+                if case .batch(let waitedFor, let condition) = hold, waitedFor == batch.id { return (id, condition) }
+                return nil
+            }.sorted { $0.0 < $1.0 }
+            for (id, condition) in waiting {
+                switch condition {
+                case .allSucceeded where !allSucceeded:
+                    continue
+                case .allSucceededOrFail where !allSucceeded:
+                    holds[id] = nil
+                    jobs[id]?.lastError = JobFailure(.permanent, Self.failedMembers(batch))
+                    setState(id, .dead, now: now)
+                default:
                     holds[id] = nil
                     jobs[id]?.runAt = now
                     setState(id, .ready, now: now)
-                default:
-                    continue
                 }
             }
+        }
+
+        /// Why a chain step was cancelled; further down the chain, the first reason is kept.
+        static func chainStopped(parent: JobID, state: JobState, error: String?) -> String {
+            if let error, error.hasPrefix("chain stopped:") { return error }
+            return "chain stopped: job \(parent) ended \(state)" + (error.map { ": \($0)" } ?? "")
+        }
+
+        static func failedMembers(_ batch: Batch) -> String {
+            "\(batch.total - batch[.succeeded]) of \(batch.total) members of batch \(batch.id) did not succeed (\(batch[.dead]) dead, \(batch[.cancelled]) cancelled)"
         }
     }
 
@@ -111,14 +171,31 @@ public final class MemoryBackend: JobBackend {
 
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         let now = Date()
-        let results = mutate { storage in
-            jobs.map { job -> EnqueueResult in
-                if let key = job.uniqueKey, let holder = storage.uniqueHolders[key] {
-                    return .duplicate(holder)
-                }
-                let runAt = job.runAt ?? now
-                return .created(storage.insert(job, state: runAt > now ? .scheduled : .ready, now: now))
+        let missing = storage.withLock { storage -> JobID? in
+            for job in jobs {
+                if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { return parent }
             }
+            return nil
+        }
+        if let missing { throw ConveyorError.jobNotFound(missing) }
+        let results = mutate { storage in
+            var results: [EnqueueResult] = []
+            for job in jobs {
+                if let key = job.uniqueKey, let holder = storage.uniqueHolders[key] {
+                    results.append(.duplicate(holder))
+                    continue
+                }
+                switch job.dependsOn {
+                case nil:
+                    let runAt = job.runAt ?? now
+                    results.append(.created(storage.insert(job, state: runAt > now ? .scheduled : .ready, now: now)))
+                case .earlier(let index):
+                    results.append(.created(storage.insertDependent(job, on: .job(results[index].id), now: now)))
+                case let dependency?:
+                    results.append(.created(storage.insertDependent(job, on: dependency, now: now)))
+                }
+            }
+            return results
         }
         workSignal.notify()
         return results
@@ -144,7 +221,8 @@ public final class MemoryBackend: JobBackend {
                     claimed.append(ClaimedJob(
                         id: record.id, name: record.name, queue: record.queue, payload: record.payload,
                         priority: record.priority, attempt: record.attempt, maxAttempts: record.maxAttempts,
-                        timeout: record.timeout, batchID: record.batchID, createdAt: record.createdAt, leaseExpiresAt: expiry))
+                        timeout: record.timeout, batchID: record.batchID, createdAt: record.createdAt, leaseExpiresAt: expiry,
+                        parentID: record.parentID, waitedForBatch: record.waitedForBatch))
                 }
             }
             return claimed
@@ -317,14 +395,10 @@ public final class MemoryBackend: JobBackend {
             // Callbacks are not members of the batch they wait for; one may be a member of an
             // outer batch (a batch of chords).
             if let job = new.onSuccess {
-                let id = storage.insert(job, state: .waiting, now: now)
-                storage.holds[id] = .batchSuccess(new.id)
-                storage.batches[new.id]!.batch.onSuccessJob = id
+                storage.batches[new.id]!.batch.onSuccessJob = storage.insertDependent(job, on: .batch(new.id, .allSucceeded), now: now)
             }
             if let job = new.onComplete {
-                let id = storage.insert(job, state: .waiting, now: now)
-                storage.holds[id] = .batchComplete(new.id)
-                storage.batches[new.id]!.batch.onCompleteJob = id
+                storage.batches[new.id]!.batch.onCompleteJob = storage.insertDependent(job, on: .batch(new.id, .allFinished), now: now)
             }
             return storage.batches[new.id]!.batch
         }

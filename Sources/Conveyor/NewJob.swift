@@ -19,6 +19,8 @@ public struct NewJob: Sendable, Hashable {
     public var uniqueKey: String?
     /// The submission (batch) the job belongs to, if any.
     public var batchID: String?
+    /// What must finish before the job may run; it waits in the `waiting` state until then.
+    public var dependsOn: Dependency?
 
     public init(
         name: String,
@@ -29,7 +31,8 @@ public struct NewJob: Sendable, Hashable {
         maxAttempts: Int = RetryPolicy.default.maxAttempts,
         timeout: Duration = .seconds(300),
         uniqueKey: String? = nil,
-        batchID: String? = nil
+        batchID: String? = nil,
+        dependsOn: Dependency? = nil
     ) {
         self.name = name
         self.queue = queue
@@ -40,7 +43,31 @@ public struct NewJob: Sendable, Hashable {
         self.timeout = timeout
         self.uniqueKey = uniqueKey
         self.batchID = batchID
+        self.dependsOn = dependsOn
     }
+}
+
+/// What a job waits for.
+public enum Dependency: Sendable, Hashable {
+    /// Runs when that job succeeds; cancelled (with the reason) when it ends dead or cancelled.
+    case job(JobID)
+    /// Like `.job`, for the job at this index of the same `enqueue` call.
+    case earlier(Int)
+    /// Runs when every member of the batch has finished, as `condition` says.
+    case batch(String, BatchCondition)
+}
+
+/// When a job waiting for a batch is released.
+public enum BatchCondition: Int, Sendable, Hashable {
+    /// Once every member succeeded; keeps waiting while any is dead (a `recover` may still
+    /// succeed), like Sidekiq's `on_success`.
+    case allSucceeded = 1
+    /// Once every member finished, whatever the outcomes: failures are readable from the
+    /// job's context.
+    case allFinished = 2
+    /// Once every member finished: runs if all succeeded, else ends dead at once with the
+    /// count of failed members. A chord whose callback must never wait forever.
+    case allSucceededOrFail = 3
 }
 
 /// What `enqueue` did with one ``NewJob``.

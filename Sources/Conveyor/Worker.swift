@@ -179,7 +179,7 @@ public final class Worker: Service, Sendable {
         let context = JobContext(
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             batchID: job.batchID, workerID: configuration.id, enqueuedAt: job.createdAt,
-            logger: logger
+            logger: logger, parentID: job.parentID, waitedForBatch: job.waitedForBatch, backend: backend
         )
         let registry = self.registry
         let result: Result<Data, any Error> = await withTaskGroup(of: Result<Data, any Error>?.self) { group in
@@ -260,6 +260,8 @@ public final class Worker: Service, Sendable {
             default:
                 return JobFailure(.retryable, error.description)
             }
+        case let failure as JobFailure:
+            return failure
         case is PermanentJobError:
             return JobFailure(.permanent, String(describing: error))
         case is CancellationError:

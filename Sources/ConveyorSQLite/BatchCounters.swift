@@ -4,8 +4,8 @@ import GRDB
 /// Counter changes of the batches touched by one transaction, applied once per batch.
 ///
 /// A claim of 500 members of one batch moves its counters with one `UPDATE`, not 500:
-/// that keeps a batch's cost per completion O(1) and close to that of a plain job. When a
-/// batch finishes, its callbacks are released in the same transaction, exactly once.
+/// that keeps a batch's cost per completion O(1) and close to that of a plain job.
+/// ``Cascade`` reacts to batches that finish.
 struct BatchCounters {
     private var deltas: [String: [Int]] = [:]
 
@@ -20,53 +20,35 @@ struct BatchCounters {
         deltas[batch] = row
     }
 
-    /// Applies the changes; releases the callbacks of batches that finished. Returns whether
-    /// any callback became ready (new work to announce).
-    mutating func apply(_ db: Database, now: Int64) throws -> Bool {
-        var released = false
-        // Releasing a callback that is itself a member of an outer batch moves that batch too.
-        while !deltas.isEmpty {
-            let pending = deltas
-            deltas = [:]
-            for (batch, row) in pending where row.contains(where: { $0 != 0 }) {
-                let assignments = SQLiteSchema.stateColumns.enumerated()
-                    .filter { row[$0.offset] != 0 }
-                    .map { "\($0.element) = \($0.element) + \(row[$0.offset])" }
-                    .joined(separator: ", ")
-                let total = SQLiteSchema.total("batches")
-                let finishedCount = "batches.c_succeeded + batches.c_dead + batches.c_cancelled"
-                // SET sees the old row: compute "finished after this change" from old + delta.
-                let newTotal = "(\(total) + \(row.reduce(0, +)))"
-                let newFinished = "(\(finishedCount) + \(row[JobState.succeeded.rawValue] + row[JobState.dead.rawValue] + row[JobState.cancelled.rawValue]))"
-                let statement = try db.cachedStatement(sql: """
-                    UPDATE batches SET \(assignments),
-                        finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
-                    WHERE id = ?2
-                    RETURNING finished_at, c_succeeded, \(total)
-                    """)
-                statement.bind(1, now)
-                statement.bind(2, batch)
-                var justFinished = false
-                var allSucceeded = false
-                try statement.stepRows(db) { result in
-                    justFinished = !columnIsNull(result, 0) && columnInt64(result, 0) == now
-                    allSucceeded = columnInt64(result, 1) == columnInt64(result, 2)
-                }
-                guard justFinished else { continue }
-                let release = try db.cachedStatement(sql: """
-                    UPDATE jobs SET state = 1, run_at = ?1
-                    WHERE state = 7 AND wait_batch = ?2 AND (wait_kind = 2 OR ?3)
-                    RETURNING batch_id
-                    """)
-                release.bind(1, now)
-                release.bind(2, batch)
-                release.bind(3, allSucceeded ? 1 : 0)
-                try release.stepRows(db) { callback in
-                    released = true
-                    move(columnText(callback, 0), from: .waiting, to: .ready)
+    /// Applies the changes and calls `finished(batch, allSucceeded)` for each batch whose
+    /// last member just finished.
+    mutating func apply(_ db: Database, now: Int64, finished: (String, Bool) -> Void) throws {
+        let pending = deltas
+        deltas = [:]
+        for (batch, row) in pending where row.contains(where: { $0 != 0 }) {
+            let assignments = SQLiteSchema.stateColumns.enumerated()
+                .filter { row[$0.offset] != 0 }
+                .map { "\($0.element) = \($0.element) + \(row[$0.offset])" }
+                .joined(separator: ", ")
+            let total = SQLiteSchema.total("batches")
+            let finishedCount = "batches.c_succeeded + batches.c_dead + batches.c_cancelled"
+            // SET sees the old row: compute "finished after this change" from old + delta.
+            let newTotal = "(\(total) + \(row.reduce(0, +)))"
+            let newFinished = "(\(finishedCount) + \(row[JobState.succeeded.rawValue] + row[JobState.dead.rawValue] + row[JobState.cancelled.rawValue]))"
+            let statement = try db.cachedStatement(sql: """
+                UPDATE batches SET \(assignments),
+                    finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
+                WHERE id = ?2
+                RETURNING finished_at, c_succeeded, \(total)
+                """)
+            statement.bind(1, now)
+            statement.bind(2, batch)
+            try statement.stepRows(db) { result in
+                // finished_at equal to this transaction's time: it finished just now.
+                if !columnIsNull(result, 0) && columnInt64(result, 0) == now {
+                    finished(batch, columnInt64(result, 1) == columnInt64(result, 2))
                 }
             }
         }
-        return released
     }
 }

@@ -5,7 +5,8 @@ import GRDB
 extension SQLiteBackend {
     static let recordColumns = """
         id, name, queue, payload, priority, state, attempt, max_attempts, timeout_us, run_at, created_at,
-        started_at, finished_at, unique_key, batch_id, worker_id, lease_expires_at, error_kind, error_message, result
+        started_at, finished_at, unique_key, batch_id, worker_id, lease_expires_at, error_kind, error_message, result,
+        parent_id, wait_batch
         """
 
     static func record(_ row: Row) -> JobRecord {
@@ -30,7 +31,9 @@ extension SQLiteBackend {
             workerID: row["worker_id"],
             leaseExpiresAt: (row["lease_expires_at"] as Int64?).map { date(micros: $0) },
             lastError: errorMessage.map { JobFailure(errorKind == 1 ? .permanent : .retryable, $0) },
-            result: row["result"]
+            result: row["result"],
+            parentID: (row["parent_id"] as Int64?).map { JobID($0) },
+            waitedForBatch: row["wait_batch"]
         )
     }
 
@@ -119,9 +122,9 @@ extension SQLiteBackend {
                     // A callback may itself be a member of an outer batch (a batch of chords).
                     if let outer = job.batchID {
                         try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [outer, now])
-                        var counters = BatchCounters()
-                        counters.move(outer, from: nil, to: .waiting)
-                        _ = try counters.apply(db, now: now)
+                        var cascade = Cascade()
+                        cascade.move(outer, from: nil, to: .waiting)
+                        try cascade.run(db, now: now)
                     }
                     try db.execute(sql: "UPDATE batches SET \(column) = ? WHERE id = ?", arguments: [db.lastInsertedRowID, new.id])
                     try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [job.queue])
@@ -154,9 +157,9 @@ extension SQLiteBackend {
                 WHERE batch_id = ? AND state = 5 AND (? = 0 OR coalesce(error_kind, 0) <> 1)
                 RETURNING id
                 """, arguments: [now, id, onlyRetryable ? 1 : 0])
-            var counters = BatchCounters()
-            for _ in ids { counters.move(id, from: .dead, to: .ready) }
-            _ = try counters.apply(db, now: now)
+            var cascade = Cascade()
+            for _ in ids { cascade.move(id, from: .dead, to: .ready) }
+            try cascade.run(db, now: now)
             return ids.map { JobID($0) }.sorted()
         }
         if !moved.isEmpty { announceWork() }

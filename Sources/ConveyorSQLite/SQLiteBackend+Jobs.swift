@@ -10,13 +10,14 @@ extension SQLiteBackend {
         let results = try await write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
-                                  created_at, unique_key, batch_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var findUnique: Statement?
             var queues = Set<String>()
             var knownBatches = Set<String>()
-            var counters = BatchCounters()
+            var cascade = Cascade()
+            var recheckBatches = Set<String>()
             var results: [EnqueueResult] = []
             results.reserveCapacity(jobs.count)
             for job in jobs {
@@ -37,23 +38,54 @@ extension SQLiteBackend {
                     try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
                 }
                 let runAt = job.runAt.map(micros) ?? now
+                var state: JobState = runAt > now ? .scheduled : .ready
+                var parent: JobID?
+                var waitBatch: (String, BatchCondition)?
+                switch job.dependsOn {
+                case nil: break
+                case .earlier(let index): parent = results[index].id
+                case .job(let id): parent = id
+                case .batch(let batch, let condition): waitBatch = (batch, condition)
+                }
+                if let parent {
+                    guard let parentState = try Self.stateAndBatch(of: parent, db)?.state else { throw ConveyorError.jobNotFound(parent) }
+                    try db.execute(sql: "UPDATE jobs SET has_children = 1 WHERE id = ?", arguments: [parent.rawValue])
+                    state = .waiting
+                    // A parent that already finished settles its new child at once.
+                    cascade.finished(parent, state: parentState)
+                }
+                if let (batch, _) = waitBatch {
+                    try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
+                    state = .waiting
+                    recheckBatches.insert(batch)
+                }
                 insert.bind(1, job.name)
                 insert.bind(2, job.queue)
                 insert.bind(3, job.payload)
                 insert.bind(4, job.priority.rawValue)
-                insert.bind(5, (runAt > now ? JobState.scheduled : JobState.ready).rawValue)
+                insert.bind(5, state.rawValue)
                 insert.bind(6, job.maxAttempts)
                 insert.bind(7, job.timeout.microseconds)
                 insert.bind(8, runAt)
                 insert.bind(9, now)
                 insert.bind(10, job.uniqueKey)
                 insert.bind(11, job.batchID)
+                if let parent { insert.bind(12, parent.rawValue) } else { insert.bindNull(12) }
+                insert.bind(13, waitBatch?.0)
+                if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
                 try insert.stepDone(db)
                 results.append(.created(JobID(db.lastInsertedRowID)))
-                counters.move(job.batchID, from: nil, to: runAt > now ? .scheduled : .ready)
+                cascade.move(job.batchID, from: nil, to: state)
                 queues.insert(job.queue)
             }
-            _ = try counters.apply(db, now: now)
+            // Waiting for a batch that has already finished: settle now.
+            for batch in recheckBatches {
+                if let row = try Row.fetchOne(db, sql: "SELECT finished_at IS NOT NULL, c_succeeded = \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch]),
+                   row[0] as Bool {
+                    try cascade.settleFinishedBatch(batch, allSucceeded: row[1], db, now: now)
+                }
+            }
+            try cascade.run(db, now: now)
             for queue in queues {
                 try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
             }
@@ -73,11 +105,11 @@ extension SQLiteBackend {
             let active = queues.filter { !paused.contains($0) }
             guard !active.isEmpty else { return [] }
             // Due scheduled and retrying jobs become ready first, so they take their place in line.
-            var counters = BatchCounters()
+            var cascade = Cascade()
             let dueMembers = try db.cachedStatement(sql: "SELECT batch_id, state FROM jobs WHERE state IN (0, 4) AND run_at <= ? AND batch_id IS NOT NULL")
             dueMembers.bind(1, now)
             try dueMembers.stepRows(db) { row in
-                counters.move(columnText(row, 0), from: JobState(rawValue: Int(columnInt64(row, 1))), to: .ready)
+                cascade.move(columnText(row, 0), from: JobState(rawValue: Int(columnInt64(row, 1))), to: .ready)
             }
             let promote = try db.cachedStatement(sql: "UPDATE jobs SET state = 1 WHERE state IN (0, 4) AND run_at <= ?")
             promote.bind(1, now)
@@ -86,7 +118,8 @@ extension SQLiteBackend {
             let claim = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 2, attempt = attempt + 1, started_at = ?1, worker_id = ?2, lease_expires_at = ?3
                 WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 1 ORDER BY priority DESC, id LIMIT ?5)
-                RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at
+                RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at,
+                          parent_id, wait_batch
                 """)
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(limit)
@@ -98,7 +131,7 @@ extension SQLiteBackend {
                 claim.bind(4, queue)
                 claim.bind(5, limit - claimed.count)
                 try claim.stepRows(db) { row in
-                    counters.move(columnText(row, 8), from: .ready, to: .active)
+                    cascade.move(columnText(row, 8), from: .ready, to: .active)
                     claimed.append(ClaimedJob(
                         id: JobID(columnInt64(row, 0)),
                         name: columnText(row, 1) ?? "",
@@ -110,12 +143,14 @@ extension SQLiteBackend {
                         timeout: .microseconds(columnInt64(row, 7)),
                         batchID: columnText(row, 8),
                         createdAt: date(micros: columnInt64(row, 9)),
-                        leaseExpiresAt: date(micros: expiry)))
+                        leaseExpiresAt: date(micros: expiry),
+                        parentID: columnIsNull(row, 10) ? nil : JobID(columnInt64(row, 10)),
+                        waitedForBatch: columnText(row, 11)))
                 }
                 // RETURNING gives no order; hand jobs out in claim order.
                 claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
             }
-            _ = try counters.apply(db, now: now)
+            try cascade.run(db, now: now)
             return claimed
         }
     }
@@ -127,16 +162,16 @@ extension SQLiteBackend {
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
                 WHERE id = ?3 AND state = 2 AND attempt = ?4
-                RETURNING batch_id
+                RETURNING batch_id, has_children
                 """)
             let fail = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
                                 error_kind = ?4, error_message = ?5
                 WHERE id = ?6 AND state = 2 AND attempt = ?7
-                RETURNING batch_id
+                RETURNING batch_id, has_children
                 """)
             var retried = false
-            var counters = BatchCounters()
+            var cascade = Cascade()
             for outcome in outcomes {
                 switch outcome.result {
                 case .succeeded(let output):
@@ -144,7 +179,10 @@ extension SQLiteBackend {
                     succeed.bind(2, now)
                     succeed.bind(3, outcome.lease.id.rawValue)
                     succeed.bind(4, outcome.lease.attempt)
-                    try succeed.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: .succeeded) }
+                    try succeed.stepRows(db) { row in
+                        cascade.move(columnText(row, 0), from: .active, to: .succeeded)
+                        cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
+                    }
                 case .failed(let failure, let retryAt):
                     if let retryAt {
                         retried = true
@@ -161,12 +199,15 @@ extension SQLiteBackend {
                     fail.bind(6, outcome.lease.id.rawValue)
                     fail.bind(7, outcome.lease.attempt)
                     let state: JobState = retryAt == nil ? .dead : .retrying
-                    try fail.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: state) }
+                    try fail.stepRows(db) { row in
+                        cascade.move(columnText(row, 0), from: .active, to: state)
+                        cascade.finished(outcome.lease.id, state: state, hasChildren: columnInt64(row, 1) != 0)
+                    }
                 }
             }
-            // A batch that just finished released its callbacks: they are new work.
-            let released = try counters.apply(db, now: now)
-            return retried || released
+            // A batch that just finished released its callbacks; a chain's next step starts.
+            try cascade.run(db, now: now)
+            return retried || cascade.madeWork
         }
         if madeWork { announceWork() }
         announceCompletions()
@@ -199,13 +240,13 @@ extension SQLiteBackend {
                 WHERE id = ? AND state = 2 AND attempt = ?
                 RETURNING batch_id
                 """)
-            var counters = BatchCounters()
+            var cascade = Cascade()
             for held in leases {
                 release.bind(1, held.id.rawValue)
                 release.bind(2, held.attempt)
-                try release.stepRows(db) { counters.move(columnText($0, 0), from: .active, to: .ready) }
+                try release.stepRows(db) { cascade.move(columnText($0, 0), from: .active, to: .ready) }
             }
-            _ = try counters.apply(db, now: now)
+            try cascade.run(db, now: now)
         }
         announceWork()
     }
@@ -213,7 +254,7 @@ extension SQLiteBackend {
     public func recoverExpiredLeases(now: Date) async throws -> Int {
         let now = micros(now)
         let recovered = try await write { db -> Int in
-            var counters = BatchCounters()
+            var cascade = Cascade()
             var count = 0
             let rows = try Row.fetchAll(db, sql: """
                 UPDATE jobs SET
@@ -222,13 +263,15 @@ extension SQLiteBackend {
                     run_at = ?1, lease_expires_at = NULL, error_kind = 0,
                     error_message = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped heartbeating'
                 WHERE state = 2 AND lease_expires_at < ?1
-                RETURNING batch_id, state
+                RETURNING batch_id, state, id, has_children
                 """, arguments: [now])
             for row in rows {
                 count += 1
-                counters.move(row[0], from: .active, to: JobState(rawValue: row[1]) ?? .ready)
+                let state = JobState(rawValue: row[1]) ?? .ready
+                cascade.move(row[0], from: .active, to: state)
+                cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
-            _ = try counters.apply(db, now: now)
+            try cascade.run(db, now: now)
             return count
         }
         if recovered > 0 {
@@ -244,17 +287,18 @@ extension SQLiteBackend {
         let cancelled = try await write { db in
             let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id")
             var cancelled: [JobID] = []
-            var counters = BatchCounters()
+            var cascade = Cascade()
             for id in ids {
                 guard let old = try Self.stateAndBatch(of: id, db) else { continue }
                 cancel.bind(1, now)
                 cancel.bind(2, id.rawValue)
                 try cancel.stepRows(db) { row in
                     cancelled.append(id)
-                    counters.move(columnText(row, 0), from: old.state, to: .cancelled)
+                    cascade.move(columnText(row, 0), from: old.state, to: .cancelled)
+                    cascade.finished(id, state: .cancelled)
                 }
             }
-            _ = try counters.apply(db, now: now)
+            try cascade.run(db, now: now)
             return cancelled
         }
         if !cancelled.isEmpty {
@@ -276,17 +320,17 @@ extension SQLiteBackend {
                 RETURNING batch_id
                 """)
             var moved: [JobID] = []
-            var counters = BatchCounters()
+            var cascade = Cascade()
             for id in ids {
                 guard let old = try Self.stateAndBatch(of: id, db) else { continue }
                 retry.bind(1, now)
                 retry.bind(2, id.rawValue)
                 try retry.stepRows(db) { row in
                     moved.append(id)
-                    counters.move(columnText(row, 0), from: old.state, to: .ready)
+                    cascade.move(columnText(row, 0), from: old.state, to: .ready)
                 }
             }
-            _ = try counters.apply(db, now: now)
+            try cascade.run(db, now: now)
             return moved
         }
         if !moved.isEmpty { announceWork() }

@@ -35,7 +35,10 @@ enum SQLiteSchema {
                 error_kind INTEGER,
                 error_message TEXT,
                 result BLOB,
-                -- A waiting callback: the batch it waits for, and 1 = on success, 2 = on completion.
+                -- A waiting job waits for its parent (a chain) or a batch (a callback, a chord);
+                -- wait_kind is a BatchCondition: 1 all succeeded, 2 all finished, 3 all succeeded or fail.
+                parent_id INTEGER,
+                has_children INTEGER NOT NULL DEFAULT 0,
                 wait_batch TEXT,
                 wait_kind INTEGER
             );
@@ -51,6 +54,7 @@ enum SQLiteSchema {
             -- Without the state, so that a member's state changes never touch this index.
             CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, id) WHERE batch_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs(wait_batch) WHERE state = 7;
+            CREATE INDEX IF NOT EXISTS jobs_children ON jobs(parent_id) WHERE state = 7;
             CREATE TABLE IF NOT EXISTS queues (
                 name TEXT PRIMARY KEY,
                 paused INTEGER NOT NULL DEFAULT 0

@@ -53,7 +53,7 @@ public enum BackendConformance {
         Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),
         Case(name: "concurrent claimers never share a job", body: concurrentClaims),
         Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
-    ] + batchCases
+    ] + batchCases + workflowCases
 }
 
 // MARK: Helpers
