@@ -33,8 +33,13 @@ public struct JobOptions: Sendable, Hashable {
 public struct JobClient: Sendable {
     public struct Configuration: Sendable {
         /// Larger payloads are refused with ``ConveyorError/payloadTooLarge(job:bytes:limit:)``.
-        public var maximumPayloadBytes: Int = 1 << 20
-        public init(maximumPayloadBytes: Int = 1 << 20) { self.maximumPayloadBytes = maximumPayloadBytes }
+        public var maximumPayloadBytes: Int
+        /// Queues by job name, for jobs enqueued without an explicit queue.
+        public var routes: JobRoutes
+        public init(maximumPayloadBytes: Int = 1 << 20, routes: JobRoutes = JobRoutes()) {
+            self.maximumPayloadBytes = maximumPayloadBytes
+            self.routes = routes
+        }
     }
 
     public let backend: any JobBackend
@@ -80,7 +85,7 @@ public struct JobClient: Sendable {
         let runAt = options.runAt ?? options.delay.map { now.addingTimeInterval($0.seconds) }
         return NewJob(
             name: J.name,
-            queue: options.queue ?? J.queue,
+            queue: options.queue ?? configuration.routes.queue(for: J.name) ?? J.queue,
             payload: payload,
             priority: options.priority ?? J.priority,
             runAt: runAt,

@@ -30,6 +30,9 @@ struct CrashTests {
         let log = directory.file("workers.log")
         let backend = try SQLiteBackend(path: store)
         let total = 300
+        // The batch's completion callback must become ready exactly once, whoever dies when.
+        let callbackID = try #require(try await backend.createBatch(NewBatch(
+            id: "crash", onComplete: NewJob(name: "conveyor.echo", payload: Data(#"{"callback":true}"#.utf8)))).onCompleteJob)
         let jobs = (0..<total).map { index in
             NewJob(name: "conveyor.sleep", payload: Data(#"{"ms":15,"n":\#(index)}"#.utf8), maxAttempts: 5, batchID: "crash")
         }
@@ -50,9 +53,13 @@ struct CrashTests {
         #expect(await second.waitForExit() != 0)
         let third = try ConveyorProcess.start(worker, in: directory.path, log: log)
         let summary = try await waitUntil(backend) { $0.isFinished }
+        let callback = try await backend.waitUntilFinished(callbackID, timeout: .seconds(60))
         third.kill(SIGTERM)
         #expect(await third.waitForExit() == 0, "a SIGTERM drains and exits cleanly")
 
+        #expect(callback.state == .succeeded)
+        #expect(callback.attempt == 1)
+        #expect(try await backend.jobs(JobQuery(limit: 1000)).filter { $0.name == "conveyor.echo" }.map(\.id) == [callbackID])
         #expect(summary.total == total)
         #expect(summary[.succeeded] == total, "every job completes; none lost: \(summary.counts)")
         for job in orphaned {

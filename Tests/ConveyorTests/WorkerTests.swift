@@ -217,3 +217,31 @@ struct WorkerTests {
         #expect(Worker.classify(URLError(.timedOut)).kind == .retryable)
     }
 }
+
+@Suite("Routing and priorities")
+struct RoutingTests {
+    @Test func routesSendJobsToQueuesByNameFirstMatchWins() async throws {
+        let routes = try JobRoutes("test.echo=fast, test.*=slow")
+        #expect(routes.queue(for: "test.echo") == "fast")
+        #expect(routes.queue(for: "test.flaky") == "slow")
+        #expect(routes.queue(for: "other") == nil)
+        let backend = MemoryBackend()
+        let client = JobClient(backend: backend, configuration: .init(routes: routes))
+        let routed = try await client.enqueue(EchoJob(value: 1))
+        let explicit = try await client.enqueue(EchoJob(value: 1), options: .init(queue: "chosen"))
+        #expect(try await routed.record().queue == "fast")
+        #expect(try await explicit.record().queue == "chosen")
+        #expect(throws: JobRoutes.Error.malformed("a=b=c", reason: "expected one '='")) { try JobRoutes("a=b=c") }
+        #expect(throws: JobRoutes.Error.malformed("*x=q", reason: "'*' only at the end")) { try JobRoutes("*x=q") }
+    }
+
+    @Test func priorityNamesMapOntoTheScale() {
+        #expect(Priority("high") == .high)
+        #expect(Priority("LOW") == .low)
+        #expect(Priority("normal") == .normal)
+        #expect(Priority("7") == 7)
+        #expect(Priority("10") == nil)
+        #expect(Priority("urgent") == nil)
+        #expect(Priority(rawValue: 42) == 9)
+    }
+}

@@ -38,8 +38,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Give each key's job the unique key NAME:KEY.")
     var unique = true
 
-    @Option(help: "Queue name (default: default).")
-    var queue = "default"
+    @Option(help: "Queue name (default: the route for NAME in $CONVEYOR_ROUTES, else default).")
+    var queue: String?
 
     @Option(help: "Priority 0-9 or low, normal, high.")
     var priority = "normal"
@@ -75,6 +75,8 @@ struct SubmitCommand: AsyncParsableCommand {
         let client = JobClient(backend: backend)
         let runAt = delay.map { Date().addingTimeInterval($0.duration.seconds) }
         let priority = Priority(priority)!
+        let routes = try JobRoutes(ProcessInfo.processInfo.environment["CONVEYOR_ROUTES"] ?? "")
+        let queue = self.queue ?? routes.queue(for: name) ?? "default"
 
         guard let file else {
             let body = try Self.validatedJSON(payload ?? "{}")
