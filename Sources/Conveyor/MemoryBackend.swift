@@ -261,6 +261,7 @@ public final class MemoryBackend: JobBackend {
         completionSignal.notify()
     }
 
+    @discardableResult
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
         let expiry = Date().addingTimeInterval(lease.seconds)
         return storage.withLock { storage in
@@ -284,6 +285,7 @@ public final class MemoryBackend: JobBackend {
         }
     }
 
+    @discardableResult
     public func recoverExpiredLeases(now: Date) async throws -> Int {
         let count = mutate { storage in
             let expired = storage.jobs.values.filter { $0.state == .active && ($0.leaseExpiresAt ?? now) < now }
@@ -299,6 +301,7 @@ public final class MemoryBackend: JobBackend {
         return count
     }
 
+    @discardableResult
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         let now = Date()
         let cancelled = mutate { storage in
@@ -313,6 +316,7 @@ public final class MemoryBackend: JobBackend {
         return cancelled
     }
 
+    @discardableResult
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
         let now = Date()
         return mutate { storage in
@@ -339,6 +343,7 @@ public final class MemoryBackend: JobBackend {
         workSignal.notify()
     }
 
+    @discardableResult
     public func purge(_ request: PurgeRequest) async throws -> Int {
         storage.withLock { storage in
             let doomed = storage.jobs.values.filter { record in
@@ -387,6 +392,7 @@ public final class MemoryBackend: JobBackend {
         }
     }
 
+    @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
         let now = Date()
         return mutate { storage in
@@ -414,6 +420,7 @@ public final class MemoryBackend: JobBackend {
         }
     }
 
+    @discardableResult
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
         let dead = try await jobs(JobQuery(states: [.dead], batchID: id, limit: .max))
             .filter { !onlyRetryable || $0.lastError?.kind != .permanent }

@@ -105,6 +105,7 @@ extension SQLiteBackend {
             onSuccessJob: onSuccess.map { JobID($0) }, onCompleteJob: onComplete.map { JobID($0) })
     }
 
+    @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
         let now = micros(Date())
         let batch = try await write { db -> Batch in
@@ -148,6 +149,7 @@ extension SQLiteBackend {
         }
     }
 
+    @discardableResult
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
         let now = micros(Date())
         let moved = try await write { db -> [JobID] in

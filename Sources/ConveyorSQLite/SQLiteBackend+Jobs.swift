@@ -214,6 +214,7 @@ extension SQLiteBackend {
     }
 
 
+    @discardableResult
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
         guard !leases.isEmpty else { return [] }
         let expiry = micros(Date()) + lease.microseconds
@@ -251,6 +252,7 @@ extension SQLiteBackend {
         announceWork()
     }
 
+    @discardableResult
     public func recoverExpiredLeases(now: Date) async throws -> Int {
         let now = micros(now)
         let recovered = try await write { db -> Int in
@@ -281,6 +283,7 @@ extension SQLiteBackend {
         return recovered
     }
 
+    @discardableResult
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let now = micros(Date())
@@ -309,6 +312,7 @@ extension SQLiteBackend {
         return cancelled
     }
 
+    @discardableResult
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let now = micros(Date())
@@ -360,6 +364,7 @@ extension SQLiteBackend {
         announceWork()
     }
 
+    @discardableResult
     public func purge(_ request: PurgeRequest) async throws -> Int {
         let states = request.states.map { String($0.rawValue) }.joined(separator: ",")
         guard !states.isEmpty else { return 0 }
