@@ -122,6 +122,20 @@ extension JobBackend {
         }
     }
 
+    /// Cancels every member of the batch that has not started; running ones finish.
+    @discardableResult
+    public func cancelBatch(_ id: String) async throws -> [JobID] {
+        var query = JobQuery(states: JobState.cancellable, batchID: id, limit: 1000)
+        var targets: [JobID] = []
+        while true {
+            let page = try await jobs(query)
+            targets += page.map(\.id)
+            guard page.count == query.limit, let last = page.last else { break }
+            query.after = last.id
+        }
+        return try await cancel(targets)
+    }
+
     /// The batch now and after every change, until it finishes.
     public func progress(ofBatch id: String) -> AsyncThrowingStream<Batch, any Error> {
         AsyncThrowingStream { continuation in

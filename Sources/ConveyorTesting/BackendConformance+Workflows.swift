@@ -36,6 +36,7 @@ extension BackendConformance {
         Case(name: "a strict chord fails at once when a member dies, and so does what follows it", body: strictChordFails),
         Case(name: "a dependency on a job that already finished is settled at once", body: finishedDependency),
         Case(name: "a worker runs chains and chords end to end with results passed along", body: workerRunsWorkflows),
+        Case(name: "a batch of chords finishes after every chord's callback, and cancels as a whole", body: batchOfChords),
     ]
 
     static func chainOrder(_ backend: any JobBackend) async throws {
@@ -147,6 +148,31 @@ extension BackendConformance {
         var late = job("late")
         late.dependsOn = .batch("done", .allSucceeded)
         #expect(try await state(backend, try await backend.enqueue(late).id) == .ready)
+    }
+
+    static func batchOfChords(_ backend: any JobBackend) async throws {
+        let client = JobClient(backend: backend)
+        let outer = try await backend.createBatch(NewBatch(id: "outer", onComplete: job("outer.done", queue: "callbacks")))
+        let first = try await client.enqueue(.chord([.job(job("a")), .job(job("b"))], then: job("merge-1")), batchID: "outer")
+        let second = try await client.enqueue(.chord([.job(job("c"))], then: job("merge-2")), batchID: "outer")
+        #expect(try await backend.batch("outer")?.counts == [.waiting: 2], "the outer batch's members are the chords' callbacks")
+        var claimed = try await claimAll(backend)
+        #expect(Set(claimed.map(\.name)) == ["a", "b", "c"])
+        try await backend.complete(claimed.map { .succeeded($0.lease, output: Data()) })
+        #expect(try await backend.batch("outer")?.counts == [.ready: 2])
+        claimed = try await claimAll(backend)
+        #expect(Set(claimed.map(\.id)) == [first.last!.id, second.last!.id])
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data())])
+        #expect(try await state(backend, try #require(outer.onCompleteJob)) == .waiting)
+        try await backend.complete([.succeeded(claimed[1].lease, output: Data())])
+        #expect(try await backend.batch("outer")?.isFinished == true)
+        #expect(try await state(backend, try #require(outer.onCompleteJob)) == .ready)
+
+        _ = try await backend.enqueue((0..<3).map { _ in job(batch: "doomed") })
+        _ = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+        let cancelled = try await backend.cancelBatch("doomed")
+        #expect(cancelled.count == 2)
+        #expect(try await backend.batch("doomed")?.counts == [.active: 1, .cancelled: 2])
     }
 
     static func workerRunsWorkflows(_ backend: any JobBackend) async throws {

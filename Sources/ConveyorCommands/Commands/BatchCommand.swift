@@ -116,8 +116,7 @@ struct BatchCommand: AsyncParsableCommand {
         func run() async throws {
             let backend = try storeOptions.open()
             _ = try await BatchCommand.find(id, in: backend, store: storeOptions.url)
-            let waiting = try await allJobs(backend, JobQuery(states: JobState.cancellable, batchID: id)).map(\.id)
-            let cancelled = try await backend.cancel(waiting)
+            let cancelled = try await backend.cancelBatch(id)
             print("Cancelled \(cancelled.count) job(s) of batch \(id)")
         }
     }
