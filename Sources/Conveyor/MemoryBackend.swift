@@ -352,6 +352,9 @@ public final class MemoryBackend: JobBackend {
                     && (request.olderThan.map { (record.finishedAt ?? record.createdAt) < $0 } ?? true)
             }
             for record in doomed {
+                // An unfinished job leaves as if cancelled: what waits on it is settled and its
+                // batch counts it as cancelled. Finished jobs stay in their batch's counts (history).
+                if !record.state.isFinal { storage.setState(record.id, .cancelled, now: Date()) }
                 storage.jobs[record.id] = nil
                 storage.holds[record.id] = nil
                 if let key = record.uniqueKey, storage.uniqueHolders[key] == record.id { storage.uniqueHolders[key] = nil }
@@ -444,7 +447,7 @@ public final class MemoryBackend: JobBackend {
     public func nextDueDate(queues: [String]) async throws -> Date? {
         storage.withLock { storage in
             storage.jobs.values
-                .filter { ($0.state == .scheduled || $0.state == .retrying) && queues.contains($0.queue) }
+                .filter { ($0.state == .scheduled || $0.state == .retrying) && queues.contains($0.queue) && !storage.paused.contains($0.queue) }
                 .map(\.runAt)
                 .min()
         }

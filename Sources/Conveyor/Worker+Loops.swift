@@ -16,7 +16,7 @@ extension Worker {
 
     func fetchLoop() async {
         var failures = 0
-        while isRunning {
+        while isRunning && !Task.isCancelled {
             let capacityGeneration = capacitySignal.generation
             let free = capacity - held
             if free < claimThreshold {
@@ -95,12 +95,23 @@ extension Worker {
 
     func ackLoop() async {
         var failures = 0
+        let clock = ContinuousClock()
+        var finishedSince: ContinuousClock.Instant?
         while true {
             let generation = ackSignal.generation
             let (batch, finished) = state.withLock { state -> ([JobOutcome], Bool) in
                 let count = min(state.outcomes.count, configuration.maximumAckBatch)
                 let batch = Array(state.outcomes.prefix(count))
                 return (batch, state.phase == .finished)
+            }
+            if finished, finishedSince == nil { finishedSince = clock.now }
+            // Stopped for good: what cannot be written now is left to lease expiry, which
+            // returns those jobs to ready (at least once, never lost).
+            if Task.isCancelled || (failures > 0 && finishedSince.map { clock.now - $0 > configuration.shutdownGracePeriod } == true) {
+                if !batch.isEmpty {
+                    logger.error("giving up writing completions at shutdown; their jobs will run again when the leases expire", metadata: ["jobs": "\(batch.count)"])
+                }
+                return
             }
             if batch.isEmpty {
                 if finished { return }
@@ -133,7 +144,8 @@ extension Worker {
         let clock = ContinuousClock()
         var nextHeartbeat = clock.now + configuration.heartbeatInterval
         var nextRecovery = clock.now
-        while state.withLock({ $0.phase != .finished }) {
+        // Runs until the last completion is written: jobs waiting for their ack keep their leases.
+        while !Task.isCancelled && state.withLock({ $0.phase != .finished || !$0.outcomes.isEmpty }) {
             let generation = ackSignal.generation
             let now = clock.now
             if now >= nextRecovery {
@@ -158,7 +170,9 @@ extension Worker {
     }
 
     private func heartbeat(startedAt: Date) async {
-        let leases = state.withLock { state in Array(state.running.values) + state.buffer.map(\.lease) }
+        let leases = state.withLock { state in
+            Array(state.running.values) + state.buffer.map(\.lease) + state.outcomes.map(\.lease)
+        }
         do {
             if !leases.isEmpty {
                 let lost = try await backend.heartbeat(leases, lease: configuration.lease)

@@ -69,9 +69,15 @@ public final class Worker: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await runUntilStopped()
-        } onGracefulShutdown: {
+        // Cancellation (a ServiceGroup giving up, a parent task ending) stops the worker the
+        // same way a graceful shutdown does, only without waiting on the store.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await runUntilStopped()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
             self.stop()
         }
     }

@@ -25,22 +25,22 @@ struct BatchCounters {
     mutating func apply(_ db: Database, now: Int64, finished: (String, Bool) -> Void) throws {
         let pending = deltas
         deltas = [:]
+        // One statement for every mix of changes: the deltas are bound, so the statement cache
+        // holds a single entry.
+        let columns = SQLiteSchema.stateColumns
+        let total = SQLiteSchema.total("batches")
+        let deltaParameters = (0..<columns.count).map { "?\($0 + 3)" }
+        let newTotal = "(\(total) + " + deltaParameters.joined(separator: " + ") + ")"
+        let finishedStates = [JobState.succeeded, .dead, .cancelled].map(\.rawValue)
+        let newFinished = "(" + finishedStates.map { "batches.\(columns[$0]) + \(deltaParameters[$0])" }.joined(separator: " + ") + ")"
+        let statement = try db.cachedStatement(sql: """
+            UPDATE batches SET \(columns.enumerated().map { "\($1) = \($1) + \(deltaParameters[$0])" }.joined(separator: ", ")),
+                finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
+            WHERE id = ?2
+            RETURNING finished_at, c_succeeded, \(total)
+            """)
         for (batch, row) in pending where row.contains(where: { $0 != 0 }) {
-            let assignments = SQLiteSchema.stateColumns.enumerated()
-                .filter { row[$0.offset] != 0 }
-                .map { "\($0.element) = \($0.element) + \(row[$0.offset])" }
-                .joined(separator: ", ")
-            let total = SQLiteSchema.total("batches")
-            let finishedCount = "batches.c_succeeded + batches.c_dead + batches.c_cancelled"
-            // SET sees the old row: compute "finished after this change" from old + delta.
-            let newTotal = "(\(total) + \(row.reduce(0, +)))"
-            let newFinished = "(\(finishedCount) + \(row[JobState.succeeded.rawValue] + row[JobState.dead.rawValue] + row[JobState.cancelled.rawValue]))"
-            let statement = try db.cachedStatement(sql: """
-                UPDATE batches SET \(assignments),
-                    finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
-                WHERE id = ?2
-                RETURNING finished_at, c_succeeded, \(total)
-                """)
+            for (index, delta) in row.enumerated() { statement.bind(Int32(index + 3), delta) }
             statement.bind(1, now)
             statement.bind(2, batch)
             try statement.stepRows(db) { result in

@@ -18,7 +18,7 @@ struct Cascade {
     }
 
     /// Notes that `job` reached `state`; `hasChildren` avoids a lookup for the common job.
-    mutating func finished(_ job: JobID, state: JobState, hasChildren: Bool = true) {
+    mutating func finished(_ job: JobID, state: JobState = .cancelled, hasChildren: Bool = true) {
         if hasChildren, state.isFinal { settledParents.append((job, state)) }
     }
 

@@ -78,7 +78,9 @@ extension SQLiteBackend {
                 cascade.move(job.batchID, from: nil, to: state)
                 queues.insert(job.queue)
             }
-            // Waiting for a batch that has already finished: settle now.
+            // Waiting for a batch that has already finished: settle now, after this call's own
+            // members are counted (they may make the batch unfinished again).
+            try cascade.run(db, now: now)
             for batch in recheckBatches {
                 if let row = try Row.fetchOne(db, sql: "SELECT finished_at IS NOT NULL, c_succeeded = \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch]),
                    row[0] as Bool {
@@ -368,19 +370,37 @@ extension SQLiteBackend {
     public func purge(_ request: PurgeRequest) async throws -> Int {
         let states = request.states.map { String($0.rawValue) }.joined(separator: ",")
         guard !states.isEmpty else { return 0 }
+        let now = micros(Date())
         return try await write { db in
-            var sql = "DELETE FROM jobs WHERE state IN (\(states))"
+            var filter = "state IN (\(states))"
             var arguments: StatementArguments = []
             if let queue = request.queue {
-                sql += " AND queue = ?"
+                filter += " AND queue = ?"
                 arguments += [queue]
             }
             if let olderThan = request.olderThan {
-                sql += " AND coalesce(finished_at, created_at) < ?"
+                filter += " AND coalesce(finished_at, created_at) < ?"
                 arguments += [micros(olderThan)]
             }
-            try db.execute(sql: sql, arguments: arguments)
-            return db.changesCount
+            // An unfinished job leaves as if cancelled: what waits on it is settled and its batch
+            // counts it as cancelled. Finished jobs stay in their batch's counts (history).
+            var cascade = Cascade()
+            var unfinished: [Int64] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) AND state NOT IN (2, 3, 5, 6)", arguments: arguments) {
+                let id = JobID(row[0] as Int64)
+                unfinished.append(id.rawValue)
+                cascade.move(row[2], from: JobState(rawValue: row[1]), to: .cancelled)
+                cascade.finished(id)
+                try db.execute(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ?", arguments: [now, id.rawValue])
+            }
+            try cascade.run(db, now: now)
+            try db.execute(sql: "DELETE FROM jobs WHERE \(filter)", arguments: arguments)
+            var deleted = db.changesCount
+            for id in unfinished {
+                try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
+                deleted += db.changesCount
+            }
+            return deleted
         }
     }
 
@@ -388,8 +408,11 @@ extension SQLiteBackend {
         guard !queues.isEmpty else { return nil }
         let placeholders = Array(repeating: "?", count: queues.count).joined(separator: ",")
         let due = try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(run_at) FROM jobs WHERE state IN (0, 4) AND queue IN (\(placeholders))",
-                               arguments: StatementArguments(queues))
+            // Paused queues' due jobs are not work: counting them would wake idle workers at once, forever.
+            try Int64.fetchOne(db, sql: """
+                SELECT min(run_at) FROM jobs WHERE state IN (0, 4) AND queue IN (\(placeholders))
+                    AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+                """, arguments: StatementArguments(queues))
         }
         return due.map { date(micros: $0) }
     }

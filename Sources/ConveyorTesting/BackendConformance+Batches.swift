@@ -9,7 +9,25 @@ extension BackendConformance {
         Case(name: "recover re-enqueues dead members, optionally only retryable ones", body: selectiveRecover),
         Case(name: "the completion callback is released once under many concurrent completions", body: concurrentCompletions),
         Case(name: "batch progress streams until the batch finishes", body: batchProgress),
+        Case(name: "purging unfinished members counts them cancelled and settles what waits", body: purgeMembers),
     ]
+
+    static func purgeMembers(_ backend: any JobBackend) async throws {
+        let created = try await backend.createBatch(NewBatch(id: "pm", onComplete: job("done", queue: "callbacks")))
+        let ids = try await backend.enqueue([job(batch: "pm"), job(queue: "other", batch: "pm")]).map(\.id)
+        var next = job("next", queue: "other")
+        next.dependsOn = .job(ids[1])
+        let child = try await backend.enqueue(next).id
+        let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data())])
+        #expect(try await backend.purge(PurgeRequest(queue: "other", states: [.ready, .succeeded])) == 1)
+        #expect(try await backend.batch("pm")?.counts == [.succeeded: 1, .cancelled: 1])
+        #expect(try await state(backend, try #require(created.onCompleteJob)) == .ready)
+        #expect(try await backend.job(child)?.lastError?.message.hasPrefix("chain stopped: job \(ids[1]) ended cancelled") == true)
+        #expect(try await state(backend, child) == .cancelled)
+        #expect(try await backend.purge(PurgeRequest(states: [.succeeded])) == 1)
+        #expect(try await backend.batch("pm")?.counts == [.succeeded: 1, .cancelled: 1], "finished members stay counted")
+    }
 
     /// The batch's counters must equal a count of its members, at every step.
     static func expectCountersMatchMembers(_ backend: any JobBackend, _ id: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {

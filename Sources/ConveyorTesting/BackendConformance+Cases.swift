@@ -226,8 +226,13 @@ extension BackendConformance {
         #expect(claimed.map(\.queue) == ["b"])
         let stats = try await backend.queueStats()
         #expect(stats.first { $0.queue == "a" }?.paused == true)
+        // A paused queue's due jobs are not work: an idle worker must not be woken for them.
+        _ = try await backend.enqueue(job(queue: "a", runAt: Date().addingTimeInterval(0.001)))
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await backend.nextDueDate(queues: ["a"]) == nil)
         try await backend.resume(queue: "a")
-        #expect(try await backend.claim(queues: ["a"], limit: 10, lease: lease, workerID: "w").count == 1)
+        #expect(try await backend.nextDueDate(queues: ["a"]) != nil)
+        #expect(try await backend.claim(queues: ["a"], limit: 10, lease: lease, workerID: "w").count == 2)
         #expect(try await backend.queueStats().first { $0.queue == "a" }?.paused == false)
     }
 

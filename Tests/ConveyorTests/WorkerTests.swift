@@ -209,6 +209,25 @@ struct WorkerTests {
         #expect(record.attempt == 1)
     }
 
+    @Test func cancellingTheRunningTaskStopsTheWorker() async throws {
+        let gate = TestGate()
+        var registry = JobRegistry()
+        registry.register(name: "held") { _, _ in
+            await gate.pass("held")
+            try Task.checkCancellation()
+            return Data()
+        }
+        let id = try await backend.enqueue(NewJob(name: "held")).id
+        let worker = Worker(backend: backend, registry: registry, configuration: .init(concurrency: 2))
+        let task = Task { try await worker.run() }
+        await gate.waitForStarts(1)
+        task.cancel()
+        _ = try? await task.value
+        // The interrupted job was handed back or will be once its lease expires; never lost.
+        let record = try #require(try await backend.job(id))
+        #expect(record.state == .ready || record.state == .active)
+    }
+
     @Test func classifiesErrors() {
         struct Invalid: PermanentJobError {}
         #expect(Worker.classify(JobError.permanent("x")).kind == .permanent)
