@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ConveyorIngest", targets: ["ConveyorIngest"]),
         .library(name: "ConveyorCommands", targets: ["ConveyorCommands"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
+        .library(name: "ConveyorRedisClient", targets: ["ConveyorRedisClient"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         .target(
@@ -53,6 +56,19 @@ let package = Package(
         ),
         .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands"]),
         .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),
+        // Our own Redis client (no Swift Redis client can be had here): RESP parser, pipelined
+        // connections, pool, scripts, TLS. NIO stays out of the core and the SQLite store.
+        .target(
+            name: "ConveyorRedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "conveyor-bench",
             dependencies: ["Conveyor", "ConveyorSQLite"],
@@ -61,6 +77,17 @@ let package = Package(
         .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
         .testTarget(name: "ConveyorSQLiteTests", dependencies: ["ConveyorSQLite", "ConveyorTesting"]),
         .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),
+        .testTarget(
+            name: "ConveyorRedisClientTests",
+            dependencies: [
+                "ConveyorRedisClient", "ConveyorTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ConveyorCommandsTests",
             dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor"]

@@ -141,8 +141,10 @@ private struct Scanner {
                 throw fail("bulk payload not followed by CRLF", at: payloadEnd)
             }
             if type == UInt8(ascii: "=") {
-                guard length >= 4, bytes[start + 3] == UInt8(ascii: ":") else {
-                    throw fail("verbatim string without a 3-byte format and ':'", at: start)
+                guard length >= 4, bytes[start + 3] == UInt8(ascii: ":"),
+                    bytes[start..<start + 3].allSatisfy({ $0 > 32 && $0 < 127 })
+                else {
+                    throw fail("verbatim string without a 3-letter format and ':'", at: start)
                 }
             }
             return payloadEnd + 2

@@ -35,7 +35,7 @@ public actor RedisConnectionPool: RedisClient {
     private struct LiveConnections {
         var bySlot: [Int: RedisConnection] = [:]
         var list: [RedisConnection] = []
-        var next = 0
+        var next: UInt = 0
     }
 
     /// Creates the pool and starts opening its `configuration.poolSize` shared connections.
@@ -72,7 +72,7 @@ public actor RedisConnectionPool: RedisClient {
         let picked: RedisConnection? = live.withLockedValue { live in
             guard !live.list.isEmpty else { return nil }
             live.next &+= 1
-            let c = live.list[live.next % live.list.count]
+            let c = live.list[Int(live.next % UInt(live.list.count))]
             return c.isClosed ? nil : c
         }
         if let picked { return picked }

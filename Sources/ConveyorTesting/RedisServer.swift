@@ -28,6 +28,11 @@ public final class RedisServer: Sendable {
     /// The server's working directory (AOF, RDB and its log file).
     public let directory: String
     public let password: String?
+    /// With `tls: true`: the TLS port (the plain `port` stays open too) and the PEM file of the
+    /// self-signed certificate (for "localhost" and 127.0.0.1) to trust.
+    public let tlsPort: Int?
+    public let tlsCertificatePath: String?
+
     /// `redis://[:password@]127.0.0.1:port`.
     public var url: String {
         if let password { return "redis://:\(password)@127.0.0.1:\(port)" }
@@ -36,7 +41,8 @@ public final class RedisServer: Sendable {
 
     private let executable: String
     private let arguments: [String]
-    private let process: Mutex<Process?>
+    /// The running server's process id, nil when it is not running.
+    private let pid: Mutex<pid_t?>
 
     /// Starts a server. `appendOnly` turns on the AOF with `appendfsync` ("always", "everysec",
     /// "no"); `extraArguments` go to redis-server as they are (e.g. ["--maxmemory", "10mb"]).
@@ -44,75 +50,95 @@ public final class RedisServer: Sendable {
         password: String? = nil,
         appendOnly: Bool = false,
         appendfsync: String = "everysec",
+        tls: Bool = false,
         extraArguments: [String] = []
     ) throws {
         guard let executable = Self.findExecutable("redis-server") else { throw NotInstalled() }
         self.executable = executable
         self.password = password
         let base = FileManager.default.temporaryDirectory.path
-        directory = "\(base)/conveyor-redis-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let directory = "\(base)/conveyor-redis-\(getpid())-\(UUID().uuidString.prefix(8))"
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
+        var tlsArguments: [String] = []
+        if tls {
+            let certificate = "\(directory)/tls.crt"
+            let key = "\(directory)/tls.key"
+            try Self.run(
+                "openssl",
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                ]
+            )
+            tlsArguments = [
+                "--tls-cert-file", certificate, "--tls-key-file", key, "--tls-ca-cert-file", certificate,
+                "--tls-auth-clients", "no",
+            ]
+            tlsCertificatePath = certificate
+        } else {
+            tlsCertificatePath = nil
+        }
+
         var lastFailure: (any Error)?
+        var started: (port: Int, tlsPort: Int?, arguments: [String], pid: pid_t)?
         for _ in 0..<5 {
             let port = try Self.freePort()
+            let tlsPort = tls ? try Self.freePort() : nil
             var args = [
                 "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
-                "--logfile", "redis.log", "--daemonize", "no", "--protected-mode", "no",
+                "--logfile", "\(directory)/redis.log", "--daemonize", "no", "--protected-mode", "no",
                 "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", appendfsync,
             ]
             if let password { args += ["--requirepass", password] }
+            if let tlsPort { args += ["--tls-port", String(tlsPort)] + tlsArguments }
             args += extraArguments
             do {
-                let process = try Self.launch(executable, args, directory: directory, port: port, password: password)
-                self.port = port
-                self.arguments = args
-                self.process = Mutex(process)
-                return
+                let pid = try Self.launch(executable, args, directory: directory, port: port, password: password)
+                started = (port, tlsPort, args, pid)
+                break
             } catch {
                 lastFailure = error  // most likely the port was taken between picking and binding
             }
         }
-        try? FileManager.default.removeItem(atPath: directory)
-        throw lastFailure ?? StartFailed(description: "redis-server did not start")
+        guard let started else {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw lastFailure ?? StartFailed(description: "redis-server did not start")
+        }
+        self.port = started.port
+        self.tlsPort = started.tlsPort
+        self.arguments = started.arguments
+        self.pid = Mutex(started.pid)
     }
 
     deinit {
-        process.withLock { process in
-            if let p = process, p.isRunning {
-                Glibc.kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
-            }
-        }
+        kill()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Stops the server with SIGTERM and waits for it to exit. With `cleanUp` (the default) its
-    /// directory is removed too; `restart()` then starts with an empty one.
+    /// Stops the server with SIGTERM and waits for it to exit (SIGKILL after 10 s). With
+    /// `cleanUp` (the default) its directory is removed too; `restart()` then starts with an
+    /// empty one.
     public func stop(cleanUp: Bool = true) {
-        process.withLock { process in
-            if let p = process, p.isRunning {
-                p.terminate()
-                p.waitUntilExit()
-            }
-            process = nil
+        pid.withLock { pid in
+            if let p = pid { Self.signalAndWait(p, SIGTERM) }
+            pid = nil
         }
         if cleanUp { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// Kills the server with SIGKILL (no shutdown, no final fsync) and waits for it to exit.
     public func kill() {
-        process.withLock { process in
-            if let p = process, p.isRunning {
-                Glibc.kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
-            }
-            process = nil
+        pid.withLock { pid in
+            if let p = pid { Self.signalAndWait(p, SIGKILL) }
+            pid = nil
         }
     }
 
     /// Starts the server again on the same port in the same directory (so an AOF is replayed);
-    /// stops it first if it is running. Returns once it answers PING.
+    /// kills it first if it is running. Returns once it answers PING.
     public func restart() throws {
         kill()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -120,7 +146,7 @@ public final class RedisServer: Sendable {
         for _ in 0..<20 {  // the port may linger for a moment after a kill
             do {
                 let p = try Self.launch(executable, arguments, directory: directory, port: port, password: password)
-                process.withLock { $0 = p }
+                pid.withLock { $0 = p }
                 return
             } catch {
                 lastFailure = error
@@ -131,10 +157,32 @@ public final class RedisServer: Sendable {
     }
 
     public var isRunning: Bool {
-        process.withLock { $0?.isRunning ?? false }
+        pid.withLock { $0 != nil }
     }
 
     // MARK: Helpers
+
+    private static func signalAndWait(_ pid: pid_t, _ signal: Int32) {
+        _ = Glibc.kill(pid, signal)
+        var status: Int32 = 0
+        for _ in 0..<2_000 {  // 10 s
+            if waitpid(pid, &status, WNOHANG) != 0 { return }
+            usleep(5_000)
+        }
+        _ = Glibc.kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// Runs a tool to completion; throws if it is missing or fails.
+    private static func run(_ tool: String, _ arguments: [String]) throws {
+        guard let path = findExecutable(tool) else {
+            throw StartFailed(description: "\(tool) is not installed: apt-get install \(tool)")
+        }
+        let pid = try spawn(path, arguments)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        guard status == 0 else { throw StartFailed(description: "\(tool) \(arguments.joined(separator: " ")) failed: status \(status)") }
+    }
 
     private static func findExecutable(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -161,27 +209,50 @@ public final class RedisServer: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    private static func launch(_ executable: String, _ arguments: [String], directory: String, port: Int, password: String?) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+    /// Spawns redis-server, then polls it with PING until it answers.
+    private static func launch(_ executable: String, _ arguments: [String], directory: String, port: Int, password: String?) throws -> pid_t {
+        let pid = try spawn(executable, arguments)
         // Poll with PING until it answers; bounded (10 s), short steps, stops early if it died.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if !process.isRunning {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
                 let log = (try? String(contentsOfFile: "\(directory)/redis.log", encoding: .utf8)) ?? ""
                 throw StartFailed(description: "redis-server exited on port \(port): \(log.suffix(600))")
             }
-            if ping(port: port, password: password) { return process }
+            if ping(port: port, password: password) { return pid }
             usleep(10_000)
         }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        signalAndWait(pid, SIGKILL)
         throw StartFailed(description: "redis-server on port \(port) did not answer PING within 10 s")
+    }
+
+    /// posix_spawn with a clean signal mask (a test runner's threads block signals, and a child
+    /// would inherit that and ignore SIGTERM) and /dev/null for stdin, stdout and stderr.
+    private static func spawn(_ executable: String, _ arguments: [String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw StartFailed(description: "could not run \(executable): error \(rc)") }
+        return pid
     }
 
     /// Connects over plain TCP and speaks RESP: true once the server answers +PONG.

@@ -70,6 +70,7 @@ struct RESPHostileInputTests {
             (",1.5.5x\r\n", "double", 1),
             ("(12a\r\n", "big number", 1),
             ("=2\r\nab\r\n", "verbatim", 4),
+            ("=8\r\n\u{F4}xt:abc\r\n", "verbatim", 4),
             ("_x\r\n", "null with a payload", 1),
             ("+OK\r\n+OK\r\n$2\r\nxyz\r\n", "not followed by CRLF", 16),
         ]
