@@ -74,6 +74,11 @@ let package = Package(
             dependencies: ["Conveyor", "ConveyorSQLite"],
             path: "Benchmarks/ConveyorBenchmarks"
         ),
+        .executableTarget(
+            name: "conveyor-redis-client-bench",
+            dependencies: ["ConveyorRedisClient"],
+            path: "Benchmarks/RedisClientBenchmarks"
+        ),
         .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
         .testTarget(name: "ConveyorSQLiteTests", dependencies: ["ConveyorSQLite", "ConveyorTesting"]),
         .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),

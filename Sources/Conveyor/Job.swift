@@ -87,14 +87,7 @@ public struct JobContext: Sendable {
     /// in the order they were enqueued: each member's output, or its last error.
     public func batchResults<T: Decodable>(as type: T.Type = T.self) async throws -> [Result<T, JobFailure>] {
         guard let waitedForBatch, let backend else { throw JobError.permanent("job \(id) did not wait for a batch") }
-        var members: [JobRecord] = []
-        var query = JobQuery(batchID: waitedForBatch, limit: 1000)
-        while true {
-            let page = try await backend.jobs(query)
-            members += page
-            guard page.count == query.limit, let last = page.last else { break }
-            query.after = last.id
-        }
+        let members = try await backend.allJobs(JobQuery(batchID: waitedForBatch))
         let decoder = JSONDecoder()
         return members.map { member in
             guard member.state == .succeeded, let result = member.result else {

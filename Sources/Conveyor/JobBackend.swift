@@ -122,18 +122,24 @@ extension JobBackend {
         }
     }
 
+    /// Every job matching `query` (its `limit` and `after` ignored), read page by page.
+    public func allJobs(_ query: JobQuery) async throws -> [JobRecord] {
+        var query = query
+        query.after = nil
+        query.limit = 1000
+        var all: [JobRecord] = []
+        while true {
+            let page = try await jobs(query)
+            all += page
+            guard page.count == query.limit, let last = page.last else { return all }
+            query.after = last.id
+        }
+    }
+
     /// Cancels every member of the batch that has not started; running ones finish.
     @discardableResult
     public func cancelBatch(_ id: String) async throws -> [JobID] {
-        var query = JobQuery(states: JobState.cancellable, batchID: id, limit: 1000)
-        var targets: [JobID] = []
-        while true {
-            let page = try await jobs(query)
-            targets += page.map(\.id)
-            guard page.count == query.limit, let last = page.last else { break }
-            query.after = last.id
-        }
-        return try await cancel(targets)
+        try await cancel(allJobs(JobQuery(states: JobState.cancellable, batchID: id)).map(\.id))
     }
 
     /// The batch now and after every change, until it finishes.

@@ -425,7 +425,7 @@ public final class MemoryBackend: JobBackend {
 
     @discardableResult
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
-        let dead = try await jobs(JobQuery(states: [.dead], batchID: id, limit: .max))
+        let dead = try await allJobs(JobQuery(states: [.dead], batchID: id))
             .filter { !onlyRetryable || $0.lastError?.kind != .permanent }
         return try await retry(dead.map(\.id))
     }

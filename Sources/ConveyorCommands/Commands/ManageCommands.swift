@@ -10,18 +10,6 @@ func parseIDs(_ texts: [String]) throws -> [JobID] {
     }
 }
 
-/// Every job matching `query`, page by page.
-func allJobs(_ backend: any JobBackend, _ query: JobQuery) async throws -> [JobRecord] {
-    var query = query
-    query.limit = 1000
-    var jobs: [JobRecord] = []
-    while true {
-        let page = try await backend.jobs(query)
-        jobs += page
-        guard page.count == query.limit, let last = page.last else { return jobs }
-        query.after = last.id
-    }
-}
 
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +29,7 @@ struct RetryCommand: AsyncParsableCommand {
         let backend = try storeOptions.open()
         var targets = try parseIDs(ids)
         if allDead || batch != nil {
-            targets += try await allJobs(backend, JobQuery(states: [.dead], queue: queue, batchID: batch)).map(\.id)
+            targets += try await backend.allJobs(JobQuery(states: [.dead], queue: queue, batchID: batch)).map(\.id)
         }
         let moved = try await backend.retry(targets)
         print("Retrying \(moved.count) job(s)" + (moved.count < targets.count ? "; \(targets.count - moved.count) were not dead or cancelled, or their unique key is taken" : ""))
@@ -64,7 +52,7 @@ struct CancelCommand: AsyncParsableCommand {
         let backend = try storeOptions.open()
         var targets = try parseIDs(ids)
         if let batch {
-            targets += try await allJobs(backend, JobQuery(states: [.scheduled, .ready, .retrying], batchID: batch)).map(\.id)
+            targets += try await backend.allJobs(JobQuery(states: JobState.cancellable, batchID: batch)).map(\.id)
         }
         let cancelled = try await backend.cancel(targets)
         print("Cancelled \(cancelled.count) job(s)" + (cancelled.count < targets.count ? "; \(targets.count - cancelled.count) were running or already finished" : ""))
