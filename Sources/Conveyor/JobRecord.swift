@@ -71,14 +71,17 @@ public struct ClaimedJob: Sendable, Hashable {
     public var queue: String
     public var payload: Data
     public var priority: Priority
-    /// This attempt's number, 1-based. Completions and heartbeats quote it so a worker
-    /// whose lease expired cannot overwrite the outcome of a newer attempt.
+    /// This attempt's number, 1-based (counted again from 1 after a manual retry).
     public var attempt: Int
     public var maxAttempts: Int
     public var timeout: Duration
     public var batchID: String?
     public var createdAt: Date
     public var leaseExpiresAt: Date
+    /// Grows with every claim of this job and never goes back, not even on retry:
+    /// completions and heartbeats quote it, so a worker whose lease expired cannot overwrite
+    /// the outcome of a newer claim.
+    public var leaseToken: Int
     /// The job this one waited for (a chain's previous link), if any.
     public var parentID: JobID?
     /// The batch this one waited for (a chord's callback), if any.
@@ -87,25 +90,26 @@ public struct ClaimedJob: Sendable, Hashable {
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, attempt: Int,
         maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date,
-        parentID: JobID? = nil, waitedForBatch: String? = nil
+        leaseToken: Int, parentID: JobID? = nil, waitedForBatch: String? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.payload = payload
         self.priority = priority; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.batchID = batchID; self.createdAt = createdAt
-        self.leaseExpiresAt = leaseExpiresAt; self.parentID = parentID; self.waitedForBatch = waitedForBatch
+        self.leaseExpiresAt = leaseExpiresAt; self.leaseToken = leaseToken
+        self.parentID = parentID; self.waitedForBatch = waitedForBatch
     }
 
     /// The lease identity quoted back to the store.
-    public var lease: JobLease { JobLease(id: id, attempt: attempt) }
+    public var lease: JobLease { JobLease(id: id, token: leaseToken) }
 }
 
-/// A job id together with the attempt that holds it.
+/// A job id together with the claim that holds it (its lease token).
 public struct JobLease: Sendable, Hashable {
     public var id: JobID
-    public var attempt: Int
-    public init(id: JobID, attempt: Int) {
+    public var token: Int
+    public init(id: JobID, token: Int) {
         self.id = id
-        self.attempt = attempt
+        self.token = token
     }
 }
 

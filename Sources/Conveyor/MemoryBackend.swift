@@ -27,6 +27,8 @@ public final class MemoryBackend: JobBackend {
         var workers: [String: WorkerInfo] = [:]
         var batches: [String: StoredBatch] = [:]
         var holds: [JobID: Hold] = [:]
+        /// Each job's lease token: claims so far, never reset.
+        var leaseTokens: [JobID: Int] = [:]
         /// Set when a transition made work ready, so the caller wakes workers.
         var madeWorkReady = false
 
@@ -214,6 +216,7 @@ public final class MemoryBackend: JobBackend {
                     storage.setState(candidate.id, .active, now: now)
                     var record = storage.jobs[candidate.id]!
                     record.attempt += 1
+                    storage.leaseTokens[record.id, default: 0] += 1
                     record.startedAt = now
                     record.workerID = workerID
                     record.leaseExpiresAt = expiry
@@ -222,23 +225,23 @@ public final class MemoryBackend: JobBackend {
                         id: record.id, name: record.name, queue: record.queue, payload: record.payload,
                         priority: record.priority, attempt: record.attempt, maxAttempts: record.maxAttempts,
                         timeout: record.timeout, batchID: record.batchID, createdAt: record.createdAt, leaseExpiresAt: expiry,
-                        parentID: record.parentID, waitedForBatch: record.waitedForBatch))
+                        leaseToken: storage.leaseTokens[record.id]!, parentID: record.parentID, waitedForBatch: record.waitedForBatch))
                 }
             }
             return claimed
         }
     }
 
-    private static func holds(_ record: JobRecord?, _ lease: JobLease) -> Bool {
-        guard let record else { return false }
-        return record.state == .active && record.attempt == lease.attempt
+    private static func holds(_ storage: Storage, _ lease: JobLease) -> Bool {
+        guard let record = storage.jobs[lease.id] else { return false }
+        return record.state == .active && storage.leaseTokens[lease.id] == lease.token
     }
 
     public func complete(_ outcomes: [JobOutcome]) async throws {
         let now = Date()
         var retried = false
         mutate { storage in
-            for outcome in outcomes where Self.holds(storage.jobs[outcome.lease.id], outcome.lease) {
+            for outcome in outcomes where Self.holds(storage, outcome.lease) {
                 let id = outcome.lease.id
                 storage.jobs[id]!.leaseExpiresAt = nil
                 switch outcome.result {
@@ -266,7 +269,7 @@ public final class MemoryBackend: JobBackend {
         let expiry = Date().addingTimeInterval(lease.seconds)
         return storage.withLock { storage in
             leases.filter { lease in
-                guard Self.holds(storage.jobs[lease.id], lease) else { return true }
+                guard Self.holds(storage, lease) else { return true }
                 storage.jobs[lease.id]!.leaseExpiresAt = expiry
                 return false
             }
@@ -276,7 +279,7 @@ public final class MemoryBackend: JobBackend {
     public func release(_ leases: [JobLease]) async throws {
         let now = Date()
         mutate { storage in
-            for lease in leases where Self.holds(storage.jobs[lease.id], lease) {
+            for lease in leases where Self.holds(storage, lease) {
                 storage.jobs[lease.id]!.attempt -= 1
                 storage.jobs[lease.id]!.leaseExpiresAt = nil
                 storage.jobs[lease.id]!.workerID = nil

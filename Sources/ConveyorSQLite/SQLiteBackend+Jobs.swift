@@ -118,10 +118,11 @@ extension SQLiteBackend {
             try promote.stepDone(db)
 
             let claim = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = 2, attempt = attempt + 1, started_at = ?1, worker_id = ?2, lease_expires_at = ?3
+                UPDATE jobs SET state = 2, attempt = attempt + 1, lease_token = lease_token + 1,
+                                started_at = ?1, worker_id = ?2, lease_expires_at = ?3
                 WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 1 ORDER BY priority DESC, id LIMIT ?5)
                 RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at,
-                          parent_id, wait_batch
+                          parent_id, wait_batch, lease_token
                 """)
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(limit)
@@ -146,6 +147,7 @@ extension SQLiteBackend {
                         batchID: columnText(row, 8),
                         createdAt: date(micros: columnInt64(row, 9)),
                         leaseExpiresAt: date(micros: expiry),
+                        leaseToken: Int(columnInt64(row, 12)),
                         parentID: columnIsNull(row, 10) ? nil : JobID(columnInt64(row, 10)),
                         waitedForBatch: columnText(row, 11)))
                 }
@@ -163,13 +165,13 @@ extension SQLiteBackend {
         let madeWork = try await write { db in
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
-                WHERE id = ?3 AND state = 2 AND attempt = ?4
+                WHERE id = ?3 AND state = 2 AND lease_token = ?4
                 RETURNING batch_id, has_children
                 """)
             let fail = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
                                 error_kind = ?4, error_message = ?5
-                WHERE id = ?6 AND state = 2 AND attempt = ?7
+                WHERE id = ?6 AND state = 2 AND lease_token = ?7
                 RETURNING batch_id, has_children
                 """)
             var retried = false
@@ -180,7 +182,7 @@ extension SQLiteBackend {
                     succeed.bind(1, output)
                     succeed.bind(2, now)
                     succeed.bind(3, outcome.lease.id.rawValue)
-                    succeed.bind(4, outcome.lease.attempt)
+                    succeed.bind(4, outcome.lease.token)
                     try succeed.stepRows(db) { row in
                         cascade.move(columnText(row, 0), from: .active, to: .succeeded)
                         cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
@@ -199,7 +201,7 @@ extension SQLiteBackend {
                     fail.bind(4, failure.kind == .permanent ? 1 : 0)
                     fail.bind(5, failure.message)
                     fail.bind(6, outcome.lease.id.rawValue)
-                    fail.bind(7, outcome.lease.attempt)
+                    fail.bind(7, outcome.lease.token)
                     let state: JobState = retryAt == nil ? .dead : .retrying
                     try fail.stepRows(db) { row in
                         cascade.move(columnText(row, 0), from: .active, to: state)
@@ -221,12 +223,12 @@ extension SQLiteBackend {
         guard !leases.isEmpty else { return [] }
         let expiry = micros(Date()) + lease.microseconds
         return try await write { db in
-            let extend = try db.cachedStatement(sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 2 AND attempt = ?")
+            let extend = try db.cachedStatement(sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 2 AND lease_token = ?")
             var lost: [JobLease] = []
             for held in leases {
                 extend.bind(1, expiry)
                 extend.bind(2, held.id.rawValue)
-                extend.bind(3, held.attempt)
+                extend.bind(3, held.token)
                 try extend.stepDone(db)
                 if db.changesCount == 0 { lost.append(held) }
             }
@@ -240,13 +242,13 @@ extension SQLiteBackend {
         try await write { db in
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
-                WHERE id = ? AND state = 2 AND attempt = ?
+                WHERE id = ? AND state = 2 AND lease_token = ?
                 RETURNING batch_id
                 """)
             var cascade = Cascade()
             for held in leases {
                 release.bind(1, held.id.rawValue)
-                release.bind(2, held.attempt)
+                release.bind(2, held.token)
                 try release.stepRows(db) { cascade.move(columnText($0, 0), from: .active, to: .ready) }
             }
             try cascade.run(db, now: now)

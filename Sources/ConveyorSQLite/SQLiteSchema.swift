@@ -22,6 +22,8 @@ enum SQLiteSchema {
                 priority INTEGER NOT NULL,
                 state INTEGER NOT NULL,
                 attempt INTEGER NOT NULL DEFAULT 0,
+                -- Claims so far, never reset (attempt is, by retry): fences completions and heartbeats.
+                lease_token INTEGER NOT NULL DEFAULT 0,
                 max_attempts INTEGER NOT NULL,
                 timeout_us INTEGER NOT NULL,
                 run_at INTEGER NOT NULL,

@@ -159,6 +159,24 @@ extension BackendConformance {
         #expect(record.result == Data(#""fresh""#.utf8))
     }
 
+    static func staleLeaseAfterRetry(_ backend: any JobBackend) async throws {
+        let id = try await backend.enqueue(job(maxAttempts: 1)).id
+        let stalled = try await claimAll(backend, lease: .milliseconds(1))[0]
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 1)
+        #expect(try await state(backend, id) == .dead)
+        #expect(try await backend.retry([id]) == [id])
+        let fresh = try await claimAll(backend)[0]
+        #expect(fresh.attempt == stalled.attempt, "attempts count again after a retry")
+        #expect(fresh.leaseToken != stalled.leaseToken, "the lease token does not")
+        // The stalled worker wakes up: nothing it says counts.
+        try await backend.complete([.failed(stalled.lease, JobFailure(.permanent, "stale"), retryAt: nil)])
+        #expect(try await backend.heartbeat([stalled.lease], lease: lease) == [stalled.lease])
+        #expect(try await state(backend, id) == .active)
+        try await backend.complete([.succeeded(fresh.lease, output: Data("1".utf8))])
+        #expect(try await state(backend, id) == .succeeded)
+    }
+
     static func heartbeatExtends(_ backend: any JobBackend) async throws {
         _ = try await backend.enqueue([job(), job()])
         let claimed = try await claimAll(backend, lease: .milliseconds(200))
@@ -168,7 +186,7 @@ extension BackendConformance {
         #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
         let record = try #require(try await backend.job(claimed[0].id))
         #expect(try #require(record.leaseExpiresAt) > Date().addingTimeInterval(30))
-        let unknown = JobLease(id: JobID(999_999), attempt: 1)
+        let unknown = JobLease(id: JobID(999_999), token: 1)
         #expect(try await backend.heartbeat([claimed[1].lease, unknown], lease: .seconds(60)) == [unknown])
     }
 

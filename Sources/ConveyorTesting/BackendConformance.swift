@@ -41,6 +41,7 @@ public enum BackendConformance {
         Case(name: "success stores the result", body: successStoresResult),
         Case(name: "failure retries at retry-at, then ends dead", body: retryThenDead),
         Case(name: "a stale lease cannot complete, heartbeat or release", body: staleLease),
+        Case(name: "a stale lease stays stale after the job is retried by hand", body: staleLeaseAfterRetry),
         Case(name: "heartbeat extends leases and reports lost ones", body: heartbeatExtends),
         Case(name: "release hands a job back without counting the attempt", body: releaseJob),
         Case(name: "expired leases are recovered with the attempt counted", body: recoverExpired),
