@@ -27,6 +27,8 @@ public final class MemoryBackend: JobBackend {
         var workers: [String: WorkerInfo] = [:]
         var batches: [String: StoredBatch] = [:]
         var holds: [JobID: Hold] = [:]
+        /// What each job waiting for a batch waits for, kept after it is released.
+        var batchConditions: [JobID: BatchCondition] = [:]
         /// Each job's lease token: claims so far, never reset.
         var leaseTokens: [JobID: Int] = [:]
         /// Set when a transition made work ready, so the caller wakes workers.
@@ -72,11 +74,40 @@ public final class MemoryBackend: JobBackend {
                 ensureBatch(batchID, now: now)
                 jobs[id]!.waitedForBatch = batchID
                 holds[id] = .batch(batchID, condition)
+                batchConditions[id] = condition
                 if let batch = batches[batchID]?.batch, batch.isFinished { releaseCallbacks(of: batch, now: now) }
             case .earlier:
                 preconditionFailure("resolved by enqueue")
             }
             return id
+        }
+
+        /// A job runs again (retry, recover): what its stop cancelled waits for it again, down the
+        /// whole chain, and so do strict chord callbacks its batch had failed.
+        mutating func restoreDependents(of job: JobID, batch: String?, now: Date) {
+            var parents = [job]
+            if let batch {
+                let failedCallbacks = jobs.values.filter {
+                    $0.waitedForBatch == batch && $0.state == .dead && $0.attempt == 0 && batchConditions[$0.id] == .allSucceededOrFail
+                }
+                for callback in failedCallbacks {
+                    jobs[callback.id]!.lastError = nil
+                    holds[callback.id] = .batch(batch, .allSucceededOrFail)
+                    setState(callback.id, .waiting, now: now)
+                    parents.append(callback.id)
+                }
+            }
+            while let parent = parents.popLast() {
+                let stopped = jobs.values.filter {
+                    $0.parentID == parent && $0.state == .cancelled && $0.lastError?.message.hasPrefix("chain stopped:") == true
+                }
+                for child in stopped {
+                    jobs[child.id]!.lastError = nil
+                    holds[child.id] = .parent(parent)
+                    setState(child.id, .waiting, now: now)
+                    parents.append(child.id)
+                }
+            }
         }
 
         /// A parent finished: its waiting children start, or are cancelled with the reason.
@@ -325,13 +356,23 @@ public final class MemoryBackend: JobBackend {
         return mutate { storage in
             ids.filter { id in
                 guard let record = storage.jobs[id], record.state == .dead || record.state == .cancelled else { return false }
+                // A chain step runs only after its parent succeeded: it waits for a parent still
+                // on its way, and stays put behind one that ended dead or cancelled.
+                let parentState = record.parentID.flatMap { storage.jobs[$0]?.state }
+                if let parentState, parentState != .succeeded, parentState.isFinal { return false }
                 if let key = record.uniqueKey {
                     if let holder = storage.uniqueHolders[key], holder != id { return false }
                     storage.uniqueHolders[key] = id
                 }
                 storage.jobs[id]!.attempt = 0
                 storage.jobs[id]!.runAt = now
-                storage.setState(id, .ready, now: now)
+                if let parent = record.parentID, parentState != .succeeded, parentState != nil {
+                    storage.holds[id] = .parent(parent)
+                    storage.setState(id, .waiting, now: now)
+                } else {
+                    storage.setState(id, .ready, now: now)
+                }
+                storage.restoreDependents(of: id, batch: record.batchID, now: now)
                 return true
             }
         }

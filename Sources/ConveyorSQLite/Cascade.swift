@@ -66,6 +66,36 @@ struct Cascade {
         }
     }
 
+    /// A job is running again (retry, recover): what its stop cancelled waits for it again,
+    /// down the whole chain, and so do strict chord callbacks its batch had failed.
+    mutating func restoreDependents(of job: JobID, batch: String?, _ db: Database) throws {
+        var parents = [job]
+        if let batch {
+            let callbacks = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 7, finished_at = NULL, error_kind = NULL, error_message = NULL
+                WHERE wait_batch = ? AND wait_kind = 3 AND state = 5 AND attempt = 0
+                RETURNING id, batch_id
+                """)
+            callbacks.bind(1, batch)
+            try callbacks.stepRows(db) { row in
+                counters.move(columnText(row, 1), from: .dead, to: .waiting)
+                parents.append(JobID(columnInt64(row, 0)))
+            }
+        }
+        let restore = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = 7, finished_at = NULL, error_kind = NULL, error_message = NULL
+            WHERE parent_id = ? AND state = 6 AND error_message LIKE 'chain stopped:%'
+            RETURNING id, batch_id
+            """)
+        while let parent = parents.popLast() {
+            restore.bind(1, parent.rawValue)
+            try restore.stepRows(db) { row in
+                counters.move(columnText(row, 1), from: .cancelled, to: .waiting)
+                parents.append(JobID(columnInt64(row, 0)))
+            }
+        }
+    }
+
     /// A job started waiting for a batch that had already finished.
     mutating func settleFinishedBatch(_ batch: String, allSucceeded: Bool, _ db: Database, now: Int64) throws {
         try release(waitersOf: batch, allSucceeded: allSucceeded, db, now: now)

@@ -160,7 +160,10 @@ extension SQLiteBackend {
                 RETURNING id
                 """, arguments: [now, id, onlyRetryable ? 1 : 0])
             var cascade = Cascade()
-            for _ in ids { cascade.move(id, from: .dead, to: .ready) }
+            for member in ids {
+                cascade.move(id, from: .dead, to: .ready)
+                try cascade.restoreDependents(of: JobID(member), batch: id, db)
+            }
             try cascade.run(db, now: now)
             return ids.map { JobID($0) }.sorted()
         }

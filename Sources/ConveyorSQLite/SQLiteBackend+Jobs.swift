@@ -323,7 +323,7 @@ extension SQLiteBackend {
         let moved = try await write { db in
             // OR IGNORE: a job whose unique key was taken by a newer job stays where it is.
             let retry = try db.cachedStatement(sql: """
-                UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
+                UPDATE OR IGNORE jobs SET state = ?, attempt = 0, run_at = ?, finished_at = NULL
                 WHERE id = ? AND state IN (5, 6)
                 RETURNING batch_id
                 """)
@@ -331,12 +331,19 @@ extension SQLiteBackend {
             var cascade = Cascade()
             for id in ids {
                 guard let old = try Self.stateAndBatch(of: id, db) else { continue }
-                retry.bind(1, now)
-                retry.bind(2, id.rawValue)
+                // A chain step runs only after its parent succeeded: it waits for a parent still
+                // on its way, and stays put behind one that ended dead or cancelled.
+                let parentState = try JobState.fetchParentState(of: id, db)
+                if let parentState, parentState != .succeeded, parentState.isFinal { continue }
+                let state: JobState = parentState == nil || parentState == .succeeded ? .ready : .waiting
+                retry.bind(1, state.rawValue)
+                retry.bind(2, now)
+                retry.bind(3, id.rawValue)
                 try retry.stepRows(db) { row in
                     moved.append(id)
-                    cascade.move(columnText(row, 0), from: old.state, to: .ready)
+                    cascade.move(columnText(row, 0), from: old.state, to: state)
                 }
+                if moved.last == id { try cascade.restoreDependents(of: id, batch: old.batch, db) }
             }
             try cascade.run(db, now: now)
             return moved
@@ -417,5 +424,13 @@ extension SQLiteBackend {
                 """, arguments: StatementArguments(queues))
         }
         return due.map { date(micros: $0) }
+    }
+}
+
+extension JobState {
+    /// The state of the job's parent (the chain step before it), or nil when it has none.
+    static func fetchParentState(of id: JobID, _ db: Database) throws -> JobState? {
+        let state = try Int.fetchOne(db, sql: "SELECT p.state FROM jobs c JOIN jobs p ON p.id = c.parent_id WHERE c.id = ?", arguments: [id.rawValue])
+        return state.flatMap(JobState.init(rawValue:))
     }
 }

@@ -37,7 +37,40 @@ extension BackendConformance {
         Case(name: "a dependency on a job that already finished is settled at once", body: finishedDependency),
         Case(name: "a worker runs chains and chords end to end with results passed along", body: workerRunsWorkflows),
         Case(name: "a batch of chords finishes after every chord's callback, and cancels as a whole", body: batchOfChords),
+        Case(name: "recovering a failed chord member resumes its chain, the callback and what follows", body: recoverResumesWorkflow),
     ]
+
+    static func recoverResumesWorkflow(_ backend: any JobBackend) async throws {
+        let client = JobClient(backend: backend)
+        let ids = try await client.enqueue(.chain(
+            .chord([.chain(.job(job("x1", maxAttempts: 1)), .job(job("x2"))), .job(job("y"))], then: job("merge")),
+            .job(job("publish"))
+        )).map(\.id)
+        let (x1, x2, y, merge, publish) = (ids[0], ids[1], ids[2], ids[3], ids[4])
+        var claimed = try await claimAll(backend)
+        #expect(Set(claimed.map(\.id)) == [x1, y])
+        try await backend.complete(claimed.map {
+            $0.id == x1 ? .failed($0.lease, JobFailure(.retryable, "HTTP 503"), retryAt: nil) : .succeeded($0.lease, output: Data())
+        })
+        #expect(try await state(backend, x2) == .cancelled)
+        #expect(try await state(backend, merge) == .dead)
+        #expect(try await state(backend, publish) == .cancelled)
+        // A step behind a dead parent cannot be retried alone.
+        #expect(try await backend.retry([x2]).isEmpty)
+
+        let batch = try #require(try await backend.job(merge)?.waitedForBatch)
+        #expect(try await backend.recoverBatch(batch, onlyRetryable: true) == [x1])
+        #expect(try await state(backend, x2) == .waiting)
+        #expect(try await state(backend, merge) == .waiting)
+        #expect(try await state(backend, publish) == .waiting)
+        #expect(try await backend.batch(batch)?.counts == [.ready: 1, .waiting: 1, .succeeded: 1])
+        for expected in [x1, x2, merge, publish] {
+            claimed = try await claimAll(backend)
+            #expect(claimed.map(\.id) == [expected])
+            try await backend.complete(claimed.map { .succeeded($0.lease, output: Data()) })
+        }
+        #expect(try await backend.batch(batch)?.counts == [.succeeded: 3])
+    }
 
     static func chainOrder(_ backend: any JobBackend) async throws {
         let client = JobClient(backend: backend)
