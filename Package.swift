@@ -79,7 +79,10 @@ let package = Package(
             dependencies: ["ConveyorRedisClient"],
             path: "Benchmarks/RedisClientBenchmarks"
         ),
-        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTesting"]),
+        .testTarget(
+            name: "ConveyorTests",
+            dependencies: ["Conveyor", "ConveyorTesting", .product(name: "MetricsTestKit", package: "swift-metrics")]
+        ),
         .testTarget(name: "ConveyorSQLiteTests", dependencies: ["ConveyorSQLite", "ConveyorTesting"]),
         .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),
         .testTarget(

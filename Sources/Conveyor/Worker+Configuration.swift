@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 
@@ -33,6 +34,8 @@ extension Worker {
         /// Stop once nothing is left to claim or running, and nothing is due within
         /// `pollInterval` (RQ's `--burst`).
         public var stopWhenIdle: Bool
+        /// Where metrics go; `nil`: the process's `MetricsSystem` (a no-op until bootstrapped).
+        public var metricsFactory: (any MetricsFactory)?
         public var logger: Logger
 
         public init(
@@ -48,6 +51,7 @@ extension Worker {
             shutdownGracePeriod: Duration = .seconds(25),
             pollInterval: Duration = .seconds(5),
             stopWhenIdle: Bool = false,
+            metricsFactory: (any MetricsFactory)? = nil,
             logger: Logger = Logger(label: "conveyor.worker")
         ) {
             self.id = id ?? Worker.makeID()
@@ -62,6 +66,7 @@ extension Worker {
             self.shutdownGracePeriod = shutdownGracePeriod
             self.pollInterval = pollInterval
             self.stopWhenIdle = stopWhenIdle
+            self.metricsFactory = metricsFactory
             self.logger = logger
         }
     }

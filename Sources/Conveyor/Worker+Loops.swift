@@ -31,6 +31,7 @@ extension Worker {
                 if jobs.isEmpty {
                     await waitForWork(after: workGeneration)
                 } else {
+                    metrics.claimed.increment(by: jobs.count)
                     await deliver(jobs)
                 }
             } catch {

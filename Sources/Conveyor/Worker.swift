@@ -42,11 +42,13 @@ public final class Worker: Service, Sendable {
     let capacitySignal = AsyncSignal()
     /// Moves when an outcome is waiting to be written.
     let ackSignal = AsyncSignal()
+    let metrics: WorkerMetrics
 
     public init(backend: any JobBackend, registry: JobRegistry, configuration: Configuration = .init()) {
         self.backend = backend
         self.registry = registry
         self.configuration = configuration
+        metrics = WorkerMetrics(factory: configuration.metricsFactory)
     }
 
     var logger: Logger { configuration.logger }
@@ -188,6 +190,9 @@ public final class Worker: Service, Sendable {
             logger: logger, parentID: job.parentID, waitedForBatch: job.waitedForBatch, backend: backend
         )
         let registry = self.registry
+        let started = ContinuousClock.now
+        let waited = job.attempt == 1 ? Duration.microseconds(Int64(max(0, Date().timeIntervalSince(job.createdAt)) * 1_000_000)) : nil
+        metrics.running.increment()
         let result: Result<Data, any Error> = await withTaskGroup(of: Result<Data, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -212,6 +217,8 @@ public final class Worker: Service, Sendable {
             return first ?? .failure(CancellationError())
         }
         let outcome = self.outcome(of: job, result: result, interrupted: Task.isCancelled)
+        metrics.running.decrement()
+        metrics.record(queue: job.queue, outcome: Self.metricOutcome(outcome), duration: ContinuousClock.now - started, waited: waited)
         state.withLock { state in
             state.running[job.id] = nil
             state.processed += 1
@@ -251,6 +258,14 @@ public final class Worker: Service, Sendable {
             "error": "\(failure)", "next": "\(retryAt.map { "\($0)" } ?? "dead")",
         ])
         return .failed(job.lease, failure, retryAt: retryAt)
+    }
+
+    static func metricOutcome(_ outcome: JobOutcome?) -> WorkerMetrics.Outcome {
+        switch outcome?.result {
+        case nil: .interrupted
+        case .succeeded?: .succeeded
+        case .failed(_, let retryAt)?: retryAt == nil ? .dead : .retried
+        }
     }
 
     /// Sorts an error into retryable or permanent.
