@@ -125,15 +125,13 @@ struct GarbageServerTests {
         let fake = try await fakeServer(replying: reply)
         let port = fake.localAddress!.port!
         let redis = try await RedisConnection.connect(configuration: RedisConfiguration(port: port))
-        let first = Task { try await redis.send("GET", "a") }
-        let second = Task { try await redis.send("GET", "b") }
+        // One pipeline: both commands are in flight when the reply arrives, so the garbage after
+        // a good first reply always meets a waiting command (two separate sends raced here).
         var errors: [RedisClientError] = []
-        for task in [first, second] {
-            do {
-                _ = try await task.value
-            } catch let error as RedisClientError {
-                errors.append(error)
-            }
+        do {
+            _ = try await redis.pipeline([["GET", "a"], ["GET", "b"]])
+        } catch let error as RedisClientError {
+            errors.append(error)
         }
         #expect(errors.contains { $0.kind == .protocolError && $0.message.contains(message) && $0.offset == offset }, "\(errors)")
         await redis.waitUntilClosed()
