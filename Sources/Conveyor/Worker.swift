@@ -193,28 +193,8 @@ public final class Worker: Service, Sendable {
         let started = ContinuousClock.now
         let waited = job.attempt == 1 ? Duration.microseconds(Int64(max(0, Date().timeIntervalSince(job.createdAt)) * 1_000_000)) : nil
         metrics.running.increment()
-        let result: Result<Data, any Error> = await withTaskGroup(of: Result<Data, any Error>?.self) { group in
-            group.addTask {
-                do {
-                    return .success(try await registry.run(name: job.name, payload: job.payload, context: context))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: job.timeout)
-                    return .failure(ConveyorError.jobTimedOut(job: job.name, after: job.timeout))
-                } catch {
-                    return nil
-                }
-            }
-            var first: Result<Data, any Error>?
-            while first == nil, let next = await group.next() {
-                first = next
-            }
-            group.cancelAll()
-            return first ?? .failure(CancellationError())
+        let result = await AttemptRace.run(timeout: job.timeout, timedOut: ConveyorError.jobTimedOut(job: job.name, after: job.timeout)) {
+            try await registry.run(name: job.name, payload: job.payload, context: context)
         }
         let outcome = self.outcome(of: job, result: result, interrupted: Task.isCancelled)
         metrics.running.decrement()

@@ -1,6 +1,7 @@
 import Conveyor
 import ConveyorTesting
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Worker")
@@ -68,6 +69,44 @@ struct WorkerTests {
         #expect(record.state == .dead)
         #expect(record.attempt == 2)
         #expect(record.lastError?.message == "'slow' did not finish within its timeout of 100ms")
+    }
+
+    @Test func aHandlerThatIgnoresCancellationStillTimesOut() async throws {
+        /// Waits without ever looking at cancellation, until opened.
+        final class DeafGate: Sendable {
+            private let state = Mutex<(open: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+            func wait() async {
+                await withCheckedContinuation { continuation in
+                    let openAlready = state.withLock { state -> Bool in
+                        if state.open { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if openAlready { continuation.resume() }
+                }
+            }
+            func open() {
+                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    state.open = true
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
+        let gate = DeafGate()
+        var registry = JobRegistry()
+        registry.register(name: "deaf", retryPolicy: .none) { _, _ in
+            await gate.wait()
+            return Data()
+        }
+        let id = try await backend.enqueue(NewJob(name: "deaf", maxAttempts: 1, timeout: .milliseconds(100))).id
+        let record = try await withWorker(registry, .init(concurrency: 1, shutdownGracePeriod: .milliseconds(100))) { _ in
+            try await backend.waitUntilFinished(id, timeout: .seconds(30))
+        }
+        gate.open()
+        #expect(record.state == .dead)
+        #expect(record.lastError?.message == "'deaf' did not finish within its timeout of 100ms")
     }
 
     @Test func retryAfterOverridesThePolicy() async throws {
