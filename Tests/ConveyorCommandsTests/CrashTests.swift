@@ -36,7 +36,9 @@ struct CrashTests {
         let jobs = (0..<total).map { index in
             NewJob(name: "conveyor.sleep", payload: Data(#"{"ms":15,"n":\#(index)}"#.utf8), maxAttempts: 5, batchID: "crash")
         }
-        _ = try await backend.enqueue(jobs)
+        // And a chord's callback (what Workflow.chord stores): released once, after every member.
+        let chordID = try await backend.enqueue(jobs + [NewJob(
+            name: "conveyor.echo", payload: Data(#"{"chord":true}"#.utf8), dependsOn: .batch("crash", .allSucceededOrFail))]).last!.id
         let worker = ["worker", "--store", store, "--queues", "default", "--concurrency", "6", "--lease", "1s", "--log-level", "notice"]
 
         // Two workers share the batch; one is killed mid-run.
@@ -54,6 +56,7 @@ struct CrashTests {
         let third = try ConveyorProcess.start(worker, in: directory.path, log: log)
         let summary = try await waitUntil(backend) { $0.isFinished }
         let callback = try await backend.waitUntilFinished(callbackID, timeout: .seconds(60))
+        let chord = try await backend.waitUntilFinished(chordID, timeout: .seconds(60))
         // Under load the second worker may finish everything before its SIGKILL lands; then the
         // third is still starting. A worker that has registered itself runs inside its
         // ServiceGroup, whose SIGTERM handler is installed before any service starts.
@@ -66,9 +69,12 @@ struct CrashTests {
         let logTail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15).joined(separator: "\n")
         #expect(status == 0, "a SIGTERM drains and exits cleanly; exit \(status), log:\n\(logTail)")
 
+        // Released exactly once: one job each, succeeded. (Running it is at least once, like any job:
+        // if the worker that claimed it was the one killed, it ran again.)
         #expect(callback.state == .succeeded)
-        #expect(callback.attempt == 1)
-        #expect(try await backend.jobs(JobQuery(limit: 1000)).filter { $0.name == "conveyor.echo" }.map(\.id) == [callbackID])
+        #expect(chord.state == .succeeded)
+        #expect(chord.result == Data(#"{"chord":true}"#.utf8))
+        #expect(try await backend.jobs(JobQuery(limit: 1000)).filter { $0.name == "conveyor.echo" }.map(\.id) == [callbackID, chordID])
         #expect(summary.total == total)
         #expect(summary[.succeeded] == total, "every job completes; none lost: \(summary.counts)")
         for job in orphaned {
