@@ -99,7 +99,7 @@ public final class MemoryBackend: JobBackend {
             }
             while let parent = parents.popLast() {
                 let stopped = jobs.values.filter {
-                    $0.parentID == parent && $0.state == .cancelled && $0.lastError?.message.hasPrefix("chain stopped:") == true
+                    $0.parentID == parent && $0.state == .cancelled && $0.lastError?.message.hasPrefix(JobFailure.chainStoppedPrefix) == true
                 }
                 for child in stopped {
                     jobs[child.id]!.lastError = nil
@@ -122,8 +122,8 @@ public final class MemoryBackend: JobBackend {
                     jobs[child]?.runAt = now
                     setState(child, .ready, now: now)
                 } else {
-                    let reason = Self.chainStopped(parent: parent, state: state, error: jobs[parent]?.lastError?.message)
-                    jobs[child]?.lastError = JobFailure(.permanent, reason)
+                    let reason = jobs[parent]?.lastError?.message
+                    jobs[child]?.lastError = .chainStopped(parent: parent, state: state, reason: reason)
                     setState(child, .cancelled, now: now)
                 }
             }
@@ -164,7 +164,8 @@ public final class MemoryBackend: JobBackend {
                     continue
                 case .allSucceededOrFail where !allSucceeded:
                     holds[id] = nil
-                    jobs[id]?.lastError = JobFailure(.permanent, Self.failedMembers(batch))
+                    jobs[id]?.lastError = .chordFailed(batch: batch.id, total: batch.total, succeeded: batch[.succeeded],
+                                                       dead: batch[.dead], cancelled: batch[.cancelled])
                     setState(id, .dead, now: now)
                 default:
                     holds[id] = nil
@@ -174,15 +175,6 @@ public final class MemoryBackend: JobBackend {
             }
         }
 
-        /// Why a chain step was cancelled; further down the chain, the first reason is kept.
-        static func chainStopped(parent: JobID, state: JobState, error: String?) -> String {
-            if let error, error.hasPrefix("chain stopped:") { return error }
-            return "chain stopped: job \(parent) ended \(state)" + (error.map { ": \($0)" } ?? "")
-        }
-
-        static func failedMembers(_ batch: Batch) -> String {
-            "\(batch.total - batch[.succeeded]) of \(batch.total) members of batch \(batch.id) did not succeed (\(batch[.dead]) dead, \(batch[.cancelled]) cancelled)"
-        }
     }
 
     private let storage = Mutex(Storage())

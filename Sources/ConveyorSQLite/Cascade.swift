@@ -55,10 +55,7 @@ struct Cascade {
             RETURNING id, batch_id, has_children
             """)
         cancel.bind(1, now)
-        // Further down the chain, the first reason is kept.
-        let message = reason.flatMap { $0.hasPrefix("chain stopped:") ? $0 : nil }
-            ?? "chain stopped: job \(parent) ended \(state)" + (reason.map { ": \($0)" } ?? "")
-        cancel.bind(2, message)
+        cancel.bind(2, JobFailure.chainStopped(parent: parent, state: state, reason: reason).message)
         cancel.bind(3, parent.rawValue)
         try cancel.stepRows(db) { row in
             counters.move(columnText(row, 1), from: .waiting, to: .cancelled)
@@ -84,7 +81,7 @@ struct Cascade {
         }
         let restore = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 7, finished_at = NULL, error_kind = NULL, error_message = NULL
-            WHERE parent_id = ? AND state = 6 AND error_message LIKE 'chain stopped:%'
+            WHERE parent_id = ? AND state = 6 AND error_message LIKE '\(JobFailure.chainStoppedPrefix)%'
             RETURNING id, batch_id
             """)
         while let parent = parents.popLast() {
@@ -118,7 +115,7 @@ struct Cascade {
         let counts = try Row.fetchOne(db, sql: "SELECT c_succeeded, c_dead, c_cancelled, \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch])
         let total: Int = counts?[3] ?? 0
         let succeeded: Int = counts?[0] ?? 0
-        let message = "\(total - succeeded) of \(total) members of batch \(batch) did not succeed (\(counts?[1] ?? 0) dead, \(counts?[2] ?? 0) cancelled)"
+        let message = JobFailure.chordFailed(batch: batch, total: total, succeeded: succeeded, dead: counts?[1] ?? 0, cancelled: counts?[2] ?? 0).message
         let fail = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 5, finished_at = ?1, error_kind = 1, error_message = ?2
             WHERE state = 7 AND wait_batch = ?3 AND wait_kind = 3

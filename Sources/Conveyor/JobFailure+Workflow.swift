@@ -1,0 +1,17 @@
+/// The failures workflows record, written once for every store: recovering a stopped chain
+/// finds its cancelled steps by the ``chainStoppedPrefix``.
+extension JobFailure {
+    /// Starts the message of every step cancelled because its chain stopped.
+    public static let chainStoppedPrefix = "chain stopped:"
+
+    /// Why a chain step was cancelled. Further down the chain, the first reason is kept.
+    public static func chainStopped(parent: JobID, state: JobState, reason: String?) -> JobFailure {
+        if let reason, reason.hasPrefix(chainStoppedPrefix) { return JobFailure(.permanent, reason) }
+        return JobFailure(.permanent, "\(chainStoppedPrefix) job \(parent) ended \(state)" + (reason.map { ": \($0)" } ?? ""))
+    }
+
+    /// Why a strict chord's callback (`.allSucceededOrFail`) ended dead.
+    public static func chordFailed(batch: String, total: Int, succeeded: Int, dead: Int, cancelled: Int) -> JobFailure {
+        JobFailure(.permanent, "\(total - succeeded) of \(total) members of batch \(batch) did not succeed (\(dead) dead, \(cancelled) cancelled)")
+    }
+}
