@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Runs one attempt against its deadline and returns at the deadline (or on cancellation)
@@ -50,5 +51,3 @@ enum AttemptRace {
         }
     }
 }
-
-import Foundation

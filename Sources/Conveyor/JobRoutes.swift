@@ -1,3 +1,5 @@
+import Foundation
+
 /// Sends jobs to queues by name, like Celery's `task_routes`: the first matching pattern wins.
 ///
 /// ```swift
@@ -47,5 +49,3 @@ public struct JobRoutes: Sendable, Hashable {
         routes.first { $0.matches(name) }?.queue
     }
 }
-
-import Foundation

@@ -36,7 +36,7 @@ extension Worker {
                 }
             } catch {
                 failures += 1
-                let delay = Duration.milliseconds(min(5000, 50 << min(failures, 7)))
+                let delay = Self.storeRetryDelay(failures: failures)
                 logger.error("claim failed; retrying", metadata: ["error": "\(error)", "in": "\(delay.formatted)"])
                 await capacitySignal.wait(after: capacitySignal.generation, timeout: delay)
             }
@@ -44,6 +44,11 @@ extension Worker {
     }
 
     private var isRunning: Bool { state.withLock { $0.phase == .running } }
+
+    /// Backoff while the store fails: 100 ms doubling to 5 s.
+    static func storeRetryDelay(failures: Int) -> Duration {
+        .milliseconds(min(5000, 50 << min(failures, 7)))
+    }
 
     private func waitForWork(after generation: UInt64) async {
         var timeout = configuration.pollInterval
@@ -130,7 +135,7 @@ extension Worker {
                 capacitySignal.notify()
             } catch {
                 failures += 1
-                let delay = Duration.milliseconds(min(5000, 50 << min(failures, 7)))
+                let delay = Self.storeRetryDelay(failures: failures)
                 logger.error("writing completions failed; retrying", metadata: [
                     "error": "\(error)", "jobs": "\(batch.count)", "in": "\(delay.formatted)",
                 ])

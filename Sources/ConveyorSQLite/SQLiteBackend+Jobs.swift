@@ -333,7 +333,7 @@ extension SQLiteBackend {
                 guard let old = try Self.stateAndBatch(of: id, db) else { continue }
                 // A chain step runs only after its parent succeeded: it waits for a parent still
                 // on its way, and stays put behind one that ended dead or cancelled.
-                let parentState = try JobState.fetchParentState(of: id, db)
+                let parentState = try Self.parentState(of: id, db)
                 if let parentState, parentState != .succeeded, parentState.isFinal { continue }
                 let state: JobState = parentState == nil || parentState == .succeeded ? .ready : .waiting
                 retry.bind(1, state.rawValue)
@@ -360,6 +360,12 @@ extension SQLiteBackend {
             if let state = JobState(rawValue: Int(columnInt64(row, 0))) { found = (state, columnText(row, 1)) }
         }
         return found
+    }
+
+    /// The state of the job's parent (the chain step before it), or nil when it has none.
+    static func parentState(of id: JobID, _ db: Database) throws -> JobState? {
+        let state = try Int.fetchOne(db, sql: "SELECT p.state FROM jobs c JOIN jobs p ON p.id = c.parent_id WHERE c.id = ?", arguments: [id.rawValue])
+        return state.flatMap(JobState.init(rawValue:))
     }
 
     public func pause(queue: String) async throws {
@@ -424,13 +430,5 @@ extension SQLiteBackend {
                 """, arguments: StatementArguments(queues))
         }
         return due.map { date(micros: $0) }
-    }
-}
-
-extension JobState {
-    /// The state of the job's parent (the chain step before it), or nil when it has none.
-    static func fetchParentState(of id: JobID, _ db: Database) throws -> JobState? {
-        let state = try Int.fetchOne(db, sql: "SELECT p.state FROM jobs c JOIN jobs p ON p.id = c.parent_id WHERE c.id = ?", arguments: [id.rawValue])
-        return state.flatMap(JobState.init(rawValue:))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Conveyor
 
 /// A duration on the command line: `250ms`, `30s`, `5m`, `2h`, `7d`, or plain seconds.
@@ -26,5 +27,3 @@ public struct DurationArgument: ExpressibleByArgument, Sendable, Hashable, Custo
     public var description: String { duration.formatted }
     public var defaultValueDescription: String { duration.formatted }
 }
-
-import Foundation
