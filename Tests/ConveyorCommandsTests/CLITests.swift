@@ -159,6 +159,14 @@ struct CLITests {
         let column = try await conveyor("submit", "x", "--file", directory.file("k.csv"), "--column", "hsn")
         #expect(column.stderr.contains("no column 'hsn' in the header; it has: 'code', 'name'"))
 
+        let routed = try await ConveyorProcess.run(["submit", "tradestat.export", "--payload", "{}", "--store", store], in: directory.path,
+                                                   environment: ["CONVEYOR_ROUTES": "other=x, tradestat.*=scrapers"])
+        #expect(routed.status == 0, "\(routed.all)")
+        #expect(try await SQLiteBackend(path: store).jobs(JobQuery()).map(\.queue) == ["scrapers"])
+        let badRoutes = try await ConveyorProcess.run(["submit", "x", "--payload", "{}", "--store", store], in: directory.path,
+                                                      environment: ["CONVEYOR_ROUTES": "nonsense"])
+        #expect(badRoutes.stderr.contains("invalid route 'nonsense'"))
+
         let full = try await ConveyorProcess.run(["status", "--store", "sqlite:durable.sqlite?synchronous=full"], in: directory.path)
         #expect(full.status == 0, "\(full.all)")
         let option = try await ConveyorProcess.run(["status", "--store", "x.sqlite?mode=fast"], in: directory.path)

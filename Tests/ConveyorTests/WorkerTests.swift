@@ -1,4 +1,4 @@
-import Conveyor
+@testable import Conveyor
 import ConveyorTesting
 import Foundation
 import Synchronization
@@ -291,6 +291,24 @@ struct RoutingTests {
         #expect(try await explicit.record().queue == "chosen")
         #expect(throws: JobRoutes.Error.malformed("a=b=c", reason: "expected one '='")) { try JobRoutes("a=b=c") }
         #expect(throws: JobRoutes.Error.malformed("*x=q", reason: "'*' only at the end")) { try JobRoutes("*x=q") }
+    }
+
+    @Test func batchProgressAndTimeLeftFollowThePaceSoFar() {
+        let created = Date(timeIntervalSince1970: 1_000)
+        var batch = Batch(id: "b", counts: [.succeeded: 30, .dead: 10, .ready: 60], createdAt: created)
+        #expect(batch.total == 100)
+        #expect(batch.percentDone == 40)
+        // 40 finished in 20 s: 60 more take about 30 s.
+        #expect(batch.estimatedTimeLeft(now: created.addingTimeInterval(20)) == .seconds(30))
+        batch.counts = [.ready: 5]
+        #expect(batch.estimatedTimeLeft(now: created.addingTimeInterval(20)) == nil, "no pace yet")
+        batch.counts = [.succeeded: 5]
+        #expect(batch.isFinished)
+        #expect(batch.estimatedTimeLeft() == .zero)
+    }
+
+    @Test func storeFailuresBackOffDoublingToFiveSeconds() {
+        #expect((1...8).map { Worker.storeRetryDelay(failures: $0) } == [100, 200, 400, 800, 1600, 3200, 5000, 5000].map { .milliseconds($0) })
     }
 
     @Test func priorityNamesMapOntoTheScale() {
