@@ -13,6 +13,7 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case jobCancelled(JobID)
     case invalidStoreURL(String, reason: String)
     case payloadTooLarge(job: String, bytes: Int, limit: Int)
+    case invalidDependency(job: String, reason: String)
     case storeFailure(String)
 
     public var description: String {
@@ -40,6 +41,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "invalid store '\(url)': \(reason)"
         case .payloadTooLarge(let job, let bytes, let limit):
             "the payload of '\(job)' is \(bytes) bytes, over the limit of \(limit) bytes; store large data elsewhere and pass a reference"
+        case .invalidDependency(let job, let reason):
+            "'\(job)' has an invalid dependency: \(reason); nothing of this enqueue was stored"
         case .storeFailure(let message):
             message
         }

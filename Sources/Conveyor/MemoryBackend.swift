@@ -196,6 +196,7 @@ public final class MemoryBackend: JobBackend {
 
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         let now = Date()
+        try NewJob.validateDependencies(jobs)
         let missing = storage.withLock { storage -> JobID? in
             for job in jobs {
                 if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { return parent }

@@ -47,6 +47,20 @@ public struct NewJob: Sendable, Hashable {
     }
 }
 
+extension NewJob {
+    /// Checks what stores cannot check row by row: `.earlier(i)` must name a job before this
+    /// one in the same call. Every store calls it before writing anything.
+    public static func validateDependencies(_ jobs: [NewJob]) throws {
+        for (position, job) in jobs.enumerated() {
+            if case .earlier(let index)? = job.dependsOn, !(0..<position).contains(index) {
+                let allowed = position == 0 ? "the first job of a call has no earlier job" : "use an index from 0 to \(position - 1)"
+                throw ConveyorError.invalidDependency(
+                    job: job.name, reason: "it is job \(position) of the call and depends on earlier job \(index); \(allowed)")
+            }
+        }
+    }
+}
+
 /// What a job waits for.
 public enum Dependency: Sendable, Hashable {
     /// Runs when that job succeeds; cancelled (with the reason) when it ends dead or cancelled.

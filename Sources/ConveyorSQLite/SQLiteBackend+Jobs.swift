@@ -6,6 +6,7 @@ import GRDBSQLite
 extension SQLiteBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        try NewJob.validateDependencies(jobs)
         let now = micros(Date())
         let results = try await write { db in
             let insert = try db.cachedStatement(sql: """
@@ -33,7 +34,7 @@ extension SQLiteBackend {
                         continue
                     }
                 }
-                // The batch row comes first: the insert trigger counts each member into it.
+                // The batch row must exist before this transaction's counter changes are applied.
                 if let batch = job.batchID, knownBatches.insert(batch).inserted {
                     try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
                 }

@@ -174,6 +174,19 @@ extension BackendConformance {
         #expect(try await state(backend, children[0]) == .ready)
         #expect(try await state(backend, children[1]) == .cancelled)
         await #expect(throws: ConveyorError.jobNotFound(JobID(987_654))) { try await backend.enqueue([missing]) }
+        // A dependency on a later or absent job of the same call: a clear error, nothing stored.
+        var forward = job("forward")
+        forward.dependsOn = .earlier(1)
+        var selfish = job("self")
+        selfish.dependsOn = .earlier(0)
+        let before = try await backend.jobs(JobQuery(limit: 1000)).count
+        await #expect(throws: ConveyorError.self) { try await backend.enqueue([forward, job("later")]) }
+        await #expect {
+            try await backend.enqueue([selfish])
+        } throws: { error in
+            "\(error)" == "'self' has an invalid dependency: it is job 0 of the call and depends on earlier job 0; the first job of a call has no earlier job; nothing of this enqueue was stored"
+        }
+        #expect(try await backend.jobs(JobQuery(limit: 1000)).count == before)
 
         _ = try await backend.enqueue([job(batch: "done")])
         let member = try await claimAll(backend).first { $0.batchID == "done" }!
