@@ -104,7 +104,7 @@ extension SQLiteBackend {
         let now = micros(nowDate)
         let expiry = now + lease.microseconds
         return try await write { db in
-            let paused = try Set(String.fetchAll(db, sql: "SELECT name FROM queues WHERE paused = 1"))
+            let paused = try Set(String.fetchAll(db.cachedStatement(sql: "SELECT name FROM queues WHERE paused = 1")))
             let active = queues.filter { !paused.contains($0) }
             guard !active.isEmpty else { return [] }
             // Due scheduled and retrying jobs become ready first, so they take their place in line.
