@@ -153,14 +153,14 @@ struct RedisConnectionTests {
     func timeout() async throws {
         let server = try RedisServer()
         let redis = try await server.connect { $0.commandTimeout = .milliseconds(200) }
-        let started = ContinuousClock.now
+        // BLPOP on an empty list answers nil after 1 s: a timeout error (not a nil value) shows the
+        // client's 200 ms deadline fired first, without timing the test by the wall clock.
         await #expect {
             try await redis.send("BLPOP", "empty", 1)
         } throws: { error in
             guard let error = error as? RedisClientError else { return false }
             return error.kind == .timeout && error.description.contains("BLPOP")
         }
-        #expect(ContinuousClock.now - started < .milliseconds(900))
         // PING waits behind the BLPOP on the server, then gets its own reply, not BLPOP's nil.
         #expect(try await redis.send(["PING", "after"], timeout: .seconds(5)).string == "after")
         await #expect {
