@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ConveyorCommands", targets: ["ConveyorCommands"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .library(name: "ConveyorRedisClient", targets: ["ConveyorRedisClient"]),
+        .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
     ],
     dependencies: [
@@ -69,6 +70,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The Redis store: Lua scripts over our client, for workers on many machines.
+        .target(
+            name: "ConveyorRedis",
+            dependencies: [
+                "Conveyor", "ConveyorRedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "conveyor-bench",
             dependencies: ["Conveyor", "ConveyorSQLite"],
@@ -96,6 +106,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorRedisClient", "ConveyorTesting"]),
         .testTarget(
             name: "ConveyorCommandsTests",
             dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor"]

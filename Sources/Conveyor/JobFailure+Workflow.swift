@@ -1,4 +1,4 @@
-/// The failures workflows record, written once for every store: recovering a stopped chain
+/// The failures stores record, written once for every store: recovering a stopped chain
 /// finds its cancelled steps by the ``chainStoppedPrefix``.
 extension JobFailure {
     /// Starts the message of every step cancelled because its chain stopped.
@@ -8,6 +8,11 @@ extension JobFailure {
     public static func chainStopped(parent: JobID, state: JobState, reason: String?) -> JobFailure {
         if let reason, reason.hasPrefix(chainStoppedPrefix) { return JobFailure(.permanent, reason) }
         return JobFailure(.permanent, "\(chainStoppedPrefix) job \(parent) ended \(state)" + (reason.map { ": \($0)" } ?? ""))
+    }
+
+    /// Why an attempt ended when its worker stopped heartbeating (lease recovery).
+    public static func leaseExpired(worker: String?) -> JobFailure {
+        JobFailure(.retryable, "lease expired: worker \(worker ?? "?") stopped heartbeating")
     }
 
     /// Why a strict chord's callback (`.allSucceededOrFail`) ended dead.

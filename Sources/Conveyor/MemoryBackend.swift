@@ -317,7 +317,7 @@ public final class MemoryBackend: JobBackend {
         let count = mutate { storage in
             let expired = storage.jobs.values.filter { $0.state == .active && ($0.leaseExpiresAt ?? now) < now }
             for record in expired {
-                storage.jobs[record.id]!.lastError = JobFailure(.retryable, "lease expired: worker \(record.workerID ?? "?") stopped heartbeating")
+                storage.jobs[record.id]!.lastError = JobFailure.leaseExpired(worker: record.workerID)
                 storage.jobs[record.id]!.leaseExpiresAt = nil
                 storage.jobs[record.id]!.runAt = now
                 storage.setState(record.id, record.attempt >= record.maxAttempts ? .dead : .ready, now: now)

@@ -1,0 +1,162 @@
+import Conveyor
+import ConveyorRedisClient
+import Foundation
+
+extension RedisBackend {
+    /// A field, value list (HGETALL) as a dictionary.
+    static func fields(_ reply: RESPValue) -> [String: RESPValue] {
+        guard let values = reply.array else { return [:] }
+        var fields: [String: RESPValue] = [:]
+        fields.reserveCapacity(values.count / 2)
+        var index = 0
+        while index + 1 < values.count {
+            if let name = values[index].string { fields[name] = values[index + 1] }
+            index += 2
+        }
+        return fields
+    }
+
+    static func record(id: JobID, _ f: [String: RESPValue]) -> JobRecord? {
+        guard let state = f["s"]?.int.flatMap(JobState.init(rawValue:)) else { return nil }
+        func time(_ name: String) -> Date? { f[name]?.text.flatMap { date(micros: $0) } }
+        return JobRecord(
+            id: id,
+            name: f["n"]?.string ?? "",
+            queue: f["q"]?.string ?? "",
+            payload: f["p"]?.data ?? Data(),
+            priority: Priority(rawValue: f["pr"]?.int ?? Priority.normal.rawValue),
+            state: state,
+            attempt: f["a"]?.int ?? 0,
+            maxAttempts: f["m"]?.int ?? 1,
+            timeout: .microseconds(Int64(f["t"]?.int ?? 0)),
+            runAt: time("r") ?? Date(timeIntervalSince1970: 0),
+            createdAt: time("c") ?? Date(timeIntervalSince1970: 0),
+            startedAt: time("st"),
+            finishedAt: time("f"),
+            uniqueKey: f["u"]?.text,
+            batchID: f["b"]?.text,
+            workerID: f["w"]?.text,
+            leaseExpiresAt: state == .active ? time("l") : nil,
+            lastError: f["em"]?.string.map { JobFailure(f["ek"]?.int == 1 ? .permanent : .retryable, $0) },
+            result: state == .succeeded ? f["res"]?.data : nil,
+            parentID: f["pa"]?.text.flatMap { JobID($0) },
+            waitedForBatch: f["wb"]?.text
+        )
+    }
+
+    public func job(_ id: JobID) async throws -> JobRecord? {
+        let reply = try await send("read job \(id)", ["HGETALL", key("j:\(id)")])
+        return Self.record(id: id, Self.fields(reply))
+    }
+
+    public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
+        guard query.limit > 0 else { return [] }
+        if let states = query.states, states.isEmpty { return [] }
+        let arguments: [RESPArgument] = [
+            .string(micros(Date())), .string(query.batchID ?? ""), .string(query.queue ?? ""),
+            .string(query.after?.description ?? ""), .int(query.limit),
+        ] + (query.states ?? []).map { .int($0.rawValue) }
+        let reply = try await run(RedisScripts.listJobs, "list jobs", arguments)
+        guard let values = reply.array, values.count % 2 == 0 else { throw unexpected("list jobs", reply) }
+        return stride(from: 0, to: values.count, by: 2).compactMap { index in
+            guard let id = values[index].string.flatMap({ JobID($0) }) else { return nil }
+            return Self.record(id: id, Self.fields(values[index + 1]))
+        }
+    }
+
+    public func queueStats() async throws -> [QueueStats] {
+        let header = try await pipeline("queue stats", [["SMEMBERS", key("qs")], ["SMEMBERS", key("paused")]])
+        let queues = Set((header[0].array ?? []).compactMap(\.string)).union((header[1].array ?? []).compactMap(\.string)).sorted()
+        let paused = Set((header[1].array ?? []).compactMap(\.string))
+        guard !queues.isEmpty else { return [] }
+        let counts = try await pipeline("queue stats", queues.map { ["HGETALL", key("qc:" + $0)] })
+        return zip(queues, counts).map { queue, reply in
+            var stats = QueueStats(queue: queue, paused: paused.contains(queue))
+            for (name, value) in Self.fields(reply) {
+                if let raw = Int(name), let state = JobState(rawValue: raw), let count = value.int, count != 0 {
+                    stats.counts[state] = count
+                }
+            }
+            return stats
+        }
+    }
+
+    // MARK: Batches
+
+    static func batch(id: String, _ f: [String: RESPValue]) -> Batch? {
+        guard let created = f["c"]?.text.flatMap({ date(micros: $0) }) else { return nil }
+        var counts: [JobState: Int] = [:]
+        for state in JobState.allCases {
+            if let count = f["s\(state.rawValue)"]?.int, count != 0 { counts[state] = count }
+        }
+        return Batch(
+            id: id, name: f["n"]?.text, counts: counts, createdAt: created,
+            finishedAt: f["f"]?.text.flatMap { date(micros: $0) },
+            onSuccessJob: f["os"]?.text.flatMap { JobID($0) }, onCompleteJob: f["oc"]?.text.flatMap { JobID($0) })
+    }
+
+    @discardableResult
+    public func createBatch(_ new: NewBatch) async throws -> Batch {
+        var arguments: [RESPArgument] = [.string(micros(Date())), .string(new.id), .string(new.name ?? "")]
+        for callback in [new.onSuccess, new.onComplete] {
+            guard let job = callback else {
+                arguments += ["0", "", "", "", "", "", "", "", ""]
+                continue
+            }
+            arguments += [
+                "1", .string(job.name), .string(job.queue), RESPArgument(job.payload), .int(job.priority.rawValue),
+                .int(job.maxAttempts), .string(String(job.timeout.microseconds)), .string(job.uniqueKey ?? ""),
+                .string(job.batchID ?? ""),
+            ]
+        }
+        let reply = try await run(RedisScripts.createBatch, "create batch \(new.id)", arguments)
+        guard let batch = Self.batch(id: new.id, Self.fields(reply)) else { throw unexpected("create batch \(new.id)", reply) }
+        return batch
+    }
+
+    public func batch(_ id: String) async throws -> Batch? {
+        Self.batch(id: id, Self.fields(try await send("read batch \(id)", ["HGETALL", key("b:" + id)])))
+    }
+
+    public func batches(limit: Int) async throws -> [Batch] {
+        guard limit > 0 else { return [] }
+        let ids = (try await send("list batches", ["ZREVRANGE", key("bs"), "0", .int(limit - 1)]).array ?? []).compactMap(\.string)
+        guard !ids.isEmpty else { return [] }
+        let replies = try await pipeline("list batches", ids.map { ["HGETALL", key("b:" + $0)] })
+        return zip(ids, replies).compactMap { Self.batch(id: $0, Self.fields($1)) }
+    }
+
+    @discardableResult
+    public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
+        let moved = try await idList(
+            "recover batch \(id)", RedisScripts.recoverBatch, [.string(micros(Date())), .string(id), onlyRetryable ? "1" : "0"])
+        if !moved.isEmpty { workSignal.notify() }
+        return moved
+    }
+
+    // MARK: Workers
+
+    public func registerWorker(_ worker: WorkerInfo) async throws {
+        let json = try JSONEncoder().encode(worker)
+        let forgetBefore = worker.lastSeenAt.addingTimeInterval(-86_400)
+        _ = try await run(RedisScripts.registerWorker, "register worker \(worker.id)", [
+            .string(micros(Date())), .string(worker.id), RESPArgument(json), .string(micros(worker.lastSeenAt)),
+            .string(micros(forgetBefore)),
+        ])
+    }
+
+    public func unregisterWorker(id: String) async throws {
+        _ = try await pipeline("unregister worker \(id)", [["HDEL", key("wk"), .string(id)], ["ZREM", key("wks"), .string(id)]])
+    }
+
+    public func workers(seenSince since: Date) async throws -> [WorkerInfo] {
+        let ids = (try await send("list workers", ["ZRANGEBYSCORE", key("wks"), .string(micros(since)), "+inf"]).array ?? [])
+            .compactMap(\.string)
+        guard !ids.isEmpty else { return [] }
+        let reply = try await send("list workers", ["HMGET", key("wk")] + ids.map { .string($0) })
+        let decoder = JSONDecoder()
+        return (reply.array ?? []).compactMap { value in
+            value.data.flatMap { try? decoder.decode(WorkerInfo.self, from: $0) }
+        }.sorted { $0.id < $1.id }
+    }
+}

@@ -1,0 +1,259 @@
+import Conveyor
+import ConveyorRedisClient
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The store for many machines: every worker, on any host, points at one Redis.
+///
+/// Each contract operation is one Lua script call for the whole bulk (see ``RedisScripts``),
+/// so a claim of 500 jobs or a completion of 500 outcomes is one round trip, applied
+/// atomically. Idle workers block on Redis (`BLPOP` on a wake list per queue), so a job
+/// enqueued on one host starts on another within about a millisecond, with no polling.
+///
+/// Durability is Redis's: with AOF `appendfsync always` an acknowledged enqueue survives a
+/// Redis crash; with `everysec` (Redis's default when AOF is on) up to a second of writes can
+/// be lost; with persistence off, a Redis restart loses everything. Finished jobs and their
+/// results are deleted after ``Configuration/retention``.
+///
+/// ```swift
+/// let store = try RedisBackend(url: "redis://10.0.0.5:6379/0")
+/// ```
+public final class RedisBackend: JobBackend {
+    public struct Configuration: Sendable {
+        public var redis: RedisConfiguration
+        /// Keeps several Conveyor installations apart in one Redis; it is the keys' hash tag,
+        /// so on Redis Cluster all of one namespace's keys live in one slot.
+        public var namespace: String
+        /// How long succeeded, dead and cancelled jobs (and their results) are kept.
+        public var retention: Duration
+
+        public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {
+            self.redis = redis
+            self.namespace = namespace
+            self.retention = retention
+        }
+
+        /// `redis://[[user]:password@]host[:port][/db][?namespace=name&retention=seconds]`
+        /// (`rediss://` for TLS).
+        public init(url: String) throws {
+            var location = url
+            var namespace = "conveyor"
+            var retention = Duration.seconds(7 * 86_400)
+            if let mark = url.firstIndex(of: "?") {
+                location = String(url[..<mark])
+                for pair in url[url.index(after: mark)...].split(separator: "&") {
+                    let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    let value = parts.count > 1 ? parts[1] : ""
+                    switch parts[0] {
+                    case "namespace" where !value.isEmpty && !value.contains("{") && !value.contains("}"):
+                        namespace = value
+                    case "retention":
+                        guard let seconds = Int(value), seconds > 0 else {
+                            throw ConveyorError.invalidStoreURL(url, reason: "retention must be a whole number of seconds, not '\(value)'")
+                        }
+                        retention = .seconds(seconds)
+                    default:
+                        throw ConveyorError.invalidStoreURL(
+                            url, reason: "unknown option '\(pair)'; the Redis store takes namespace=name (no braces) and retention=seconds")
+                    }
+                }
+            }
+            let redis: RedisConfiguration
+            do {
+                redis = try RedisConfiguration(url: location)
+            } catch {
+                throw ConveyorError.invalidStoreURL(url, reason: error.message)
+            }
+            self.init(redis: redis, namespace: namespace, retention: retention)
+        }
+    }
+
+    public let configuration: Configuration
+    let client: RedisConnectionPool
+    /// `{namespace}:`, the start of every key.
+    let prefix: String
+    public let workSignal = AsyncSignal()
+    public let completionSignal = AsyncSignal()
+    private let listener: WakeListener
+
+    public convenience init(url: String, logger: Logger = Logger(label: "conveyor.redis")) throws {
+        try self.init(configuration: Configuration(url: url), logger: logger)
+    }
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.redis")) {
+        self.configuration = configuration
+        prefix = "{\(configuration.namespace)}:"
+        client = RedisConnectionPool(configuration: configuration.redis, logger: logger)
+        listener = WakeListener(client: client, prefix: prefix, signal: workSignal, logger: logger)
+    }
+
+    deinit {
+        listener.stop()
+        let client = client
+        Task { await client.close() }
+    }
+
+    /// Stops the wake-up listener and closes the connections.
+    public func close() async {
+        listener.stop()
+        await client.close()
+    }
+
+    // MARK: Calling Redis
+
+    /// Runs `script` with the namespace as its key; a store-level error becomes a
+    /// `ConveyorError` naming Redis and the operation.
+    func run(_ script: RedisScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+        do {
+            return try await client.evalScript(script, keys: [.string(prefix)], arguments: arguments)
+        } catch let error as RedisServerError {
+            if error.message.hasPrefix("NOJOB "), let id = JobID(String(error.message.dropFirst(6))) {
+                throw ConveyorError.jobNotFound(id)
+            }
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+        } catch let error as RedisClientError {
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
+        }
+    }
+
+    func send(_ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+        do {
+            return try await client.send(arguments)
+        } catch let error as RedisServerError {
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+        } catch let error as RedisClientError {
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
+        }
+    }
+
+    func pipeline(_ operation: String, _ commands: [[RESPArgument]]) async throws -> [RESPValue] {
+        let results: RedisPipelineResults
+        do {
+            results = try await client.pipeline(commands)
+        } catch let error as RedisClientError {
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
+        }
+        return try results.map { result in
+            switch result {
+            case .success(let value): return value
+            case .failure(let error):
+                throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+            }
+        }
+    }
+
+    func key(_ suffix: String) -> RESPArgument { .string(prefix + suffix) }
+
+    /// Workers in this process claim from these queues: block on their wake lists.
+    func listen(to queues: [String]) {
+        listener.listen(to: queues)
+    }
+}
+
+// MARK: Encoding
+
+/// Microseconds since 1970, as the decimal string the scripts store.
+func micros(_ date: Date) -> String {
+    String(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))
+}
+
+func date(micros text: String) -> Date? {
+    guard let value = Int64(text) else { return nil }
+    return Date(timeIntervalSince1970: Double(value) / 1_000_000)
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}
+
+extension RESPArgument {
+    init(_ data: Data) {
+        self = .bytes(ByteBuffer(bytes: data))
+    }
+}
+
+extension RESPValue {
+    var data: Data? { bytes.map { Data($0) } }
+    /// The string, with an empty string as nil (the scripts clear fields by emptying them).
+    var text: String? {
+        guard let string, !string.isEmpty else { return nil }
+        return string
+    }
+}
+
+// MARK: Wake-ups
+
+/// Blocks on the wake lists of the queues this process claims from and notifies the work
+/// signal when a token arrives: an enqueue in any process pushes one.
+final class WakeListener: Sendable {
+    private struct State {
+        var queues: [String] = []
+        var task: Task<Void, Never>?
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private let client: RedisConnectionPool
+    private let prefix: String
+    private let signal: AsyncSignal
+    private let logger: Logger
+
+    init(client: RedisConnectionPool, prefix: String, signal: AsyncSignal, logger: Logger) {
+        self.client = client
+        self.prefix = prefix
+        self.signal = signal
+        self.logger = logger
+    }
+
+    func listen(to queues: [String]) {
+        state.withLock { state in
+            guard !state.stopped else { return }
+            let merged = Array(Set(state.queues + queues)).sorted()
+            guard merged != state.queues || state.task == nil else { return }
+            state.queues = merged
+            if state.task == nil {
+                state.task = Task { [self] in await self.run() }
+            }
+        }
+    }
+
+    func stop() {
+        state.withLock { state in
+            state.stopped = true
+            state.task?.cancel()
+        }
+    }
+
+    private func run() async {
+        var failures = 0
+        while !Task.isCancelled {
+            let queues = state.withLock { $0.queues }
+            do {
+                try await client.withDedicatedConnection { connection in
+                    // Re-read the queue list every second, so queues added later are heard.
+                    let command: [RESPArgument] = ["BLPOP"] + queues.map { .string(prefix + "wake:" + $0) } + ["1"]
+                    while !Task.isCancelled {
+                        let reply = try await connection.send(command)
+                        failures = 0
+                        if !reply.isNull { signal.notify() }
+                        if state.withLock({ $0.queues }) != queues { return }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                // Redis is down or restarting: tell workers to look for themselves, then retry.
+                signal.notify()
+                let delay = Duration.milliseconds(min(2000, 50 << min(failures, 6)))
+                if failures == 1 || failures % 20 == 0 {
+                    logger.warning("wake-up listener lost Redis; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
+                }
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+}

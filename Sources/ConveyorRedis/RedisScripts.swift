@@ -1,0 +1,775 @@
+import Conveyor
+import ConveyorRedisClient
+
+/// The Lua scripts behind every write of ``RedisBackend``: each contract operation is one
+/// `EVALSHA` for the whole bulk, and everything that follows from it (batch counters,
+/// finished batches, their callbacks, chain steps) settles inside the same script, so
+/// Redis applies it atomically.
+///
+/// Layout (`P` is the namespace prefix, `{conveyor}:` by default; the braces make every key
+/// of one namespace hash to one Redis Cluster slot):
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `P seq` | string | the last job id |
+/// | `P j:<id>` | hash | one job (fields below) |
+/// | `P all` | zset | every job id, scored by id |
+/// | `P rdy:<queue>` | zset | ready jobs, scored so that ZPOPMIN gives priority, then FIFO |
+/// | `P dly:<queue>` | zset | scheduled and retrying jobs by run-at (µs) |
+/// | `P act` | zset | active jobs by lease expiry (µs) |
+/// | `P fin` | zset | succeeded, dead and cancelled jobs by finish time, for retention |
+/// | `P uq` | hash | unique key → job id |
+/// | `P qs`, `P paused` | sets | queue names, paused queue names |
+/// | `P qc:<queue>` | hash | job counts by state |
+/// | `P b:<id>` | hash | a batch: `n` name, `c` created, `f` finished, `s0`…`s7` counts, `os`/`oc` callbacks |
+/// | `P bj:<id>` | zset | a batch's members by id |
+/// | `P bw:<id>` | set | jobs waiting for the batch (callbacks, chords) |
+/// | `P bs` | zset | batch ids by creation time |
+/// | `P ch:<id>` | set | jobs waiting for job `id` (chain steps) |
+/// | `P wake:<queue>` | list | wake-up tokens idle workers block on (BLPOP) |
+/// | `P wk`, `P wks` | hash, zset | workers as JSON, by last heartbeat |
+///
+/// Job fields: `n` name, `q` queue, `p` payload, `pr` priority, `s` state, `a` attempt,
+/// `m` max attempts, `t` timeout µs, `r` run-at, `c` created, `st` started, `f` finished,
+/// `u` unique key, `b` batch, `w` worker, `l` lease expiry, `ek` error kind (1 permanent),
+/// `em` error message, `res` result, `pa` parent, `wb`/`wk` batch waited for and condition,
+/// `tk` lease token, `hc` has children. Times are microseconds since 1970, passed in as
+/// decimal strings: Lua numbers are doubles, exact up to 2^53, and numbers Lua computes are
+/// written with `%d` so they never turn into exponent notation.
+enum RedisScripts {
+    /// Message templates built by the same Swift code every store uses, so wording lives once.
+    private static var templates: String {
+        let parent = JobID(777_000_777)
+        let chordMessage = JobFailure.chordFailed(
+            batch: "\u{2}", total: 700_000_007, succeeded: 100_000_001, dead: 300_000_003, cancelled: 400_000_004
+        ).message
+        return """
+            local CHAIN_PREFIX = \(lua(JobFailure.chainStoppedPrefix))
+            local T_CHAIN = {
+              [5] = \(lua(JobFailure.chainStopped(parent: parent, state: .dead, reason: nil).message)),
+              [6] = \(lua(JobFailure.chainStopped(parent: parent, state: .cancelled, reason: nil).message)),
+            }
+            local T_CHAIN_R = {
+              [5] = \(lua(JobFailure.chainStopped(parent: parent, state: .dead, reason: "\u{1}").message)),
+              [6] = \(lua(JobFailure.chainStopped(parent: parent, state: .cancelled, reason: "\u{1}").message)),
+            }
+            local T_CHORD = \(lua(chordMessage))
+            local T_LEASE = \(lua(JobFailure.leaseExpired(worker: "\u{1}").message))
+
+            """
+    }
+
+    /// A Lua string literal for `text`: every byte outside printable ASCII, and quotes and
+    /// backslashes, as a decimal escape.
+    static func lua(_ text: String) -> String {
+        var out = "\""
+        for byte in text.utf8 {
+            if byte >= 0x20 && byte < 0x7f && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+                out.append(Character(Unicode.Scalar(byte)))
+            } else {
+                out += "\\\(byte)"
+            }
+        }
+        return out + "\""
+    }
+
+    private static let prelude = #"""
+        local P = KEYS[1]
+        local NOW = ARGV[1]
+        local NOWN = tonumber(NOW)
+        local function jk(id) return P .. 'j:' .. id end
+        local function fmt(n) return string.format('%d', n) end
+        -- ZPOPMIN order: higher priority first, then lower id.
+        local function rscore(prio, id) return fmt((9 - (tonumber(prio) or 5)) * 10000000000000 + tonumber(id)) end
+        local function isFinal(s) return s == 3 or s == 5 or s == 6 end
+        local function subst(t, key, val)
+          local i, j = string.find(t, key, 1, true)
+          if not i then return t end
+          return string.sub(t, 1, i - 1) .. val .. string.sub(t, j + 1)
+        end
+        local function startsWith(s, prefix) return s and string.sub(s, 1, #prefix) == prefix end
+
+        -- Bulk commands with many members go out in chunks that Lua's unpack can take.
+        local function many(cmd, key, list)
+          local n = #list
+          local i = 1
+          while i <= n do
+            local last = math.min(n, i + 999)
+            redis.call(cmd, key, unpack(list, i, last))
+            i = last + 1
+          end
+        end
+
+        -- Counter changes of this script, applied once per queue and batch (see applyBatches).
+        local qd, bd, border, settled, woke = {}, {}, {}, {}, {}
+        local function move(q, b, old, new)
+          if old == new then return end
+          local t = qd[q]
+          if not t then t = {}; qd[q] = t end
+          if old then t[old] = (t[old] or 0) - 1 end
+          t[new] = (t[new] or 0) + 1
+          if b and b ~= '' then
+            local u = bd[b]
+            if not u then u = {}; bd[b] = u; border[#border + 1] = b end
+            if old then u[old] = (u[old] or 0) - 1 end
+            u[new] = (u[new] or 0) + 1
+          end
+          if new == 1 then woke[q] = true end
+        end
+
+        local function ensureBatch(b)
+          if redis.call('HSETNX', P .. 'b:' .. b, 'c', NOW) == 1 then redis.call('ZADD', P .. 'bs', NOW, b) end
+        end
+
+        local function unindex(id, s, q)
+          if s == 0 or s == 4 then redis.call('ZREM', P .. 'dly:' .. q, id)
+          elseif s == 1 then redis.call('ZREM', P .. 'rdy:' .. q, id)
+          elseif s == 2 then redis.call('ZREM', P .. 'act', id)
+          elseif isFinal(s) then redis.call('ZREM', P .. 'fin', id) end
+        end
+        local function reindex(id, s, q, prio, runAt)
+          if s == 0 or s == 4 then redis.call('ZADD', P .. 'dly:' .. q, runAt, id)
+          elseif s == 1 then redis.call('ZADD', P .. 'rdy:' .. q, rscore(prio, id), id)
+          elseif isFinal(s) then redis.call('ZADD', P .. 'fin', NOW, id) end
+        end
+
+        local function load(id)
+          local v = redis.call('HMGET', jk(id), 's', 'q', 'b', 'pr', 'r', 'hc', 'a', 'm', 'u', 'pa', 'em', 'ek', 'wb', 'wk', 'w', 'c', 'f')
+          if not v[1] then return nil end
+          return { s = tonumber(v[1]), q = v[2], b = v[3] or '', pr = v[4], r = v[5], hc = v[6], a = tonumber(v[7]) or 0,
+                   m = tonumber(v[8]) or 1, u = v[9], pa = v[10], em = v[11], ek = v[12], wb = v[13], wk = v[14], w = v[15],
+                   c = v[16], f = v[17] }
+        end
+
+        -- Moves a loaded job to state `new`, keeping indexes and counters right.
+        local function setState(id, h, new, fields)
+          local old = h.s
+          unindex(id, old, h.q)
+          redis.call('HSET', jk(id), 's', new, unpack(fields))
+          reindex(id, new, h.q, h.pr, h.r)
+          move(h.q, h.b, old, new)
+          h.s = new
+        end
+
+        local function finished(id, s, hc)
+          if hc and isFinal(s) then settled[#settled + 1] = { id, s } end
+        end
+
+        local function stateOf(id)
+          return tonumber(redis.call('HGET', jk(id), 's'))
+        end
+
+        -- The job holding unique key `u` while it is not dead or cancelled, if any.
+        local function uniqueHolder(u)
+          local holder = redis.call('HGET', P .. 'uq', u)
+          if not holder then return nil end
+          local s = stateOf(holder)
+          if s and s ~= 5 and s ~= 6 then return holder end
+          return nil
+        end
+
+        local function chainStopped(parent, s, reason)
+          if startsWith(reason, CHAIN_PREFIX) then return reason end
+          if reason then return subst(subst(T_CHAIN_R[s], '777000777', parent), '\1', reason) end
+          return subst(T_CHAIN[s], '777000777', parent)
+        end
+
+        local function settleChildren(parent, s)
+          local kids = redis.call('SMEMBERS', P .. 'ch:' .. parent)
+          if #kids == 0 then return end
+          table.sort(kids, function(x, y) return tonumber(x) < tonumber(y) end)
+          if s == 3 then
+            for _, c in ipairs(kids) do
+              local h = load(c)
+              if h and h.s == 7 then setState(c, h, 1, { 'r', NOW }) end
+            end
+            return
+          end
+          local reason = redis.call('HGET', jk(parent), 'em')
+          local msg = chainStopped(parent, s, reason or nil)
+          for _, c in ipairs(kids) do
+            local h = load(c)
+            if h and h.s == 7 then
+              setState(c, h, 6, { 'f', NOW, 'ek', '1', 'em', msg })
+              finished(c, 6, h.hc)
+            end
+          end
+        end
+
+        -- Applies batch counter changes; returns the batches whose last member just finished.
+        local function applyBatches()
+          local fin = {}
+          local order, deltas = border, bd
+          bd, border = {}, {}
+          for _, b in ipairs(order) do
+            local k = P .. 'b:' .. b
+            local changed = false
+            for s, d in pairs(deltas[b]) do
+              if d ~= 0 then redis.call('HINCRBY', k, 's' .. s, d); changed = true end
+            end
+            if changed then
+              local c = redis.call('HMGET', k, 's0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 'f')
+              local total, done = 0, 0
+              for i = 1, 8 do
+                local n = tonumber(c[i]) or 0
+                total = total + n
+                if i == 4 or i == 6 or i == 7 then done = done + n end
+              end
+              if total > 0 and done == total then
+                if not c[9] then
+                  redis.call('HSET', k, 'f', NOW)
+                  fin[#fin + 1] = { b, (tonumber(c[4]) or 0) == total }
+                end
+              elseif c[9] then
+                redis.call('HDEL', k, 'f')
+              end
+            end
+          end
+          return fin
+        end
+
+        local function releaseWaiters(b, allSucceeded)
+          local ids = redis.call('SMEMBERS', P .. 'bw:' .. b)
+          table.sort(ids, function(x, y) return tonumber(x) < tonumber(y) end)
+          local failing = {}
+          for _, id in ipairs(ids) do
+            local h = load(id)
+            if h and h.s == 7 then
+              if h.wk == '2' or allSucceeded then setState(id, h, 1, { 'r', NOW })
+              elseif h.wk == '3' then failing[#failing + 1] = { id, h } end
+            end
+          end
+          if #failing == 0 then return end
+          local c = redis.call('HMGET', P .. 'b:' .. b, 's0', 's1', 's2', 's3', 's4', 's5', 's6', 's7')
+          local total = 0
+          for i = 1, 8 do total = total + (tonumber(c[i]) or 0) end
+          local succeeded = tonumber(c[4]) or 0
+          local msg = T_CHORD
+          msg = subst(msg, '600000006', fmt(total - succeeded))
+          msg = subst(msg, '700000007', fmt(total))
+          msg = subst(msg, '300000003', fmt(tonumber(c[6]) or 0))
+          msg = subst(msg, '400000004', fmt(tonumber(c[7]) or 0))
+          msg = subst(msg, '\2', b)
+          for _, f in ipairs(failing) do
+            setState(f[1], f[2], 5, { 'f', NOW, 'ek', '1', 'em', msg })
+            finished(f[1], 5, f[2].hc)
+          end
+        end
+
+        -- A job runs again (retry, recover): what its stop cancelled waits for it again, down
+        -- the whole chain, and so do strict chord callbacks its batch had failed.
+        local function restoreDependents(id, b)
+          local parents = { id }
+          if b and b ~= '' then
+            for _, w in ipairs(redis.call('SMEMBERS', P .. 'bw:' .. b)) do
+              local h = load(w)
+              if h and h.s == 5 and h.wk == '3' and h.a == 0 then
+                setState(w, h, 7, {})
+                redis.call('HDEL', jk(w), 'f', 'ek', 'em')
+                parents[#parents + 1] = w
+              end
+            end
+          end
+          while #parents > 0 do
+            local p = table.remove(parents)
+            for _, c in ipairs(redis.call('SMEMBERS', P .. 'ch:' .. p)) do
+              local h = load(c)
+              if h and h.s == 6 and startsWith(h.em, CHAIN_PREFIX) then
+                setState(c, h, 7, {})
+                redis.call('HDEL', jk(c), 'f', 'ek', 'em')
+                parents[#parents + 1] = c
+              end
+            end
+          end
+        end
+
+        local function wake(q)
+          local k = P .. 'wake:' .. q
+          if redis.call('LLEN', k) < 4 then redis.call('RPUSH', k, '1') end
+        end
+
+        -- Settles everything that follows from this script's changes, until nothing moves.
+        local function runCascade()
+          while true do
+            if #settled > 0 then
+              local parents = settled
+              settled = {}
+              for _, p in ipairs(parents) do settleChildren(p[1], p[2]) end
+            else
+              local fin = applyBatches()
+              if #fin == 0 then break end
+              for _, f in ipairs(fin) do releaseWaiters(f[1], f[2]) end
+            end
+          end
+          for q, t in pairs(qd) do
+            for s, d in pairs(t) do
+              if d ~= 0 then redis.call('HINCRBY', P .. 'qc:' .. q, s, d) end
+            end
+          end
+          qd = {}
+          local any = 0
+          for q, _ in pairs(woke) do wake(q); any = 1 end
+          woke = {}
+          return any
+        end
+
+        -- Deletes a job and every index entry that names it. Batch counters keep it (history).
+        local function deleteJob(id, h)
+          unindex(id, h.s, h.q)
+          if h.u and redis.call('HGET', P .. 'uq', h.u) == id then redis.call('HDEL', P .. 'uq', h.u) end
+          if h.b ~= '' then redis.call('ZREM', P .. 'bj:' .. h.b, id) end
+          if h.wb then redis.call('SREM', P .. 'bw:' .. h.wb, id) end
+          if h.pa then redis.call('SREM', P .. 'ch:' .. h.pa, id) end
+          redis.call('DEL', P .. 'ch:' .. id, jk(id))
+          redis.call('ZREM', P .. 'all', id)
+          redis.call('HINCRBY', P .. 'qc:' .. h.q, h.s, -1)
+        end
+
+        """#
+
+    // ARGV: now, count, then 12 fields per job: name, queue, payload, priority, run-at ('' now),
+    // max attempts, timeout µs, unique key, batch, dependency kind ('', j job, e earlier, b batch),
+    // dependency value, batch condition. Returns ids, negative for duplicates.
+    static let enqueue = script(#"""
+        local n = tonumber(ARGV[2])
+        local F = 12
+        -- Check every parent first: a script cannot roll back what it already wrote.
+        for i = 0, n - 1 do
+          local o = 3 + i * F
+          if ARGV[o + 9] == 'j' and redis.call('EXISTS', jk(ARGV[o + 10])) == 0 then
+            return redis.error_reply('NOJOB ' .. ARGV[o + 10])
+          end
+        end
+        local results, allIds, ready = {}, {}, {}
+        local recheck, queues = {}, {}
+        for i = 0, n - 1 do
+          local o = 3 + i * F
+          local name, q, payload, pr, runAt, m, t = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
+          local u, b, dk, dv, dc = ARGV[o + 7], ARGV[o + 8], ARGV[o + 9], ARGV[o + 10], ARGV[o + 11]
+          local dup = nil
+          if u ~= '' then dup = uniqueHolder(u) end
+          if dup then
+            results[#results + 1] = -tonumber(dup)
+          else
+            if b ~= '' then ensureBatch(b) end
+            local state, r = 1, NOW
+            if runAt ~= '' then
+              r = runAt
+              if tonumber(runAt) > NOWN then state = 0 end
+            end
+            local id = fmt(redis.call('INCR', P .. 'seq'))
+            local f = { 'HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', r, 'c', NOW, 'a', '0', 'tk', '0' }
+            if u ~= '' then
+              f[#f + 1] = 'u'; f[#f + 1] = u
+              redis.call('HSET', P .. 'uq', u, id)
+            end
+            if b ~= '' then
+              f[#f + 1] = 'b'; f[#f + 1] = b
+              redis.call('ZADD', P .. 'bj:' .. b, id, id)
+            end
+            local parent = nil
+            if dk == 'e' then parent = fmt(math.abs(results[tonumber(dv) + 1]))
+            elseif dk == 'j' then parent = dv end
+            if parent then
+              local ps = stateOf(parent)
+              redis.call('HSET', jk(parent), 'hc', '1')
+              redis.call('SADD', P .. 'ch:' .. parent, id)
+              state = 7
+              f[#f + 1] = 'pa'; f[#f + 1] = parent
+              -- A parent that already finished settles its new child at once.
+              finished(parent, ps, true)
+            end
+            if dk == 'b' then
+              ensureBatch(dv)
+              state = 7
+              f[#f + 1] = 'wb'; f[#f + 1] = dv
+              f[#f + 1] = 'wk'; f[#f + 1] = dc
+              redis.call('SADD', P .. 'bw:' .. dv, id)
+              recheck[#recheck + 1] = dv
+            end
+            f[#f + 1] = 's'; f[#f + 1] = state
+            redis.call(unpack(f))
+            allIds[#allIds + 1] = id; allIds[#allIds + 1] = id
+            if state == 1 then
+              local list = ready[q]
+              if not list then list = {}; ready[q] = list end
+              list[#list + 1] = rscore(pr, id); list[#list + 1] = id
+            elseif state == 0 then
+              redis.call('ZADD', P .. 'dly:' .. q, r, id)
+            end
+            move(q, b, nil, state)
+            queues[q] = true
+            results[#results + 1] = tonumber(id)
+          end
+        end
+        many('ZADD', P .. 'all', allIds)
+        for q, list in pairs(ready) do many('ZADD', P .. 'rdy:' .. q, list) end
+        for q, _ in pairs(queues) do redis.call('SADD', P .. 'qs', q) end
+        runCascade()
+        -- Waiting for a batch that has already finished: settle now, after this call's own
+        -- members are counted (they may make the batch unfinished again).
+        for _, b in ipairs(recheck) do
+          local c = redis.call('HMGET', P .. 'b:' .. b, 's0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 'f')
+          if c[9] then
+            local total = 0
+            for i = 1, 8 do total = total + (tonumber(c[i]) or 0) end
+            releaseWaiters(b, (tonumber(c[4]) or 0) == total)
+          end
+        end
+        runCascade()
+        return results
+        """#)
+
+    // ARGV: now, lease expiry, worker id, limit, queues... Returns 13 fields per claimed job.
+    static let claim = script(#"""
+        local expiry, worker, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local out, leases = {}, {}
+        local count = 0
+        local wakeQueue = nil
+        for i = 5, #ARGV do
+          if count >= limit then break end
+          local q = ARGV[i]
+          if redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+            -- Due scheduled and retrying jobs become ready first, so they take their place in line.
+            local dk = P .. 'dly:' .. q
+            while true do
+              local due = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0, 500)
+              if #due == 0 then break end
+              local scores = {}
+              for _, id in ipairs(due) do
+                local v = redis.call('HMGET', jk(id), 's', 'pr', 'b')
+                redis.call('HSET', jk(id), 's', '1')
+                scores[#scores + 1] = rscore(v[2], id); scores[#scores + 1] = id
+                move(q, v[3] or '', tonumber(v[1]), 1)
+              end
+              many('ZADD', P .. 'rdy:' .. q, scores)
+              many('ZREM', dk, due)
+              if #due < 500 then break end
+            end
+            local got = redis.call('ZPOPMIN', P .. 'rdy:' .. q, limit - count)
+            for k = 1, #got, 2 do
+              local id = got[k]
+              local key = jk(id)
+              local v = redis.call('HMGET', key, 'n', 'p', 'pr', 'a', 'm', 't', 'b', 'c', 'pa', 'wb', 'tk')
+              local a = fmt((tonumber(v[4]) or 0) + 1)
+              local tk = fmt((tonumber(v[11]) or 0) + 1)
+              redis.call('HSET', key, 's', '2', 'a', a, 'tk', tk, 'st', NOW, 'w', worker, 'l', expiry)
+              leases[#leases + 1] = expiry; leases[#leases + 1] = id
+              move(q, v[7] or '', 1, 2)
+              local j = #out
+              out[j + 1] = id; out[j + 2] = v[1]; out[j + 3] = q; out[j + 4] = v[2]; out[j + 5] = v[3]
+              out[j + 6] = a; out[j + 7] = v[5]; out[j + 8] = v[6]; out[j + 9] = v[7] or ''; out[j + 10] = v[8]
+              out[j + 11] = v[9] or ''; out[j + 12] = v[10] or ''; out[j + 13] = tk
+              count = count + 1
+            end
+            if count >= limit and redis.call('ZCARD', P .. 'rdy:' .. q) > 0 then wakeQueue = q end
+          end
+        end
+        many('ZADD', P .. 'act', leases)
+        woke = {}
+        runCascade()
+        -- Work is left behind: wake another idle worker to share it.
+        if wakeQueue then wake(wakeQueue) end
+        return out
+        """#)
+
+    // ARGV: now, then 6 per outcome: id, lease token, kind (s succeeded, r retry, d dead),
+    // result or error message, error kind (1 permanent), retry-at. Returns 1 when work was made.
+    static let complete = script(#"""
+        local actIds, finIds = {}, {}
+        for o = 2, #ARGV, 6 do
+          local id = ARGV[o]
+          local key = jk(id)
+          local v = redis.call('HMGET', key, 's', 'tk', 'q', 'b', 'hc')
+          if v[1] == '2' and v[2] == ARGV[o + 1] then
+            local kind, q, b = ARGV[o + 2], v[3], v[4] or ''
+            actIds[#actIds + 1] = id
+            if kind == 's' then
+              redis.call('HSET', key, 's', '3', 'res', ARGV[o + 3], 'f', NOW, 'l', '')
+              finIds[#finIds + 1] = NOW; finIds[#finIds + 1] = id
+              move(q, b, 2, 3)
+              finished(id, 3, v[5])
+            elseif kind == 'r' then
+              redis.call('HSET', key, 's', '4', 'r', ARGV[o + 5], 'f', '', 'l', '', 'ek', ARGV[o + 4], 'em', ARGV[o + 3])
+              redis.call('ZADD', P .. 'dly:' .. q, ARGV[o + 5], id)
+              move(q, b, 2, 4)
+              -- Idle workers elsewhere learn of the new due date.
+              woke[q] = true
+            else
+              redis.call('HSET', key, 's', '5', 'f', NOW, 'l', '', 'ek', ARGV[o + 4], 'em', ARGV[o + 3])
+              finIds[#finIds + 1] = NOW; finIds[#finIds + 1] = id
+              move(q, b, 2, 5)
+              finished(id, 5, v[5])
+            end
+          end
+        end
+        many('ZREM', P .. 'act', actIds)
+        many('ZADD', P .. 'fin', finIds)
+        return runCascade()
+        """#)
+
+    // ARGV: lease expiry, then id, token pairs. Returns the pairs no longer held.
+    static let heartbeat = script(#"""
+        local lost = {}
+        for o = 2, #ARGV, 2 do
+          local id = ARGV[o]
+          local v = redis.call('HMGET', jk(id), 's', 'tk')
+          if v[1] == '2' and v[2] == ARGV[o + 1] then
+            redis.call('HSET', jk(id), 'l', NOW)
+            redis.call('ZADD', P .. 'act', 'XX', NOW, id)
+          else
+            lost[#lost + 1] = id; lost[#lost + 1] = ARGV[o + 1]
+          end
+        end
+        return lost
+        """#)
+
+    // ARGV: now, then id, token pairs.
+    static let release = script(#"""
+        for o = 2, #ARGV, 2 do
+          local id = ARGV[o]
+          local v = redis.call('HMGET', jk(id), 's', 'tk', 'a', 'q', 'b', 'pr')
+          if v[1] == '2' and v[2] == ARGV[o + 1] then
+            redis.call('HSET', jk(id), 's', '1', 'a', fmt((tonumber(v[3]) or 1) - 1), 'l', '', 'w', '', 'st', '')
+            redis.call('ZREM', P .. 'act', id)
+            redis.call('ZADD', P .. 'rdy:' .. v[4], rscore(v[6], id), id)
+            move(v[4], v[5] or '', 2, 1)
+          end
+        end
+        return runCascade()
+        """#)
+
+    // ARGV: now, retention cut-off ('' keeps everything). Returns the number of recovered jobs.
+    static let recover = script(#"""
+        local count = 0
+        while true do
+          local ids = redis.call('ZRANGEBYSCORE', P .. 'act', '-inf', '(' .. NOW, 'LIMIT', 0, 500)
+          if #ids == 0 then break end
+          for _, id in ipairs(ids) do
+            local h = load(id)
+            if h and h.s == 2 then
+              count = count + 1
+              local msg = subst(T_LEASE, '\1', h.w or '?')
+              if h.a >= h.m then
+                setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
+                finished(id, 5, h.hc)
+              else
+                h.r = NOW
+                setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
+              end
+            else
+              redis.call('ZREM', P .. 'act', id)
+            end
+          end
+        end
+        runCascade()
+        if ARGV[2] ~= '' then
+          -- Retention: finished jobs older than the cut-off go, a bounded number per call.
+          local old = redis.call('ZRANGEBYSCORE', P .. 'fin', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 2000)
+          for _, id in ipairs(old) do
+            local h = load(id)
+            if h and isFinal(h.s) then deleteJob(id, h) else redis.call('ZREM', P .. 'fin', id) end
+          end
+        end
+        return count
+        """#)
+
+    // ARGV: now, ids... Returns the ids cancelled.
+    static let cancel = script(#"""
+        local out = {}
+        for i = 2, #ARGV do
+          local id = ARGV[i]
+          local h = load(id)
+          if h and (h.s == 0 or h.s == 1 or h.s == 4 or h.s == 7) then
+            setState(id, h, 6, { 'f', NOW })
+            finished(id, 6, h.hc)
+            out[#out + 1] = id
+          end
+        end
+        runCascade()
+        return out
+        """#)
+
+    /// Shared by retry and recoverBatch: brings a dead or cancelled job back unless a newer job
+    /// holds its unique key.
+    private static let revive = #"""
+        local function revive(id, h, state)
+          if h.u then
+            local holder = uniqueHolder(h.u)
+            if holder and holder ~= id then return false end
+            redis.call('HSET', P .. 'uq', h.u, id)
+          end
+          h.r = NOW
+          setState(id, h, state, { 'a', '0', 'r', NOW, 'f', '' })
+          return true
+        end
+
+        """#
+
+    // ARGV: now, ids... Returns the ids moved.
+    static let retry = script(revive + #"""
+        local out = {}
+        for i = 2, #ARGV do
+          local id = ARGV[i]
+          local h = load(id)
+          if h and (h.s == 5 or h.s == 6) then
+            -- A chain step runs only after its parent succeeded: it waits for a parent still on
+            -- its way, and stays put behind one that ended dead or cancelled.
+            local ps = nil
+            if h.pa then ps = stateOf(h.pa) end
+            if not (ps and ps ~= 3 and isFinal(ps)) then
+              local state = 1
+              if ps and ps ~= 3 then state = 7 end
+              if revive(id, h, state) then
+                out[#out + 1] = id
+                restoreDependents(id, h.b)
+              end
+            end
+          end
+        end
+        runCascade()
+        return out
+        """#)
+
+    // ARGV: now, batch id, only retryable (1/0). Returns the ids moved, in id order.
+    static let recoverBatch = script(revive + #"""
+        local b = ARGV[2]
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGE', P .. 'bj:' .. b, 0, -1)) do
+          local h = load(id)
+          if h and h.s == 5 and (ARGV[3] == '0' or h.ek ~= '1') and revive(id, h, 1) then
+            out[#out + 1] = id
+            restoreDependents(id, b)
+          end
+        end
+        runCascade()
+        return out
+        """#)
+
+    // ARGV: now, id, name, then for on-success and on-complete: present (1/0) and 8 fields:
+    // name, queue, payload, priority, max attempts, timeout, unique key, outer batch.
+    // Returns the batch hash.
+    static let createBatch = script(#"""
+        local b = ARGV[2]
+        local k = P .. 'b:' .. b
+        if redis.call('HSETNX', k, 'c', NOW) == 1 then
+          redis.call('ZADD', P .. 'bs', NOW, b)
+          if ARGV[3] ~= '' then redis.call('HSET', k, 'n', ARGV[3]) end
+          for kind = 1, 2 do
+            local o = 4 + (kind - 1) * 9
+            if ARGV[o] == '1' then
+              local name, q, payload, pr, m, t, u, outer = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
+              local id = fmt(redis.call('INCR', P .. 'seq'))
+              -- Callbacks are not members: they wait outside the batch's counters.
+              redis.call('HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', NOW, 'c', NOW,
+                         'a', '0', 'tk', '0', 's', '7', 'wb', b, 'wk', fmt(kind))
+              if u ~= '' then redis.call('HSET', jk(id), 'u', u); redis.call('HSET', P .. 'uq', u, id) end
+              if outer ~= '' then
+                -- A callback may itself be a member of an outer batch (a batch of chords).
+                redis.call('HSET', jk(id), 'b', outer)
+                ensureBatch(outer)
+                redis.call('ZADD', P .. 'bj:' .. outer, id, id)
+              end
+              redis.call('ZADD', P .. 'all', id, id)
+              redis.call('SADD', P .. 'bw:' .. b, id)
+              redis.call('SADD', P .. 'qs', q)
+              redis.call('HSET', k, kind == 1 and 'os' or 'oc', id)
+              move(q, outer, nil, 7)
+            end
+          end
+          runCascade()
+        end
+        return redis.call('HGETALL', k)
+        """#)
+
+    // ARGV: now, queue ('' any), older-than ('' any), states... Returns the number deleted.
+    static let purge = script(#"""
+        local q, cutoff = ARGV[2], tonumber(ARGV[3])
+        local want = {}
+        local onlyFinished = true
+        for i = 4, #ARGV do
+          local s = tonumber(ARGV[i])
+          if s ~= 2 then want[s] = true end
+          if not isFinal(s) then onlyFinished = false end
+        end
+        local victims = {}
+        local source = onlyFinished and 'fin' or 'all'
+        local ids
+        if onlyFinished and cutoff then
+          ids = redis.call('ZRANGEBYSCORE', P .. 'fin', '-inf', '(' .. ARGV[3])
+        else
+          ids = redis.call('ZRANGE', P .. source, 0, -1)
+        end
+        for _, id in ipairs(ids) do
+          local h = load(id)
+          if h and want[h.s] and (q == '' or h.q == q) then
+            local at = (h.f and h.f ~= '') and h.f or h.c
+            if not cutoff or tonumber(at) < cutoff then victims[#victims + 1] = { id, h } end
+          end
+        end
+        -- An unfinished job leaves as if cancelled: what waits on it is settled and its batch
+        -- counts it as cancelled. Finished jobs stay in their batch's counts (history).
+        for _, v in ipairs(victims) do
+          local h = v[2]
+          if not isFinal(h.s) then
+            setState(v[1], h, 6, { 'f', NOW })
+            finished(v[1], 6, h.hc)
+          end
+        end
+        runCascade()
+        local deleted = 0
+        for _, v in ipairs(victims) do
+          local h = load(v[1])
+          if h then deleteJob(v[1], h); deleted = deleted + 1 end
+        end
+        return deleted
+        """#)
+
+    // ARGV: batch ('' any), queue ('' any), after id ('' none), limit, states ('' any)...
+    // Returns id, then the job's fields and values, per job.
+    static let listJobs = script(#"""
+        local b, q, limit = ARGV[2], ARGV[3], tonumber(ARGV[5])
+        local want = nil
+        if #ARGV >= 6 then
+          want = {}
+          for i = 6, #ARGV do want[ARGV[i]] = true end
+        end
+        local source = b ~= '' and (P .. 'bj:' .. b) or (P .. 'all')
+        local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
+        local out = {}
+        local found = 0
+        while found < limit do
+          local ids = redis.call('ZRANGEBYSCORE', source, from, '+inf', 'LIMIT', 0, 500)
+          if #ids == 0 then break end
+          for _, id in ipairs(ids) do
+            local v = redis.call('HMGET', jk(id), 's', 'q')
+            if v[1] and (not want or want[v[1]]) and (q == '' or v[2] == q) then
+              out[#out + 1] = id
+              out[#out + 1] = redis.call('HGETALL', jk(id))
+              found = found + 1
+              if found >= limit then break end
+            end
+          end
+          from = '(' .. ids[#ids]
+          if #ids < 500 then break end
+        end
+        return out
+        """#)
+
+    // ARGV: now (unused), worker id, JSON, last seen, forget-before.
+    static let registerWorker = script(#"""
+        redis.call('HSET', P .. 'wk', ARGV[2], ARGV[3])
+        redis.call('ZADD', P .. 'wks', ARGV[4], ARGV[2])
+        -- Workers that vanished without saying goodbye (SIGKILL) are forgotten after a day.
+        local gone = redis.call('ZRANGEBYSCORE', P .. 'wks', '-inf', '(' .. ARGV[5], 'LIMIT', 0, 100)
+        if #gone > 0 then
+          redis.call('HDEL', P .. 'wk', unpack(gone))
+          redis.call('ZREM', P .. 'wks', unpack(gone))
+        end
+        return 1
+        """#)
+
+    private static func script(_ body: String) -> RedisScript {
+        RedisScript(templates + prelude + body)
+    }
+}
