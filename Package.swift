@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "ConveyorCommands",
             dependencies: [
-                "Conveyor", "ConveyorSQLite", "ConveyorIngest",
+                "Conveyor", "ConveyorSQLite", "ConveyorIngest", "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -43,7 +43,7 @@ extension Worker {
         }
     }
 
-    private var isRunning: Bool { state.withLock { $0.phase == .running } }
+    var isRunning: Bool { state.withLock { $0.phase == .running } }
 
     /// Backoff while the store fails: 100 ms doubling to 5 s.
     static func storeRetryDelay(failures: Int) -> Duration {

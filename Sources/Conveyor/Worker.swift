@@ -107,8 +107,24 @@ public final class Worker: Service, Sendable {
         logger.info("worker stopped", metadata: ["worker": "\(configuration.id)", "processed": "\(processedCount)"])
     }
 
+    /// Registers the worker, retrying while the store is unreachable (a Redis that is not up
+    /// yet), so a worker started before its store waits for it instead of exiting.
     private func register(startedAt: Date) async throws {
-        try await backend.registerWorker(workerInfo(startedAt: startedAt))
+        var failures = 0
+        while true {
+            do {
+                try await backend.registerWorker(workerInfo(startedAt: startedAt))
+                if failures > 0 { logger.info("store reachable; worker registered", metadata: ["worker": "\(configuration.id)"]) }
+                return
+            } catch {
+                failures += 1
+                // Stopped while waiting: nothing was claimed, so there is nothing to hand back.
+                guard isRunning, !Task.isCancelled else { return }
+                let delay = Self.storeRetryDelay(failures: failures)
+                logger.error("cannot register the worker with the store; retrying", metadata: ["error": "\(error)", "in": "\(delay.formatted)"])
+                await capacitySignal.wait(after: capacitySignal.generation, timeout: delay)
+            }
+        }
     }
 
     func workerInfo(startedAt: Date) -> WorkerInfo {

@@ -112,17 +112,28 @@ public final class RedisBackend: JobBackend {
             if error.message.hasPrefix("NOJOB "), let id = JobID(String(error.message.dropFirst(6))) {
                 throw ConveyorError.jobNotFound(id)
             }
-            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+            throw refused(operation, error)
         } catch let error as RedisClientError {
             throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
         }
+    }
+
+    /// The server's error, with a hint when it is about a missing password: an unauthenticated
+    /// client gets NOAUTH, or for a long command a protocol error that does not say why.
+    func refused(_ operation: String, _ error: RedisServerError) -> ConveyorError {
+        if error.code == "NOAUTH" || error.message.contains("unauthenticated") {
+            return ConveyorError.storeFailure(
+                "Redis at \(configuration.redis.endpoint) requires a password (NOAUTH: \(error.message)); "
+                    + "put it in the store URL: redis://:password@host:port/db")
+        }
+        return ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
     }
 
     func send(_ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
         do {
             return try await client.send(arguments)
         } catch let error as RedisServerError {
-            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+            throw refused(operation, error)
         } catch let error as RedisClientError {
             throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
         }
@@ -139,7 +150,7 @@ public final class RedisBackend: JobBackend {
             switch result {
             case .success(let value): return value
             case .failure(let error):
-                throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+                throw refused(operation, error)
             }
         }
     }

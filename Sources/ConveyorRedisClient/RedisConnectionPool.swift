@@ -82,6 +82,7 @@ public actor RedisConnectionPool: RedisClient {
     private func waitForConnection() async throws -> RedisConnection {
         if let c = live.withLockedValue({ $0.list.first(where: { !$0.isClosed }) }) { return c }
         guard !isShutDown else { throw RedisClientError(.connectionClosed, "the Redis connection pool is closed") }
+        if let lastError, Self.isPermanent(lastError) { throw lastError }
         start()
         let id = nextWaiterID
         nextWaiterID += 1
@@ -107,6 +108,12 @@ public actor RedisConnectionPool: RedisClient {
     }
 
     // MARK: Reconnecting
+
+    /// Errors that retrying cannot cure: a rejected AUTH, a bad configuration.
+    private static func isPermanent(_ error: any Error) -> Bool {
+        guard let error = error as? RedisClientError else { return false }
+        return error.kind == .authenticationFailed || error.kind == .invalidConfiguration
+    }
 
     private func runSlot(_ slot: Int) async {
         var delay = configuration.reconnectInitialDelay
@@ -148,6 +155,13 @@ public actor RedisConnectionPool: RedisClient {
                 if isShutDown { return }
                 lastError = error
                 failures += 1
+                // A rejected password will not fix itself by waiting: commands fail at once with
+                // the server's answer (the slot keeps retrying, in case the server is changed).
+                if Self.isPermanent(error) {
+                    let waiting = waiters
+                    waiters = [:]
+                    for continuation in waiting.values { continuation.resume(throwing: error) }
+                }
                 logger.warning(
                     "Redis at \(configuration.endpoint) unreachable, retrying in \(milliseconds(delay))ms",
                     metadata: ["error": "\(error)"]

@@ -1,4 +1,5 @@
 import Conveyor
+import ConveyorRedis
 import ConveyorSQLite
 import ConveyorTesting
 import Foundation
@@ -9,7 +10,7 @@ import Testing
 @Suite("Crash recovery", .serialized)
 struct CrashTests {
     /// Waits (on the store's cross-process completion signal) until `condition` holds.
-    func waitUntil(_ backend: SQLiteBackend, timeout: Duration = .seconds(120),
+    func waitUntil(_ backend: any JobBackend, timeout: Duration = .seconds(120),
                    _ condition: @Sendable (Batch) -> Bool) async throws -> Batch {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
@@ -22,13 +23,17 @@ struct CrashTests {
         }
     }
 
-    @Test(arguments: [1, 2])
-    func killedWorkersLoseNoJobs(round: Int) async throws {
+    /// On SQLite the workers share one file; on Redis (AOF off: only workers die here) they
+    /// share one real redis-server, as workers on several machines would.
+    @Test(arguments: ["sqlite", "redis"])
+    func killedWorkersLoseNoJobs(storeKind: String) async throws {
         let directory = try TemporaryDirectory(prefix: "conveyor-crash")
         defer { directory.remove() }
-        let store = directory.file("crash.sqlite")
         let log = directory.file("workers.log")
-        let backend = try SQLiteBackend(path: store)
+        let redis = storeKind == "redis" ? try RedisServer() : nil
+        defer { redis?.stop() }
+        let store = redis?.url ?? directory.file("crash.sqlite")
+        let backend: any JobBackend = if let redis { try RedisBackend(url: redis.url) } else { try SQLiteBackend(path: store) }
         let total = 300
         // The batch's completion callback must become ready exactly once, whoever dies when.
         let callbackID = try #require(try await backend.createBatch(NewBatch(

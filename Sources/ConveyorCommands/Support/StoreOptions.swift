@@ -1,14 +1,17 @@
 import ArgumentParser
 import Conveyor
+import ConveyorRedis
 import ConveyorSQLite
 import Foundation
 
 /// Where the jobs live: `--store URL`, else `CONVEYOR_URL`, else `conveyor.sqlite` here.
 ///
-/// Forms: `sqlite:///abs/path.sqlite`, `sqlite:relative.sqlite`, a plain file path, or
-/// `memory:` (this process only). `?synchronous=full` makes every commit survive a power loss.
+/// Forms: `sqlite:///abs/path.sqlite`, `sqlite:relative.sqlite`, a plain file path,
+/// `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS; `?namespace=` and
+/// `?retention=seconds`), or `memory:` (this process only). For SQLite, `?synchronous=full`
+/// makes every commit survive a power loss.
 public struct StoreOptions: ParsableArguments, Sendable {
-    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path or URL (sqlite:///path). Default: $CONVEYOR_URL, else ./conveyor.sqlite.", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path or URL (sqlite:///path), or redis://host:port/db. Default: $CONVEYOR_URL, else ./conveyor.sqlite.", valueName: "url"))
     public var store: String?
 
     public init() {}
@@ -53,10 +56,12 @@ public struct StoreOptions: ParsableArguments, Sendable {
                 }
             }
             return try SQLiteBackend(configuration: configuration)
-        case "redis", "rediss", "postgres", "postgresql":
+        case "redis", "rediss":
+            return try RedisBackend(url: url)
+        case "postgres", "postgresql":
             throw ConveyorError.invalidStoreURL(url, reason: "the \(scheme!) store is planned but not built yet; use a SQLite file for now")
         default:
-            throw ConveyorError.invalidStoreURL(url, reason: "unknown scheme '\(scheme!)'; use sqlite:///path or a file path")
+            throw ConveyorError.invalidStoreURL(url, reason: "unknown scheme '\(scheme!)'; use sqlite:///path, a file path or redis://host:port/db")
         }
     }
 }

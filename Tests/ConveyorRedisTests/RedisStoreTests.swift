@@ -1,0 +1,144 @@
+import Conveyor
+import ConveyorRedis
+import ConveyorRedisClient
+import ConveyorTesting
+import Foundation
+import Synchronization
+import Testing
+
+/// Holds jobs whose number is `from` or more at a gate the test opens.
+struct GatedJob: Job {
+    static let name = "test.gated"
+    static let gates = Mutex<[String: TestGate]>([:])
+    var gate: String
+    var from: Int
+    var n: Int
+
+    func run(_ context: JobContext) async throws -> Int {
+        if n >= from, let gate = Self.gates.withLock({ $0[self.gate] }) { await gate.pass("\(n)") }
+        return n
+    }
+}
+
+@Suite("RedisBackend with a real redis-server")
+struct RedisStoreTests {
+    /// Redis is killed (SIGKILL, no shutdown) mid-run and started again; with AOF
+    /// `appendfsync always` every acknowledged write is replayed and the run completes.
+    @Test func redisRestartMidRunLosesNothing() async throws {
+        let server = try RedisServer(appendOnly: true, appendfsync: "always")
+        defer { server.stop() }
+        let backend = try RedisBackend(url: server.url)
+        let gateName = UUID().uuidString
+        let gate = TestGate()
+        GatedJob.gates.withLock { $0[gateName] = gate }
+        let total = 1000
+        let firstWave = 400
+        let client = JobClient(backend: backend)
+        _ = try await client.enqueue((0..<total).map { GatedJob(gate: gateName, from: firstWave, n: $0) }, options: JobOptions(batchID: "restart"))
+
+        var registry = JobRegistry()
+        registry.register(GatedJob.self)
+        let concurrency = 40
+        let worker = Worker(backend: backend, registry: registry, configuration: .init(
+            concurrency: concurrency, lease: .seconds(2), logger: .init(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            // The first wave is done and a full set of later jobs is running, held at the gate.
+            await gate.waitForStarts(concurrency)
+            while true {
+                let generation = backend.completionSignal.generation
+                if try await (backend.batch("restart")?[.succeeded] ?? 0) >= firstWave { break }
+                await backend.completionSignal.wait(after: generation, timeout: .seconds(1))
+            }
+            try server.restart()
+            gate.open()
+            let batch = try await backend.waitUntilBatchFinished("restart", timeout: .seconds(120))
+            worker.stop()
+            try await group.waitForAll()
+            #expect(batch.total == total)
+            #expect(batch[.succeeded] == total, "nothing lost across the restart: \(batch.counts)")
+        }
+        let records = try await backend.allJobs(JobQuery(batchID: "restart"))
+        #expect(records.count == total)
+        let results = Set(records.compactMap { $0.result.flatMap { try? JSONDecoder().decode(Int.self, from: $0) } })
+        #expect(results == Set(0..<total), "each job's own result is stored")
+        await backend.close()
+    }
+
+    @Test func passwordIsRequiredAndChecked() async throws {
+        let server = try RedisServer(password: "s3cret pass")
+        defer { server.stop() }
+        let good = try RedisBackend(url: "redis://:s3cret%20pass@127.0.0.1:\(server.port)")
+        let id = try await good.enqueue(NewJob(name: "test.job")).id
+        #expect(try await good.job(id)?.state == .ready)
+        await good.close()
+
+        for url in ["redis://:wrong@127.0.0.1:\(server.port)", "redis://127.0.0.1:\(server.port)"] {
+            let bad = try RedisBackend(url: url)
+            let error = await #expect(throws: ConveyorError.self) { try await bad.enqueue(NewJob(name: "test.job")) }
+            let message = "\(error.map { "\($0)" } ?? "")"
+            #expect(message.contains("127.0.0.1:\(server.port)"), "names the server: \(message)")
+            #expect(message.contains("WRONGPASS") || message.contains("NOAUTH"), "says what is wrong: \(message)")
+            await bad.close()
+        }
+    }
+
+    @Test func badStoreURLsAreClearErrors() throws {
+        #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?retention=soon") }
+        #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?colour=blue") }
+        #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:notaport") }
+        let configuration = try RedisBackend.Configuration(url: "redis://127.0.0.1:6380/2?namespace=ingest&retention=60")
+        #expect(configuration.namespace == "ingest")
+        #expect(configuration.retention == .seconds(60))
+        #expect(configuration.redis.database == 2)
+    }
+
+    /// Finished jobs go after the retention period, with their indexes; unfinished ones stay.
+    @Test func retentionDeletesOldFinishedJobs() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let backend = try RedisBackend(url: server.url + "?retention=60")
+        let ids = try await backend.enqueue([NewJob(name: "a", uniqueKey: "k"), NewJob(name: "b"), NewJob(name: "c")]).map(\.id)
+        let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: .seconds(30), workerID: "w")
+        try await backend.complete(claimed.map { .succeeded($0.lease, output: Data("1".utf8)) })
+        // Not yet: they finished just now.
+        #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
+        #expect(try await backend.job(ids[0]) != nil)
+        // Two minutes later (the clock is passed in), the two finished jobs are gone.
+        _ = try await backend.recoverExpiredLeases(now: Date().addingTimeInterval(120))
+        #expect(try await backend.job(ids[0]) == nil)
+        #expect(try await backend.job(ids[1]) == nil)
+        #expect(try await backend.job(ids[2])?.state == .ready)
+        #expect(try await backend.allJobs(JobQuery()).map(\.id) == [ids[2]])
+        #expect(try await backend.queueStats().first?.counts == [.ready: 1])
+        // The unique key is free again.
+        #expect(try await backend.enqueue(NewJob(name: "a", uniqueKey: "k")).isDuplicate == false)
+        await backend.close()
+    }
+
+    /// An idle worker blocks on Redis; a job enqueued by another client (another process or
+    /// host) wakes it without polling.
+    @Test func enqueueFromAnotherClientWakesAnIdleWorker() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let workerSide = try RedisBackend(url: server.url)
+        let submitter = try RedisBackend(url: server.url)
+        // One claim tells the store which queues to listen on; then the worker side is idle.
+        #expect(try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
+        let probe = try await RedisConnection.connect(configuration: RedisConfiguration(url: server.url))
+        while !((try await probe.send("INFO", "clients").string ?? "").contains("blocked_clients:1\r")) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let generation = workerSide.workSignal.generation
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let woken: Void = workerSide.workSignal.wait(after: generation, timeout: .seconds(60))
+        _ = try await submitter.enqueue(NewJob(name: "test.job"))
+        await woken
+        #expect(clock.now - start < .seconds(30), "woken by the enqueue, not by the 60 s timeout")
+        #expect(try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").count == 1)
+        await probe.close()
+        await workerSide.close()
+        await submitter.close()
+    }
+}
