@@ -81,7 +81,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-bench",
-            dependencies: ["Conveyor", "ConveyorSQLite"],
+            dependencies: ["Conveyor", "ConveyorSQLite", "ConveyorRedis", "ConveyorRedisClient"],
             path: "Benchmarks/ConveyorBenchmarks"
         ),
         .executableTarget(

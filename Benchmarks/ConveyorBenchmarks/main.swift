@@ -1,10 +1,16 @@
-// conveyor-bench: throughput and latency of the SQLite store, measured end to end.
+// conveyor-bench: throughput and latency of a store, measured end to end.
 //
-//   swift run -c release conveyor-bench                 # 100,000 jobs, prints a Markdown table
+//   swift run -c release conveyor-bench                 # SQLite, 100,000 jobs, prints a Markdown table
 //   swift run -c release conveyor-bench --jobs 20000 --synchronous full
+//   swift run -c release conveyor-bench --store redis   # starts its own redis-server (persistence off)
+//   swift run -c release conveyor-bench --store redis --redis-url redis://host:6379/0
 //
-// Every scenario starts from a fresh store file in a temporary directory.
+// Every scenario starts from a fresh store: a new SQLite file in a temporary directory, or an
+// emptied Redis (FLUSHALL on the server the benchmark started; a new namespace on one given
+// with --redis-url, which is never flushed).
 import Conveyor
+import ConveyorRedis
+import ConveyorRedisClient
 import ConveyorSQLite
 import Foundation
 import Logging
@@ -17,6 +23,9 @@ struct Options {
     var latencySamples = 1000
     var rounds = 3
     var synchronous = SQLiteBackend.Configuration.Synchronous.normal
+    var store = "sqlite"
+    var redisURL: String?
+    var appendfsync: String?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -30,6 +39,9 @@ struct Options {
             case "--latency-samples": latencySamples = Int(value) ?? latencySamples
             case "--rounds": rounds = Int(value) ?? rounds
             case "--synchronous": synchronous = value.lowercased() == "full" ? .full : .normal
+            case "--store": store = value
+            case "--redis-url": redisURL = value
+            case "--appendfsync": appendfsync = value
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -46,11 +58,81 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 
-func freshStore() throws -> (SQLiteBackend, String) {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-bench-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    let backend = try SQLiteBackend(configuration: .init(path: folder + "/bench.sqlite", synchronous: options.synchronous))
-    return (backend, folder)
+/// A redis-server the benchmark starts on a free loopback port, persistence off unless
+/// --appendfsync is given.
+final class BenchRedis: Sendable {
+    let port: Int
+    let process: Process
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    init(appendfsync: String?) async throws {
+        let probe = try Socket.freePort()
+        port = probe
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-bench-redis-\(probe)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        process.arguments = ["redis-server", "--port", String(probe), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
+                             "--appendonly", appendfsync == nil ? "no" : "yes", "--appendfsync", appendfsync ?? "everysec",
+                             "--logfile", directory + "/redis.log"]
+        try process.run()
+        for _ in 0..<200 {
+            if let connection = try? await RedisConnection.connect(configuration: RedisConfiguration(url: "redis://127.0.0.1:\(probe)")) {
+                await connection.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw ConveyorError.storeFailure("redis-server did not start on port \(probe); is it installed?")
+    }
+
+    func stop() { process.terminate(); process.waitUntilExit() }
+}
+
+enum Socket {
+    /// A port the kernel just handed out for loopback, free again once closed.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ConveyorError.storeFailure("no free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+let ownRedis: BenchRedis? = options.store == "redis" && options.redisURL == nil
+    ? try await BenchRedis(appendfsync: options.appendfsync)
+    : nil
+
+func freshStore() async throws -> (any JobBackend, @Sendable () async -> Void) {
+    switch options.store {
+    case "sqlite":
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let backend = try SQLiteBackend(configuration: .init(path: folder + "/bench.sqlite", synchronous: options.synchronous))
+        return (backend, { try? FileManager.default.removeItem(atPath: folder) })
+    case "redis":
+        var url = options.redisURL ?? ownRedis!.url
+        if let ownRedis {
+            let connection = try await RedisConnection.connect(configuration: RedisConfiguration(url: ownRedis.url))
+            _ = try await connection.send("FLUSHALL")
+            await connection.close()
+        } else {
+            url += (url.contains("?") ? "&" : "?") + "namespace=bench-\(UUID().uuidString.prefix(8))"
+        }
+        let backend = try RedisBackend(url: url)
+        return (backend, { await backend.close() })
+    default:
+        FileHandle.standardError.write(Data("unknown store \(options.store); use sqlite or redis\n".utf8))
+        exit(2)
+    }
 }
 
 func noopJobs(_ count: Int, batch: String? = nil) -> [NewJob] {
@@ -59,7 +141,7 @@ func noopJobs(_ count: Int, batch: String? = nil) -> [NewJob] {
 }
 
 /// Bulk enqueue of `options.jobs` no-op jobs in chunks; returns jobs per second.
-func enqueueThroughput(_ backend: SQLiteBackend, batch: String? = nil) async throws -> Double {
+func enqueueThroughput(_ backend: any JobBackend, batch: String? = nil) async throws -> Double {
     if let batch { _ = try await backend.createBatch(NewBatch(id: batch, onComplete: NewJob(name: "noop", queue: "callbacks"))) }
     let chunks = stride(from: 0, to: options.jobs, by: options.chunk).map { min(options.chunk, options.jobs - $0) }.map { noopJobs($0, batch: batch) }
     let start = clock.now
@@ -68,7 +150,7 @@ func enqueueThroughput(_ backend: SQLiteBackend, batch: String? = nil) async thr
 }
 
 /// One worker drains the pre-enqueued jobs; returns jobs per second.
-func drainThroughput(_ backend: SQLiteBackend) async throws -> Double {
+func drainThroughput(_ backend: any JobBackend) async throws -> Double {
     var registry = JobRegistry()
     registry.register(name: "noop") { _, _ in Data() }
     let worker = Worker(backend: backend, registry: registry, configuration: .init(
@@ -82,7 +164,7 @@ func drainThroughput(_ backend: SQLiteBackend) async throws -> Double {
 }
 
 /// Enqueue-to-start latency with an idle worker, one job at a time; returns (p50, p99) in ms.
-func startLatency(_ backend: SQLiteBackend) async throws -> (Double, Double) {
+func startLatency(_ backend: any JobBackend) async throws -> (Double, Double) {
     let started = AsyncSignal()
     let samples = LatencySamples()
     var registry = JobRegistry()
@@ -125,19 +207,19 @@ var batchEnqueueRates: [Double] = []
 var batchDrainRates: [Double] = []
 var latencies: [(Double, Double)] = []
 for round in 1...options.rounds {
-    let (backend, folder) = try freshStore()
+    let (backend, cleanUp) = try await freshStore()
     enqueueRates.append(try await enqueueThroughput(backend))
     drainRates.append(try await drainThroughput(backend))
     latencies.append(try await startLatency(backend))
-    try? FileManager.default.removeItem(atPath: folder)
+    await cleanUp()
     // The same jobs as members of one batch with a completion callback: counters move with every job.
-    let (batched, batchFolder) = try freshStore()
+    let (batched, cleanUpBatch) = try await freshStore()
     batchEnqueueRates.append(try await enqueueThroughput(batched, batch: "bench"))
     batchDrainRates.append(try await drainThroughput(batched))
     guard let batch = try await batched.batch("bench"), batch[.succeeded] == options.jobs, batch.isFinished else {
         throw ConveyorError.storeFailure("the benchmark batch did not finish with every job counted")
     }
-    try? FileManager.default.removeItem(atPath: batchFolder)
+    await cleanUpBatch()
     FileHandle.standardError.write(Data("round \(round): enqueue \(format(enqueueRates.last!)) jobs/s, drain \(format(drainRates.last!)) jobs/s, latency p50 \(format(latencies.last!.0)) ms p99 \(format(latencies.last!.1)) ms\n".utf8))
 }
 
@@ -145,8 +227,12 @@ let p50s = latencies.map { $0.0 }
 let p99s = latencies.map { $0.1 }
 let cpus = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
     .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+let storeTitle = options.store == "redis"
+    ? "Redis store (\(options.redisURL == nil ? "own redis-server, \(options.appendfsync.map { "AOF appendfsync \($0)" } ?? "persistence off")" : "given server"), loopback)"
+    : "SQLite store (\(options.synchronous.rawValue.lowercased()) sync, WAL)"
+defer { ownRedis?.stop() }
 print("""
-| SQLite store (\(options.synchronous.rawValue.lowercased()) sync, WAL) | median | min | max |
+| \(storeTitle) | median | min | max |
 |---|---:|---:|---:|
 | bulk enqueue, \(options.jobs) no-op jobs in chunks of \(options.chunk) (jobs/s) | \(format(median(enqueueRates))) | \(format(enqueueRates.min()!)) | \(format(enqueueRates.max()!)) |
 | drain \(options.jobs) no-op jobs, one worker process, concurrency \(options.concurrency), prefetch \(options.prefetch) (jobs/s) | \(format(median(drainRates))) | \(format(drainRates.min()!)) | \(format(drainRates.max()!)) |
@@ -157,3 +243,40 @@ print("""
 
 \(options.rounds) rounds, each on a fresh store · \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpus) · \(Date())
 """)
+
+/// Redis's own limit on this machine, measured with redis-benchmark against the same server.
+if options.store == "redis", let ownRedis {
+    func redisBenchmark(_ arguments: [String]) -> [(String, Double)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["redis-benchmark", "-h", "127.0.0.1", "-p", String(ownRedis.port), "-q"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return [] }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // Lines look like "SET: 21834.06 requests per second, p50=0.039 msec" (with \r progress before).
+        return output.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).compactMap { line in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, line.contains("requests per second"),
+                  let rate = Double(parts[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") else { return nil }
+            return (String(parts[0]), rate)
+        }
+    }
+    let single = redisBenchmark(["-n", "50000", "-c", "1", "-t", "ping,set,lpush,lpop"])
+    let concurrent = redisBenchmark(["-n", "200000", "-c", "50", "-t", "ping,set,lpush,lpop"])
+    let pipelined = redisBenchmark(["-n", "2000000", "-c", "50", "-P", "64", "-t", "set,lpush,lpop"])
+    if single.isEmpty {
+        print("\nredis-benchmark did not run (is it installed?); no comparison with Redis's own limit.")
+    } else {
+        print("""
+
+        | redis-benchmark on the same server | requests/s |
+        |---|---:|
+        """)
+        for (label, rows) in [("1 client, one command at a time", single), ("50 clients", concurrent), ("50 clients, pipelines of 64", pipelined)] {
+            for (command, rate) in rows { print("| \(command), \(label) | \(format(rate)) |") }
+        }
+    }
+}

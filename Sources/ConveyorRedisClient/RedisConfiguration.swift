@@ -29,6 +29,10 @@ public struct RedisConfiguration: Sendable {
     /// that times out fails with `RedisClientError.timeout`; its late reply is discarded and the
     /// connection stays usable.
     public var commandTimeout: Duration
+    /// How long a command waits for a shared connection while none is up (the server is down
+    /// or restarting) before it fails with the last connection error. A long-running worker
+    /// waits; a one-shot command line tool should give up sooner.
+    public var connectionWaitTimeout: Duration
     /// The number of shared connections a `RedisConnectionPool` keeps open; default 2.
     public var poolSize: Int
     /// The most dedicated connections (`withDedicatedConnection`) a pool opens at once; default 16.
@@ -60,6 +64,7 @@ public struct RedisConfiguration: Sendable {
         self.clientName = nil
         self.connectTimeout = .seconds(5)
         self.commandTimeout = .seconds(30)
+        self.connectionWaitTimeout = .seconds(30)
         self.poolSize = 2
         self.maxDedicatedConnections = 16
         self.reconnectInitialDelay = .milliseconds(100)

@@ -86,7 +86,7 @@ public actor RedisConnectionPool: RedisClient {
         start()
         let id = nextWaiterID
         nextWaiterID += 1
-        let timeout = configuration.commandTimeout
+        let timeout = configuration.connectionWaitTimeout
         return try await withCheckedThrowingContinuation { continuation in
             waiters[id] = continuation
             Task {
@@ -102,7 +102,7 @@ public actor RedisConnectionPool: RedisClient {
         continuation.resume(
             throwing: RedisClientError(
                 .timeout,
-                "no connection to Redis at \(configuration.endpoint) within \(configuration.commandTimeout): \(why)"
+                "no connection to Redis at \(configuration.endpoint) within \(configuration.connectionWaitTimeout): \(why)"
             )
         )
     }

@@ -56,7 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         Logs.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "conveyor.worker")
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open(patient: true)
         var registry = ConveyorCommand.registry
         BuiltinJobs.register(into: &registry, options: .init(
             commandTemplate: try command.map(CommandTemplate.init), permanentExitCodes: Set(permanentExitCodes)))

@@ -22,11 +22,13 @@ public struct StoreOptions: ParsableArguments, Sendable {
         store ?? ProcessInfo.processInfo.environment["CONVEYOR_URL"] ?? Self.defaultPath
     }
 
-    public func open() throws -> any JobBackend {
-        try Self.open(url)
+    /// Opens the store. A `patient` caller (a worker) waits out a store server that is down;
+    /// one-shot commands give up after a few seconds with the connection error.
+    public func open(patient: Bool = false) throws -> any JobBackend {
+        try Self.open(url, patient: patient)
     }
 
-    public static func open(_ url: String) throws -> any JobBackend {
+    public static func open(_ url: String, patient: Bool = false) throws -> any JobBackend {
         if url == "memory:" || url == "memory://" { return MemoryBackend() }
         var location = url
         var query: [String: String] = [:]
@@ -57,7 +59,9 @@ public struct StoreOptions: ParsableArguments, Sendable {
             }
             return try SQLiteBackend(configuration: configuration)
         case "redis", "rediss":
-            return try RedisBackend(url: url)
+            var configuration = try RedisBackend.Configuration(url: url)
+            if !patient { configuration.redis.connectionWaitTimeout = .seconds(3) }
+            return RedisBackend(configuration: configuration)
         case "postgres", "postgresql":
             throw ConveyorError.invalidStoreURL(url, reason: "the \(scheme!) store is planned but not built yet; use a SQLite file for now")
         default:
