@@ -75,6 +75,8 @@ final class BenchRedis: Sendable {
         process.arguments = ["redis-server", "--port", String(probe), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
                              "--appendonly", appendfsync == nil ? "no" : "yes", "--appendfsync", appendfsync ?? "everysec",
                              "--logfile", directory + "/redis.log"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 {
             if let connection = try? await RedisConnection.connect(configuration: RedisConfiguration(url: "redis://127.0.0.1:\(probe)")) {
@@ -86,7 +88,11 @@ final class BenchRedis: Sendable {
         throw ConveyorError.storeFailure("redis-server did not start on port \(probe); is it installed?")
     }
 
-    func stop() { process.terminate(); process.waitUntilExit() }
+    /// SIGKILL: a child of this process inherits its blocked signals, SIGTERM among them.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
 
 enum Socket {
