@@ -212,10 +212,34 @@ var drainRates: [Double] = []
 var batchEnqueueRates: [Double] = []
 var batchDrainRates: [Double] = []
 var latencies: [(Double, Double)] = []
+/// Redis server CPU time per job (µs), by phase: how much of Redis's one core each job costs.
+var redisEnqueueCost: [Double] = []
+var redisDrainCost: [Double] = []
+
+/// The Redis server's CPU seconds so far (user + system), or 0 for other stores.
+func redisCPU() async throws -> Double {
+    guard options.store == "redis" else { return 0 }
+    let connection = try await RedisConnection.connect(configuration: RedisConfiguration(url: options.redisURL ?? ownRedis!.url))
+    defer { Task { await connection.close() } }
+    let info = try await connection.send("INFO", "cpu").string ?? ""
+    return info.split(separator: "\r\n").reduce(0.0) { total, line in
+        let parts = line.split(separator: ":")
+        guard parts.count == 2, parts[0] == "used_cpu_user" || parts[0] == "used_cpu_sys" else { return total }
+        return total + (Double(parts[1]) ?? 0)
+    }
+}
+
 for round in 1...options.rounds {
     let (backend, cleanUp) = try await freshStore()
+    let cpu0 = try await redisCPU()
     enqueueRates.append(try await enqueueThroughput(backend))
+    let cpu1 = try await redisCPU()
     drainRates.append(try await drainThroughput(backend))
+    let cpu2 = try await redisCPU()
+    if options.store == "redis" {
+        redisEnqueueCost.append((cpu1 - cpu0) * 1_000_000 / Double(options.jobs))
+        redisDrainCost.append((cpu2 - cpu1) * 1_000_000 / Double(options.jobs))
+    }
     latencies.append(try await startLatency(backend))
     await cleanUp()
     // The same jobs as members of one batch with a completion callback: counters move with every job.
@@ -247,7 +271,7 @@ print("""
 | enqueue-to-start latency, idle worker, p50 (ms) | \(format(median(p50s))) | \(format(p50s.min()!)) | \(format(p50s.max()!)) |
 | enqueue-to-start latency, idle worker, p99 (ms) | \(format(median(p99s))) | \(format(p99s.min()!)) | \(format(p99s.max()!)) |
 
-\(options.rounds) rounds, each on a fresh store · \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpus) · \(Date())
+\(redisEnqueueCost.isEmpty ? "" : "Redis server CPU per job (median): \(format(median(redisEnqueueCost))) µs to enqueue, \(format(median(redisDrainCost))) µs to claim and complete; one Redis core allows about \(format(1_000_000 / median(redisEnqueueCost))) enqueues/s and \(format(1_000_000 / median(redisDrainCost))) jobs/s drained.\n\n")\(options.rounds) rounds, each on a fresh store · \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpus) · \(Date())
 """)
 
 /// Redis's own limit on this machine, measured with redis-benchmark against the same server.

@@ -13,11 +13,10 @@ import ConveyorRedisClient
 /// |---|---|---|
 /// | `P seq` | string | the last job id |
 /// | `P j:<id>` | hash | one job (fields below) |
-/// | `P all` | zset | every job id, scored by id |
-/// | `P rdy:<queue>` | zset | ready jobs, scored so that ZPOPMIN gives priority, then FIFO |
+/// | `P rdy:<queue>:<priority>` | list | ready job ids, FIFO, one list per priority 0-9 |
 /// | `P dly:<queue>` | zset | scheduled and retrying jobs by run-at (µs) |
 /// | `P act` | zset | active jobs by lease expiry (µs) |
-/// | `P fin` | zset | succeeded, dead and cancelled jobs by finish time, for retention |
+/// | `P fin` | list | `id:finished-at` of jobs as they finish, oldest first, for retention |
 /// | `P uq` | hash | unique key → job id |
 /// | `P qs`, `P paused` | sets | queue names, paused queue names |
 /// | `P qc:<queue>` | hash | job counts by state |
@@ -36,6 +35,12 @@ import ConveyorRedisClient
 /// `tk` lease token, `hc` has children. Times are microseconds since 1970, passed in as
 /// decimal strings: Lua numbers are doubles, exact up to 2^53, and numbers Lua computes are
 /// written with `%d` so they never turn into exponent notation.
+///
+/// The ready lists and `fin` are cleaned lazily: a job that leaves `ready` (cancelled) or
+/// a final state (retried, purged) keeps its entry, and whoever pops an entry checks the
+/// job's state (and finish time) first. That keeps every hot path O(1) per job: no
+/// sorted-set insert or removal on enqueue, claim or completion except the lease index.
+/// Ids come from one counter and only grow, so listings walk the id range.
 enum RedisScripts {
     /// Message templates built by the same Swift code every store uses, so wording lives once.
     private static var templates: String {
@@ -79,8 +84,7 @@ enum RedisScripts {
         local NOWN = tonumber(NOW)
         local function jk(id) return P .. 'j:' .. id end
         local function fmt(n) return string.format('%d', n) end
-        -- ZPOPMIN order: higher priority first, then lower id.
-        local function rscore(prio, id) return fmt((9 - (tonumber(prio) or 5)) * 10000000000000 + tonumber(id)) end
+        local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (prio or '5') end
         local function isFinal(s) return s == 3 or s == 5 or s == 6 end
         local function subst(t, key, val)
           local i, j = string.find(t, key, 1, true)
@@ -121,16 +125,16 @@ enum RedisScripts {
           if redis.call('HSETNX', P .. 'b:' .. b, 'c', NOW) == 1 then redis.call('ZADD', P .. 'bs', NOW, b) end
         end
 
+        -- Ready lists and fin are cleaned lazily (see the layout notes): leaving them costs nothing.
         local function unindex(id, s, q)
           if s == 0 or s == 4 then redis.call('ZREM', P .. 'dly:' .. q, id)
-          elseif s == 1 then redis.call('ZREM', P .. 'rdy:' .. q, id)
-          elseif s == 2 then redis.call('ZREM', P .. 'act', id)
-          elseif isFinal(s) then redis.call('ZREM', P .. 'fin', id) end
+          elseif s == 2 then redis.call('ZREM', P .. 'act', id) end
         end
-        local function reindex(id, s, q, prio, runAt)
+        -- `front`: back to the head of its line (a released or recovered job keeps its turn).
+        local function reindex(id, s, q, prio, runAt, front)
           if s == 0 or s == 4 then redis.call('ZADD', P .. 'dly:' .. q, runAt, id)
-          elseif s == 1 then redis.call('ZADD', P .. 'rdy:' .. q, rscore(prio, id), id)
-          elseif isFinal(s) then redis.call('ZADD', P .. 'fin', NOW, id) end
+          elseif s == 1 then redis.call(front and 'LPUSH' or 'RPUSH', rkey(q, prio), id)
+          elseif isFinal(s) then redis.call('RPUSH', P .. 'fin', id .. ':' .. NOW) end
         end
 
         local function load(id)
@@ -142,11 +146,11 @@ enum RedisScripts {
         end
 
         -- Moves a loaded job to state `new`, keeping indexes and counters right.
-        local function setState(id, h, new, fields)
+        local function setState(id, h, new, fields, front)
           local old = h.s
           unindex(id, old, h.q)
           redis.call('HSET', jk(id), 's', new, unpack(fields))
-          reindex(id, new, h.q, h.pr, h.r)
+          reindex(id, new, h.q, h.pr, h.r, front)
           move(h.q, h.b, old, new)
           h.s = new
         end
@@ -321,7 +325,6 @@ enum RedisScripts {
           if h.wb then redis.call('SREM', P .. 'bw:' .. h.wb, id) end
           if h.pa then redis.call('SREM', P .. 'ch:' .. h.pa, id) end
           redis.call('DEL', P .. 'ch:' .. id, jk(id))
-          redis.call('ZREM', P .. 'all', id)
           redis.call('HINCRBY', P .. 'qc:' .. h.q, h.s, -1)
         end
 
@@ -340,7 +343,8 @@ enum RedisScripts {
             return redis.error_reply('NOJOB ' .. ARGV[o + 10])
           end
         end
-        local results, allIds, ready = {}, {}, {}
+        local results, ready = {}, {}
+        local nextID = redis.call('INCRBY', P .. 'seq', n) - n
         local recheck, queues = {}, {}
         for i = 0, n - 1 do
           local o = 3 + i * F
@@ -357,8 +361,9 @@ enum RedisScripts {
               r = runAt
               if tonumber(runAt) > NOWN then state = 0 end
             end
-            local id = fmt(redis.call('INCR', P .. 'seq'))
-            local f = { 'HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', r, 'c', NOW, 'a', '0', 'tk', '0' }
+            nextID = nextID + 1
+            local id = fmt(nextID)
+            local f = { 'HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', r, 'c', NOW }
             if u ~= '' then
               f[#f + 1] = 'u'; f[#f + 1] = u
               redis.call('HSET', P .. 'uq', u, id)
@@ -389,11 +394,11 @@ enum RedisScripts {
             end
             f[#f + 1] = 's'; f[#f + 1] = state
             redis.call(unpack(f))
-            allIds[#allIds + 1] = id; allIds[#allIds + 1] = id
             if state == 1 then
-              local list = ready[q]
-              if not list then list = {}; ready[q] = list end
-              list[#list + 1] = rscore(pr, id); list[#list + 1] = id
+              local k = rkey(q, pr)
+              local list = ready[k]
+              if not list then list = {}; ready[k] = list end
+              list[#list + 1] = id
             elseif state == 0 then
               redis.call('ZADD', P .. 'dly:' .. q, r, id)
             end
@@ -402,8 +407,7 @@ enum RedisScripts {
             results[#results + 1] = tonumber(id)
           end
         end
-        many('ZADD', P .. 'all', allIds)
-        for q, list in pairs(ready) do many('ZADD', P .. 'rdy:' .. q, list) end
+        for k, list in pairs(ready) do many('RPUSH', k, list) end
         for q, _ in pairs(queues) do redis.call('SADD', P .. 'qs', q) end
         runCascade()
         -- Waiting for a batch that has already finished: settle now, after this call's own
@@ -435,34 +439,43 @@ enum RedisScripts {
             while true do
               local due = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0, 500)
               if #due == 0 then break end
-              local scores = {}
               for _, id in ipairs(due) do
                 local v = redis.call('HMGET', jk(id), 's', 'pr', 'b')
                 redis.call('HSET', jk(id), 's', '1')
-                scores[#scores + 1] = rscore(v[2], id); scores[#scores + 1] = id
+                redis.call('RPUSH', rkey(q, v[2]), id)
                 move(q, v[3] or '', tonumber(v[1]), 1)
               end
-              many('ZADD', P .. 'rdy:' .. q, scores)
               many('ZREM', dk, due)
               if #due < 500 then break end
             end
-            local got = redis.call('ZPOPMIN', P .. 'rdy:' .. q, limit - count)
-            for k = 1, #got, 2 do
-              local id = got[k]
-              local key = jk(id)
-              local v = redis.call('HMGET', key, 'n', 'p', 'pr', 'a', 'm', 't', 'b', 'c', 'pa', 'wb', 'tk')
-              local a = fmt((tonumber(v[4]) or 0) + 1)
-              local tk = fmt((tonumber(v[11]) or 0) + 1)
-              redis.call('HSET', key, 's', '2', 'a', a, 'tk', tk, 'st', NOW, 'w', worker, 'l', expiry)
-              leases[#leases + 1] = expiry; leases[#leases + 1] = id
-              move(q, v[7] or '', 1, 2)
-              local j = #out
-              out[j + 1] = id; out[j + 2] = v[1]; out[j + 3] = q; out[j + 4] = v[2]; out[j + 5] = v[3]
-              out[j + 6] = a; out[j + 7] = v[5]; out[j + 8] = v[6]; out[j + 9] = v[7] or ''; out[j + 10] = v[8]
-              out[j + 11] = v[9] or ''; out[j + 12] = v[10] or ''; out[j + 13] = tk
-              count = count + 1
+            -- Highest priority first; entries of jobs no longer ready (cancelled) are dropped.
+            for prio = 9, 0, -1 do
+              local rk = rkey(q, prio)
+              while count < limit do
+                local got = redis.call('LPOP', rk, limit - count)
+                if not got then break end
+                for _, id in ipairs(got) do
+                  local key = jk(id)
+                  local v = redis.call('HMGET', key, 'n', 'p', 'pr', 'a', 'm', 't', 'b', 'c', 'pa', 'wb', 'tk', 's')
+                  if v[12] == '1' then
+                    local a = fmt((tonumber(v[4]) or 0) + 1)
+                    local tk = fmt((tonumber(v[11]) or 0) + 1)
+                    redis.call('HSET', key, 's', '2', 'a', a, 'tk', tk, 'st', NOW, 'w', worker, 'l', expiry)
+                    leases[#leases + 1] = expiry; leases[#leases + 1] = id
+                    move(q, v[7] or '', 1, 2)
+                    local j = #out
+                    out[j + 1] = id; out[j + 2] = v[1]; out[j + 3] = q; out[j + 4] = v[2]; out[j + 5] = v[3]
+                    out[j + 6] = a; out[j + 7] = v[5]; out[j + 8] = v[6]; out[j + 9] = v[7] or ''; out[j + 10] = v[8]
+                    out[j + 11] = v[9] or ''; out[j + 12] = v[10] or ''; out[j + 13] = tk
+                    count = count + 1
+                  end
+                end
+              end
+              if count >= limit then
+                if redis.call('LLEN', rk) > 0 then wakeQueue = q end
+                break
+              end
             end
-            if count >= limit and redis.call('ZCARD', P .. 'rdy:' .. q) > 0 then wakeQueue = q end
           end
         end
         many('ZADD', P .. 'act', leases)
@@ -486,7 +499,7 @@ enum RedisScripts {
             actIds[#actIds + 1] = id
             if kind == 's' then
               redis.call('HSET', key, 's', '3', 'res', ARGV[o + 3], 'f', NOW, 'l', '')
-              finIds[#finIds + 1] = NOW; finIds[#finIds + 1] = id
+              finIds[#finIds + 1] = id .. ':' .. NOW
               move(q, b, 2, 3)
               finished(id, 3, v[5])
             elseif kind == 'r' then
@@ -497,14 +510,14 @@ enum RedisScripts {
               woke[q] = true
             else
               redis.call('HSET', key, 's', '5', 'f', NOW, 'l', '', 'ek', ARGV[o + 4], 'em', ARGV[o + 3])
-              finIds[#finIds + 1] = NOW; finIds[#finIds + 1] = id
+              finIds[#finIds + 1] = id .. ':' .. NOW
               move(q, b, 2, 5)
               finished(id, 5, v[5])
             end
           end
         end
         many('ZREM', P .. 'act', actIds)
-        many('ZADD', P .. 'fin', finIds)
+        many('RPUSH', P .. 'fin', finIds)
         return runCascade()
         """#)
 
@@ -532,7 +545,7 @@ enum RedisScripts {
           if v[1] == '2' and v[2] == ARGV[o + 1] then
             redis.call('HSET', jk(id), 's', '1', 'a', fmt((tonumber(v[3]) or 1) - 1), 'l', '', 'w', '', 'st', '')
             redis.call('ZREM', P .. 'act', id)
-            redis.call('ZADD', P .. 'rdy:' .. v[4], rscore(v[6], id), id)
+            redis.call('LPUSH', rkey(v[4], v[6]), id)
             move(v[4], v[5] or '', 2, 1)
           end
         end
@@ -555,7 +568,7 @@ enum RedisScripts {
                 finished(id, 5, h.hc)
               else
                 h.r = NOW
-                setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
+                setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg }, true)
               end
             else
               redis.call('ZREM', P .. 'act', id)
@@ -564,12 +577,20 @@ enum RedisScripts {
         end
         runCascade()
         if ARGV[2] ~= '' then
-          -- Retention: finished jobs older than the cut-off go, a bounded number per call.
-          local old = redis.call('ZRANGEBYSCORE', P .. 'fin', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 2000)
-          for _, id in ipairs(old) do
+          -- Retention: finished jobs older than the cut-off go, a bounded number per call. An
+          -- entry whose job was retried, purged or finished again since is only dropped.
+          local cutoff = tonumber(ARGV[2])
+          local entries = redis.call('LRANGE', P .. 'fin', 0, 1999)
+          local done = 0
+          for _, e in ipairs(entries) do
+            local sep = string.find(e, ':', 1, true)
+            local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
+            if tonumber(at) >= cutoff then break end
+            done = done + 1
             local h = load(id)
-            if h and isFinal(h.s) then deleteJob(id, h) else redis.call('ZREM', P .. 'fin', id) end
+            if h and isFinal(h.s) and h.f == at then deleteJob(id, h) end
           end
+          if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
         end
         return count
         """#)
@@ -670,7 +691,6 @@ enum RedisScripts {
                 ensureBatch(outer)
                 redis.call('ZADD', P .. 'bj:' .. outer, id, id)
               end
-              redis.call('ZADD', P .. 'all', id, id)
               redis.call('SADD', P .. 'bw:' .. b, id)
               redis.call('SADD', P .. 'qs', q)
               redis.call('HSET', k, kind == 1 and 'os' or 'oc', id)
@@ -686,21 +706,14 @@ enum RedisScripts {
     static let purge = script(#"""
         local q, cutoff = ARGV[2], tonumber(ARGV[3])
         local want = {}
-        local onlyFinished = true
         for i = 4, #ARGV do
           local s = tonumber(ARGV[i])
           if s ~= 2 then want[s] = true end
-          if not isFinal(s) then onlyFinished = false end
         end
         local victims = {}
-        local source = onlyFinished and 'fin' or 'all'
-        local ids
-        if onlyFinished and cutoff then
-          ids = redis.call('ZRANGEBYSCORE', P .. 'fin', '-inf', '(' .. ARGV[3])
-        else
-          ids = redis.call('ZRANGE', P .. source, 0, -1)
-        end
-        for _, id in ipairs(ids) do
+        local last = tonumber(redis.call('GET', P .. 'seq') or '0')
+        for i = 1, last do
+          local id = fmt(i)
           local h = load(id)
           if h and want[h.s] and (q == '' or h.q == q) then
             local at = (h.f and h.f ~= '') and h.f or h.c
@@ -734,24 +747,36 @@ enum RedisScripts {
           want = {}
           for i = 6, #ARGV do want[ARGV[i]] = true end
         end
-        local source = b ~= '' and (P .. 'bj:' .. b) or (P .. 'all')
-        local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
         local out = {}
         local found = 0
-        while found < limit do
-          local ids = redis.call('ZRANGEBYSCORE', source, from, '+inf', 'LIMIT', 0, 500)
-          if #ids == 0 then break end
-          for _, id in ipairs(ids) do
-            local v = redis.call('HMGET', jk(id), 's', 'q')
-            if v[1] and (not want or want[v[1]]) and (q == '' or v[2] == q) then
-              out[#out + 1] = id
-              out[#out + 1] = redis.call('HGETALL', jk(id))
-              found = found + 1
+        local function take(id)
+          local v = redis.call('HMGET', jk(id), 's', 'q')
+          if v[1] and (not want or want[v[1]]) and (q == '' or v[2] == q) then
+            out[#out + 1] = id
+            out[#out + 1] = redis.call('HGETALL', jk(id))
+            found = found + 1
+          end
+        end
+        if b ~= '' then
+          local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
+          while found < limit do
+            local ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, 500)
+            if #ids == 0 then break end
+            for _, id in ipairs(ids) do
+              take(id)
               if found >= limit then break end
             end
+            from = '(' .. ids[#ids]
+            if #ids < 500 then break end
           end
-          from = '(' .. ids[#ids]
-          if #ids < 500 then break end
+        else
+          -- Ids only grow: walk them from `after`; deleted ones are skipped.
+          local last = tonumber(redis.call('GET', P .. 'seq') or '0')
+          local id = (tonumber(ARGV[4]) or 0) + 1
+          while found < limit and id <= last do
+            take(fmt(id))
+            id = id + 1
+          end
         end
         return out
         """#)
