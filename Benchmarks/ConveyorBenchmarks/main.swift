@@ -26,6 +26,10 @@ struct Options {
     var store = "sqlite"
     var redisURL: String?
     var appendfsync: String?
+    /// `--compare WORKLOAD`: one measurement for `scripts/compare`, printed as one JSON line.
+    var compare: String?
+    var workers = 1
+    var sqlitePath: String?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -42,6 +46,9 @@ struct Options {
             case "--store": store = value
             case "--redis-url": redisURL = value
             case "--appendfsync": appendfsync = value
+            case "--compare": compare = value
+            case "--workers": workers = Int(value) ?? workers
+            case "--sqlite-path": sqlitePath = value
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -206,6 +213,16 @@ final class LatencySamples: @unchecked Sendable {
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 func format(_ value: Double) -> String { value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value) }
+
+if let workload = options.compare {
+    do {
+        try await Compare(options: options).run(workload)
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("conveyor-bench --compare \(workload): \(error)\n".utf8))
+        exit(1)
+    }
+}
 
 var enqueueRates: [Double] = []
 var drainRates: [Double] = []
