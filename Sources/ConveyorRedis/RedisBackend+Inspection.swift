@@ -45,6 +45,7 @@ extension RedisBackend {
     }
 
     public func job(_ id: JobID) async throws -> JobRecord? {
+        startCompletionListener()
         let reply = try await send("read job \(id)", ["HGETALL", key("j:\(id)")])
         return Self.record(id: id, Self.fields(reply))
     }
@@ -115,7 +116,8 @@ extension RedisBackend {
     }
 
     public func batch(_ id: String) async throws -> Batch? {
-        Self.batch(id: id, Self.fields(try await send("read batch \(id)", ["HGETALL", key("b:" + id)])))
+        startCompletionListener()
+        return Self.batch(id: id, Self.fields(try await send("read batch \(id)", ["HGETALL", key("b:" + id)])))
     }
 
     public func batches(limit: Int) async throws -> [Batch] {

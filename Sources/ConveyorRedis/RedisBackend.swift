@@ -77,6 +77,7 @@ public final class RedisBackend: JobBackend {
     public let workSignal = AsyncSignal()
     public let completionSignal = AsyncSignal()
     private let listener: WakeListener
+    private let completions: CompletionListener
 
     public convenience init(url: String, logger: Logger = Logger(label: "conveyor.redis")) throws {
         try self.init(configuration: Configuration(url: url), logger: logger)
@@ -87,10 +88,12 @@ public final class RedisBackend: JobBackend {
         prefix = "{\(configuration.namespace)}:"
         client = RedisConnectionPool(configuration: configuration.redis, logger: logger)
         listener = WakeListener(client: client, prefix: prefix, signal: workSignal, logger: logger)
+        completions = CompletionListener(configuration: configuration.redis, channel: prefix + "done", signal: completionSignal, logger: logger)
     }
 
     deinit {
         listener.stop()
+        completions.stop()
         let client = client
         Task { await client.close() }
     }
@@ -98,6 +101,7 @@ public final class RedisBackend: JobBackend {
     /// Stops the wake-up listener and closes the connections.
     public func close() async {
         listener.stop()
+        completions.stop()
         await client.close()
     }
 
@@ -156,6 +160,11 @@ public final class RedisBackend: JobBackend {
     }
 
     func key(_ suffix: String) -> RESPArgument { .string(prefix + suffix) }
+
+    /// Someone reads jobs or batches, maybe to wait for them: hear other processes' completions.
+    func startCompletionListener() {
+        completions.start()
+    }
 
     /// Workers in this process claim from these queues: block on their wake lists.
     func listen(to queues: [String]) {
@@ -264,6 +273,79 @@ final class WakeListener: Sendable {
                     logger.warning("wake-up listener lost Redis; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
                 }
                 try? await Task.sleep(for: delay)
+            }
+        }
+    }
+}
+
+/// Hears other processes' completions: the scripts that finish jobs publish on
+/// `{namespace}:done`, and this subscriber (one RESP3 connection of its own, reopened when it
+/// drops) notifies the completion signal, so `waitUntilFinished` and batch progress in one
+/// process follow workers on other hosts at once. It starts with the first read of a job or
+/// a batch, which every wait begins with.
+final class CompletionListener: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var connection: RedisConnection?
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private let configuration: RedisConfiguration
+    private let channel: String
+    private let signal: AsyncSignal
+    private let logger: Logger
+
+    init(configuration: RedisConfiguration, channel: String, signal: AsyncSignal, logger: Logger) {
+        var configuration = configuration
+        configuration.useRESP3 = true
+        self.configuration = configuration
+        self.channel = channel
+        self.signal = signal
+        self.logger = logger
+    }
+
+    func start() {
+        state.withLock { state in
+            guard !state.stopped, state.task == nil else { return }
+            state.task = Task { [self] in await self.run() }
+        }
+    }
+
+    func stop() {
+        let connection = state.withLock { state -> RedisConnection? in
+            state.stopped = true
+            state.task?.cancel()
+            return state.connection
+        }
+        if let connection { Task { await connection.close() } }
+    }
+
+    private func run() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let signal = signal
+                let connection = try await RedisConnection.connect(configuration: configuration, logger: logger) { _ in signal.notify() }
+                let stopped = state.withLock { state in
+                    state.connection = connection
+                    return state.stopped
+                }
+                if stopped {
+                    await connection.close()
+                    return
+                }
+                _ = try await connection.send(["SUBSCRIBE", .string(channel)])
+                failures = 0
+                // Completions published while it was not subscribed are not heard: tell waiters to look.
+                signal.notify()
+                await connection.waitUntilClosed()
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                if failures == 1 || failures % 20 == 0 {
+                    logger.warning("completion listener lost Redis; retrying", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .milliseconds(min(2000, 50 << min(failures, 6))))
             }
         }
     }

@@ -27,6 +27,7 @@ import ConveyorRedisClient
 /// | `P ch:<id>` | set | jobs waiting for job `id` (chain steps) |
 /// | `P wake:<queue>` | list | wake-up tokens idle workers block on (BLPOP) |
 /// | `P wk`, `P wks` | hash, zset | workers as JSON, by last heartbeat |
+/// | `P done` | pub/sub channel | a message after every call that finished jobs |
 ///
 /// Job fields: `n` name, `q` queue, `p` payload, `pr` priority, `s` state, `a` attempt,
 /// `m` max attempts, `t` timeout µs, `r` run-at, `c` created, `st` started, `f` finished,
@@ -518,7 +519,10 @@ enum RedisScripts {
         end
         many('ZREM', P .. 'act', actIds)
         many('RPUSH', P .. 'fin', finIds)
-        return runCascade()
+        local madeWork = runCascade()
+        -- Waiters in other processes (results, batch progress) hear of it.
+        if #actIds > 0 then redis.call('PUBLISH', P .. 'done', '1') end
+        return madeWork
         """#)
 
     // ARGV: lease expiry, then id, token pairs. Returns the pairs no longer held.
@@ -576,6 +580,7 @@ enum RedisScripts {
           end
         end
         runCascade()
+        if count > 0 then redis.call('PUBLISH', P .. 'done', '1') end
         if ARGV[2] ~= '' then
           -- Retention: finished jobs older than the cut-off go, a bounded number per call. An
           -- entry whose job was retried, purged or finished again since is only dropped.
@@ -608,6 +613,7 @@ enum RedisScripts {
           end
         end
         runCascade()
+        if #out > 0 then redis.call('PUBLISH', P .. 'done', '1') end
         return out
         """#)
 

@@ -58,11 +58,22 @@ struct RedisChannelStateMachine {
         case completeBatch(EventLoopPromise<RedisPipelineResults>, RedisPipelineResults)
         /// A reply with no command waiting for it: the stream is out of step; close.
         case unsolicited
+        /// An out-of-band RESP3 push (a pub/sub message): not a reply to any command.
+        case push(RESPValue)
     }
 
     mutating func receive(_ value: RESPValue) -> ReceiveAction {
         guard case .active = state else { return .none }
-        if case .push = value { return .none }  // out-of-band (RESP3); not a reply
+        if case .push(let elements) = value {
+            // RESP3 answers SUBSCRIBE (and its kin) with a push: that one is the reply.
+            if case .single(let promise, _, let name)? = pending.first,
+               let kind = elements.first?.string?.lowercased(), kind.hasSuffix("subscribe"),
+               name?.text.lowercased() == kind {
+                pending.removeFirst()
+                return .succeed(promise, value)
+            }
+            return .push(value)  // out-of-band: a pub/sub message, not a reply
+        }
         guard let head = pending.first else { return .unsolicited }
         switch head {
         case .single(let promise, _, _):

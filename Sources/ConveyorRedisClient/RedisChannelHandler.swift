@@ -31,11 +31,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var timerDeadline: NIODeadline?
     private let endpoint: String
     private let logger: Logger
+    private let onPush: (@Sendable (RESPValue) -> Void)?
 
-    init(endpoint: String, limits: RESPParserLimits, logger: Logger) {
+    init(endpoint: String, limits: RESPParserLimits, logger: Logger, onPush: (@Sendable (RESPValue) -> Void)? = nil) {
         self.endpoint = endpoint
         self.parser = RESPParser(limits: limits)
         self.logger = logger
+        self.onPush = onPush
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -136,6 +138,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         switch stateMachine.receive(value) {
         case .none:
             break
+        case .push(let message):
+            onPush?(message)
         case .succeed(let promise, let value):
             promise.succeed(value)
         case .failWithServerError(let promise, let error):

@@ -69,10 +69,14 @@ public final class RedisConnection: RedisClient, Sendable {
     /// Opens a connection and runs the handshake: `HELLO 3` (when `useRESP3`), `AUTH`,
     /// `SELECT`, `CLIENT SETNAME`, as configured. Throws `RedisClientError`: `.connectionRefused`
     /// naming host:port, `.timeout`, or `.authenticationFailed` with the server's message.
+    ///
+    /// `onPush` receives RESP3 out-of-band pushes (pub/sub messages after `SUBSCRIBE`, with
+    /// `useRESP3`), on the connection's event loop; keep it short.
     public static func connect(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "conveyor.redis")
+        logger: Logger = Logger(label: "conveyor.redis"),
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws -> RedisConnection {
         let endpoint = configuration.endpoint
         let sslContext: NIOSSLContext?
@@ -93,7 +97,7 @@ public final class RedisConnection: RedisClient, Sendable {
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(endpoint: endpoint, limits: limits, logger: logger)
+                        RedisChannelHandler(endpoint: endpoint, limits: limits, logger: logger, onPush: onPush)
                     )
                 }
             }

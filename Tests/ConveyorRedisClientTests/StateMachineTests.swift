@@ -21,7 +21,7 @@ struct StateMachineTests {
 
         guard case .succeed(_, .integer(1)) = machine.receive(.integer(1)) else { Issue.record("first"); return }
         guard case .none = machine.receive(.simpleString("OK")) else { Issue.record("batch 1"); return }
-        guard case .none = machine.receive(.push([.simpleString("invalidate")])) else { Issue.record("push"); return }
+        guard case .push = machine.receive(.push([.simpleString("invalidate")])) else { Issue.record("push"); return }
 
         let (expired, next) = machine.expire(now: now + .seconds(2), endpoint: "h:1")
         #expect(expired.count == 1)

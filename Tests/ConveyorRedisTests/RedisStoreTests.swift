@@ -141,4 +141,33 @@ struct RedisStoreTests {
         await workerSide.close()
         await submitter.close()
     }
+
+    /// A job finished by a worker elsewhere wakes a waiter here at once (pub/sub), not after
+    /// the 500 ms fallback of `waitUntilFinished`.
+    @Test func completionInAnotherClientWakesAWaiter() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let workerSide = try RedisBackend(url: server.url)
+        let waiterSide = try RedisBackend(url: server.url)
+        let id = try await workerSide.enqueue(NewJob(name: "test.job")).id
+        // The first read starts the subscriber; it notifies once when subscribed. Nothing else
+        // notifies the waiter side's signal in this test.
+        let beforeSubscribe = waiterSide.completionSignal.generation
+        _ = try await waiterSide.job(id)
+        await waiterSide.completionSignal.wait(after: beforeSubscribe, timeout: .seconds(30))
+        #expect(waiterSide.completionSignal.generation != beforeSubscribe, "the subscriber came up")
+
+        let claimed = try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w")
+        let generation = waiterSide.completionSignal.generation
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let woken: Void = waiterSide.completionSignal.wait(after: generation, timeout: .seconds(60))
+        try await workerSide.complete([.succeeded(claimed[0].lease, output: Data("7".utf8))])
+        await woken
+        #expect(waiterSide.completionSignal.generation != generation)
+        #expect(clock.now - start < .seconds(30), "woken by the publish, not by the 60 s timeout")
+        #expect(try await waiterSide.job(id)?.state == .succeeded)
+        await workerSide.close()
+        await waiterSide.close()
+    }
 }
