@@ -717,14 +717,35 @@ enum RedisScripts {
           if s ~= 2 then want[s] = true end
         end
         local victims = {}
-        local last = tonumber(redis.call('GET', P .. 'seq') or '0')
-        for i = 1, last do
-          local id = fmt(i)
+        local function consider(id)
           local h = load(id)
           if h and want[h.s] and (q == '' or h.q == q) then
             local at = (h.f and h.f ~= '') and h.f or h.c
             if not cutoff or tonumber(at) < cutoff then victims[#victims + 1] = { id, h } end
           end
+        end
+        local onlyFinished = true
+        for s, _ in pairs(want) do if not isFinal(s) then onlyFinished = false end end
+        if onlyFinished then
+          -- Finished jobs only: walk the finish list (oldest first), not every id. An entry
+          -- counts only if the job still finished at that time (not retried or purged since).
+          local start = 0
+          while true do
+            local entries = redis.call('LRANGE', P .. 'fin', start, start + 999)
+            if #entries == 0 then break end
+            for _, e in ipairs(entries) do
+              local sep = string.find(e, ':', 1, true)
+              local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
+              if cutoff and tonumber(at) >= cutoff then break end
+              if redis.call('HGET', jk(id), 'f') == at then consider(id) end
+            end
+            local lastEntry = entries[#entries]
+            if cutoff and tonumber(string.sub(lastEntry, string.find(lastEntry, ':', 1, true) + 1)) >= cutoff then break end
+            start = start + #entries
+          end
+        else
+          local last = tonumber(redis.call('GET', P .. 'seq') or '0')
+          for i = 1, last do consider(fmt(i)) end
         end
         -- An unfinished job leaves as if cancelled: what waits on it is settled and its batch
         -- counts it as cancelled. Finished jobs stay in their batch's counts (history).
