@@ -267,6 +267,26 @@ extension BackendConformance {
         #expect(try await state(backend, ids[3]) == .ready)
     }
 
+    static func purgeOlderThan(_ backend: any JobBackend) async throws {
+        let ids = try await backend.enqueue([job(), job(), job(queue: "other")]).map(\.id)
+        let claimed = try await claimAll(backend, queues: ["default", "other"])
+        try await backend.complete(claimed.map { .succeeded($0.lease, output: Data("{}".utf8)) })
+        // Finished just now: nothing is older than a minute ago.
+        #expect(try await backend.purge(PurgeRequest(olderThan: Date().addingTimeInterval(-60))) == 0)
+        // Everything finished before a minute from now; only the asked queue goes.
+        #expect(try await backend.purge(PurgeRequest(queue: "default", olderThan: Date().addingTimeInterval(60))) == 2)
+        #expect(try await backend.job(ids[0]) == nil)
+        #expect(try await backend.job(ids[1]) == nil)
+        #expect(try await state(backend, ids[2]) == .succeeded)
+        // A retried job is not finished any more, whatever it was.
+        let more = try await backend.enqueue(job()).id
+        let again = try await claimAll(backend)
+        try await backend.complete([.failed(again[0].lease, JobFailure(.permanent, "x"), retryAt: nil)])
+        #expect(try await backend.retry([more]) == [more])
+        #expect(try await backend.purge(PurgeRequest(olderThan: Date().addingTimeInterval(60))) == 1)
+        #expect(try await state(backend, more) == .ready)
+    }
+
     static func inspection(_ backend: any JobBackend) async throws {
         let batch = try await backend.enqueue((0..<5).map { _ in job(batch: "sub-1") }).map(\.id)
         _ = try await backend.enqueue([job(queue: "other", batch: "sub-2"), job(runAt: Date().addingTimeInterval(600))])

@@ -49,6 +49,7 @@ public enum BackendConformance {
         Case(name: "retry brings dead and cancelled jobs back", body: retryDead),
         Case(name: "paused queues are skipped until resumed", body: pauseResume),
         Case(name: "purge deletes finished jobs and never active ones", body: purgeJobs),
+        Case(name: "purge older than a time keeps newer and unfinished jobs", body: purgeOlderThan),
         Case(name: "inspection counts, lists and summarizes", body: inspection),
         Case(name: "workers are registered, seen and forgotten", body: workerRegistry),
         Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),
