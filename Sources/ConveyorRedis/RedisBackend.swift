@@ -38,6 +38,7 @@ public final class RedisBackend: JobBackend {
         /// `redis://[[user]:password@]host[:port][/db][?namespace=name&retention=seconds]`
         /// (`rediss://` for TLS).
         public init(url: String) throws {
+            let shown = Self.redacted(url)
             var location = url
             var namespace = "conveyor"
             var retention = Duration.seconds(7 * 86_400)
@@ -51,12 +52,12 @@ public final class RedisBackend: JobBackend {
                         namespace = value
                     case "retention":
                         guard let seconds = Int(value), seconds > 0 else {
-                            throw ConveyorError.invalidStoreURL(url, reason: "retention must be a whole number of seconds, not '\(value)'")
+                            throw ConveyorError.invalidStoreURL(shown, reason: "retention must be a whole number of seconds, not '\(value)'")
                         }
                         retention = .seconds(seconds)
                     default:
                         throw ConveyorError.invalidStoreURL(
-                            url, reason: "unknown option '\(pair)'; the Redis store takes namespace=name (no braces) and retention=seconds")
+                            shown, reason: "unknown option '\(pair)'; the Redis store takes namespace=name (no braces) and retention=seconds")
                     }
                 }
             }
@@ -64,9 +65,17 @@ public final class RedisBackend: JobBackend {
             do {
                 redis = try RedisConfiguration(url: location)
             } catch {
-                throw ConveyorError.invalidStoreURL(url, reason: error.message)
+                throw ConveyorError.invalidStoreURL(shown, reason: error.message.replacingOccurrences(of: url, with: shown))
             }
             self.init(redis: redis, namespace: namespace, retention: retention)
+        }
+
+        /// The URL with its password replaced by `***`, for messages and logs.
+        public static func redacted(_ url: String) -> String {
+            guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+            let userInfo = url[scheme.upperBound..<at]
+            guard let colon = userInfo.firstIndex(of: ":") else { return url }
+            return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
         }
     }
 

@@ -86,5 +86,9 @@ struct RedisCLITests {
         #expect(missing.stderr.contains("requires a password"), "\(missing.all)")
         let right = try await ConveyorProcess.run(["submit", "conveyor.echo", "--payload", "{}", "--store", server.url], in: directory.path)
         #expect(right.status == 0, "\(right.all)")
+        // `status` names the store without its password.
+        let status = try await ConveyorProcess.run(["status", "--store", server.url], in: directory.path)
+        #expect(status.stdout.contains("Store: redis://:***@127.0.0.1:\(server.port)"), "\(status.all)")
+        #expect(!status.all.contains("right"), "\(status.all)")
     }
 }

@@ -87,6 +87,10 @@ struct RedisStoreTests {
         #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?retention=soon") }
         #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?colour=blue") }
         #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:notaport") }
+        // The password never shows in the message.
+        let error = #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://:hunter2@127.0.0.1:6379/0?colour=blue") }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("redis://:***@127.0.0.1:6379/0?colour=blue"))
+        #expect(!"\(error.map { "\($0)" } ?? "")".contains("hunter2"))
         let configuration = try RedisBackend.Configuration(url: "redis://127.0.0.1:6380/2?namespace=ingest&retention=60")
         #expect(configuration.namespace == "ingest")
         #expect(configuration.retention == .seconds(60))

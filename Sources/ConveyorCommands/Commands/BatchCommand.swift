@@ -58,7 +58,7 @@ struct BatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let backend = try storeOptions.open()
-            var batch = try await BatchCommand.find(id, in: backend, store: storeOptions.url)
+            var batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             print("Batch \(batch.id)" + (batch.name.map { " (\($0))" } ?? ""))
             if watch && !batch.isFinished {
                 let progress = ProgressBar(terminal: Terminal(), label: "  progress")
@@ -87,7 +87,7 @@ struct BatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let backend = try storeOptions.open()
-            let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.url)
+            let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let jobs = try await backend.jobs(JobQuery(states: failed ? [.dead, .retrying] : nil, batchID: id, limit: limit))
             print(ResultsCommand.report(summary: batch, jobs: jobs, limit: limit))
         }
@@ -101,7 +101,7 @@ struct BatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let backend = try storeOptions.open()
-            let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.url)
+            let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let moved = try await backend.recoverBatch(id, onlyRetryable: retryableOnly)
             let skipped = batch[.dead] - moved.count
             print("Re-enqueued \(moved.count) dead job(s) of batch \(id)" + (skipped > 0 ? "; \(skipped) left dead" + (retryableOnly ? " (permanent failures)" : "") : ""))
@@ -115,7 +115,7 @@ struct BatchCommand: AsyncParsableCommand {
 
         func run() async throws {
             let backend = try storeOptions.open()
-            _ = try await BatchCommand.find(id, in: backend, store: storeOptions.url)
+            _ = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let cancelled = try await backend.cancelBatch(id)
             print("Cancelled \(cancelled.count) job(s) of batch \(id)")
         }

@@ -31,7 +31,7 @@ struct ResultsCommand: AsyncParsableCommand {
         let terminal = Terminal()
         let latest = batch == nil ? try await backend.batches(limit: 50).first(where: { $0.total > 0 })?.id : nil
         guard let batchID = batch ?? latest else {
-            throw CommandError("no submissions in \(storeOptions.url) yet; submit some with: conveyor submit NAME --file KEYS")
+            throw CommandError("no submissions in \(storeOptions.shownURL) yet; submit some with: conveyor submit NAME --file KEYS")
         }
         if wait {
             let progress = ProgressBar(terminal: terminal, label: "Waiting")
@@ -44,7 +44,7 @@ struct ResultsCommand: AsyncParsableCommand {
             }
             progress.finish()
         }
-        guard let summary = try await backend.batch(batchID), summary.total > 0 else { throw CommandError("no jobs in batch '\(batchID)' in \(storeOptions.url)") }
+        guard let summary = try await backend.batch(batchID), summary.total > 0 else { throw CommandError("no jobs in batch '\(batchID)' in \(storeOptions.shownURL)") }
         let states: [JobState]? = failed ? [.dead, .retrying] : nil
         let jobs = try await backend.jobs(JobQuery(states: states, batchID: batchID, limit: limit))
         if json {

@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let backend = try storeOptions.open()
         let terminal = Terminal()
-        terminal.line(try await Self.report(backend: backend, url: storeOptions.url, workersSeenWithin: workersSeenWithin.duration))
+        terminal.line(try await Self.report(backend: backend, url: storeOptions.shownURL, workersSeenWithin: workersSeenWithin.duration))
     }
 
     static func report(backend: any JobBackend, url: String, workersSeenWithin: Duration) async throws -> String {

@@ -22,6 +22,9 @@ public struct StoreOptions: ParsableArguments, Sendable {
         store ?? ProcessInfo.processInfo.environment["CONVEYOR_URL"] ?? Self.defaultPath
     }
 
+    /// The URL as messages show it: a password in it is replaced by `***`.
+    public var shownURL: String { RedisBackend.Configuration.redacted(url) }
+
     /// Opens the store. A `patient` caller (a worker) waits out a store server that is down;
     /// one-shot commands give up after a few seconds with the connection error.
     public func open(patient: Bool = false) throws -> any JobBackend {
