@@ -268,10 +268,10 @@ extension SQLiteBackend {
                     state = CASE WHEN attempt >= max_attempts THEN 5 ELSE 1 END,
                     finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
                     run_at = ?1, lease_expires_at = NULL, error_kind = 0,
-                    error_message = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped heartbeating'
+                    error_message = ?2 || coalesce(worker_id, '?') || ?3
                 WHERE state = 2 AND lease_expires_at < ?1
                 RETURNING batch_id, state, id, has_children
-                """, arguments: [now])
+                """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after])
             for row in rows {
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
@@ -352,6 +352,12 @@ extension SQLiteBackend {
         if !moved.isEmpty { announceWork() }
         return moved
     }
+
+    /// `JobFailure.leaseExpired`'s text around the worker id, for the recovery statement.
+    static let leaseExpiredMessage: (before: String, after: String) = {
+        let parts = JobFailure.leaseExpired(worker: "\u{1}").message.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        return (String(parts[0]), String(parts.count > 1 ? parts[1] : ""))
+    }()
 
     static func stateAndBatch(of id: JobID, _ db: Database) throws -> (state: JobState, batch: String?)? {
         let statement = try db.cachedStatement(sql: "SELECT state, batch_id FROM jobs WHERE id = ?")
