@@ -65,7 +65,7 @@ struct RedisStoreTests {
         await backend.close()
     }
 
-    @Test func passwordIsRequiredAndChecked() async throws {
+    @Test(.timeLimit(.minutes(1))) func passwordIsRequiredAndChecked() async throws {
         let server = try RedisServer(password: "s3cret pass")
         defer { server.stop() }
         let good = try RedisBackend(url: "redis://:s3cret%20pass@127.0.0.1:\(server.port)")
@@ -74,7 +74,11 @@ struct RedisStoreTests {
         await good.close()
 
         for url in ["redis://:wrong@127.0.0.1:\(server.port)", "redis://127.0.0.1:\(server.port)"] {
-            let bad = try RedisBackend(url: url)
+            // Commands would wait an hour for a connection; a rejected password must not wait
+            // at all (the test's time limit catches it if it does).
+            var configuration = try RedisBackend.Configuration(url: url)
+            configuration.redis.connectionWaitTimeout = .seconds(3600)
+            let bad = RedisBackend(configuration: configuration)
             let error = await #expect(throws: ConveyorError.self) { try await bad.enqueue(NewJob(name: "test.job")) }
             let message = "\(error.map { "\($0)" } ?? "")"
             #expect(message.contains("127.0.0.1:\(server.port)"), "names the server: \(message)")
