@@ -26,7 +26,8 @@ public final class RedisBackend: JobBackend {
         /// Keeps several Conveyor installations apart in one Redis; it is the keys' hash tag,
         /// so on Redis Cluster all of one namespace's keys live in one slot.
         public var namespace: String
-        /// How long succeeded, dead and cancelled jobs (and their results) are kept.
+        /// How long succeeded, dead and cancelled jobs (and their results) are kept; a finished
+        /// batch goes once its jobs have.
         public var retention: Duration
 
         public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {

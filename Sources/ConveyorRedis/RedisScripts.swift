@@ -596,6 +596,14 @@ enum RedisScripts {
             if h and isFinal(h.s) and h.f == at then deleteJob(id, h) end
           end
           if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
+          -- Batches that finished before the cut-off and whose members are all gone go too.
+          for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bs', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 200)) do
+            local f = redis.call('HGET', P .. 'b:' .. b, 'f')
+            if f and tonumber(f) < cutoff and redis.call('ZCARD', P .. 'bj:' .. b) == 0 then
+              redis.call('DEL', P .. 'b:' .. b, P .. 'bw:' .. b)
+              redis.call('ZREM', P .. 'bs', b)
+            end
+          end
         end
         return count
         """#)

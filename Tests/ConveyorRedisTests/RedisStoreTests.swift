@@ -106,12 +106,13 @@ struct RedisStoreTests {
         let server = try RedisServer()
         defer { server.stop() }
         let backend = try RedisBackend(url: server.url + "?retention=60")
-        let ids = try await backend.enqueue([NewJob(name: "a", uniqueKey: "k"), NewJob(name: "b"), NewJob(name: "c")]).map(\.id)
+        let ids = try await backend.enqueue([NewJob(name: "a", uniqueKey: "k", batchID: "old"), NewJob(name: "b", batchID: "old"), NewJob(name: "c")]).map(\.id)
         let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: .seconds(30), workerID: "w")
         try await backend.complete(claimed.map { .succeeded($0.lease, output: Data("1".utf8)) })
         // Not yet: they finished just now.
         #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
         #expect(try await backend.job(ids[0]) != nil)
+        #expect(try await backend.batch("old")?.isFinished == true)
         // Two minutes later (the clock is passed in), the two finished jobs are gone.
         _ = try await backend.recoverExpiredLeases(now: Date().addingTimeInterval(120))
         #expect(try await backend.job(ids[0]) == nil)
@@ -119,6 +120,9 @@ struct RedisStoreTests {
         #expect(try await backend.job(ids[2])?.state == .ready)
         #expect(try await backend.allJobs(JobQuery()).map(\.id) == [ids[2]])
         #expect(try await backend.queueStats().first?.counts == [.ready: 1])
+        // So is their batch, once finished and empty.
+        #expect(try await backend.batch("old") == nil)
+        #expect(try await backend.batches(limit: 10).isEmpty)
         // The unique key is free again.
         #expect(try await backend.enqueue(NewJob(name: "a", uniqueKey: "k")).isDuplicate == false)
         await backend.close()
