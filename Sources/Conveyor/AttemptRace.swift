@@ -9,7 +9,6 @@ enum AttemptRace {
     private final class Finish: Sendable {
         private let continuation: Mutex<CheckedContinuation<Result<Data, any Error>, Never>?>
         let handler = Mutex<Task<Void, Never>?>(nil)
-        let timer = Mutex<Task<Void, Never>?>(nil)
 
         init(_ continuation: CheckedContinuation<Result<Data, any Error>, Never>) {
             self.continuation = Mutex(continuation)
@@ -18,29 +17,25 @@ enum AttemptRace {
         func resume(_ result: Result<Data, any Error>) {
             guard let continuation = continuation.withLock({ $0.take() }) else { return }
             handler.withLock { $0?.cancel() }
-            timer.withLock { $0?.cancel() }
             continuation.resume(returning: result)
         }
     }
 
     static func run(
-        timeout: Duration, timedOut: any Error,
+        timeout: Duration, timedOut: any Error, deadlines: AttemptDeadlines,
         _ body: @escaping @Sendable () async throws -> Data
     ) async -> Result<Data, any Error> {
         let box = Mutex<Finish?>(nil)
-        return await withTaskCancellationHandler {
+        let deadline = ContinuousClock.now + timeout
+        var entry: UInt64 = 0
+        let result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let finish = Finish(continuation)
                 box.withLock { $0 = finish }
+                entry = deadlines.add(deadline) { finish.resume(.failure(timedOut)) }
                 finish.handler.withLock {
                     $0 = Task {
                         do { finish.resume(.success(try await body())) } catch { finish.resume(.failure(error)) }
-                    }
-                }
-                finish.timer.withLock {
-                    $0 = Task {
-                        guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                        finish.resume(.failure(timedOut))
                     }
                 }
                 // Cancelled before the tasks existed: finish now.
@@ -48,6 +43,72 @@ enum AttemptRace {
             }
         } onCancel: {
             box.withLock { $0 }?.resume(.failure(CancellationError()))
+        }
+        deadlines.remove(entry)
+        return result
+    }
+}
+
+/// One timer for all of a worker's running attempts, instead of a sleeping task per attempt:
+/// ``run()`` sleeps until the earliest deadline, expires what is due, and sleeps again. Adding
+/// an attempt is a dictionary insert under a lock; the timer is woken only when the new
+/// deadline comes before the one it sleeps until (rare: timeouts are mostly alike).
+final class AttemptDeadlines: Sendable {
+    private struct Entry {
+        let deadline: ContinuousClock.Instant
+        let expire: @Sendable () -> Void
+    }
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        /// What ``run()`` sleeps until; nil while it waits for the first entry.
+        var sleepingUntil: ContinuousClock.Instant?
+    }
+    private let state = Mutex(State())
+    private let changed = AsyncSignal()
+
+    init() {}
+
+    func add(_ deadline: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        let (id, wake) = state.withLock { state -> (UInt64, Bool) in
+            state.nextID &+= 1
+            state.entries[state.nextID] = Entry(deadline: deadline, expire: expire)
+            return (state.nextID, state.sleepingUntil.map { deadline < $0 } ?? true)
+        }
+        if wake { changed.notify() }
+        return id
+    }
+
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Expires attempts at their deadlines until cancelled.
+    func run() async {
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            let generation = changed.generation
+            let now = clock.now
+            let (expired, earliest) = state.withLock { state -> ([Entry], ContinuousClock.Instant?) in
+                var expired: [Entry] = []
+                var earliest: ContinuousClock.Instant?
+                for (id, entry) in state.entries {
+                    if entry.deadline <= now {
+                        expired.append(entry)
+                        state.entries[id] = nil
+                    } else {
+                        earliest = min(earliest ?? entry.deadline, entry.deadline)
+                    }
+                }
+                state.sleepingUntil = earliest
+                return (expired, earliest)
+            }
+            for entry in expired { entry.expire() }
+            if let earliest {
+                await changed.wait(after: generation, timeout: earliest - clock.now)
+            } else {
+                await changed.wait(after: generation)
+            }
         }
     }
 }

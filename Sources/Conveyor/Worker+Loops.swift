@@ -10,6 +10,14 @@ extension Worker {
         state.withLock { $0.buffer.count + $0.running.count + $0.outcomes.count }
     }
 
+    /// What the fetcher counts against capacity: buffered and running jobs, and finished ones
+    /// beyond one full acknowledgement batch. Finished jobs waiting for their write do not hold
+    /// the next claim back, so claiming, running and acknowledging overlap instead of taking
+    /// turns; a store slow to take completions still holds claims back.
+    private var occupied: Int {
+        state.withLock { $0.buffer.count + $0.running.count + max(0, $0.outcomes.count - configuration.maximumAckBatch) }
+    }
+
     private var capacity: Int { configuration.concurrency + configuration.prefetch }
     /// Claim only when this many slots are free, so claims come in useful sizes.
     private var claimThreshold: Int { max(1, min(configuration.concurrency, configuration.prefetch + 1) / 2) }
@@ -18,7 +26,7 @@ extension Worker {
         var failures = 0
         while isRunning && !Task.isCancelled {
             let capacityGeneration = capacitySignal.generation
-            let free = capacity - held
+            let free = capacity - occupied
             if free < claimThreshold {
                 await capacitySignal.wait(after: capacityGeneration, timeout: configuration.pollInterval)
                 continue

@@ -43,6 +43,8 @@ public final class Worker: Service, Sendable {
     /// Moves when an outcome is waiting to be written.
     let ackSignal = AsyncSignal()
     let metrics: WorkerMetrics
+    /// The timeouts of running attempts.
+    let deadlines = AttemptDeadlines()
 
     public init(backend: any JobBackend, registry: JobRegistry, configuration: Configuration = .init()) {
         self.backend = backend
@@ -137,7 +139,7 @@ public final class Worker: Service, Sendable {
 
     // MARK: Running jobs
 
-    private enum RunnerEvent { case runnerDone, graceExpired }
+    private enum RunnerEvent { case runnerDone, graceExpired, timerDone }
 
     /// Runs the runners until they drain; interrupts running jobs when the grace period ends.
     private func runJobs() async {
@@ -151,12 +153,18 @@ public final class Worker: Service, Sendable {
                 }
             }
             runners.addTask { await self.graceTimer() }
+            runners.addTask {
+                await self.deadlines.run()
+                return .timerDone
+            }
             var runnersLeft = configuration.concurrency
             while let event = await runners.next() {
                 switch event {
                 case .runnerDone:
                     runnersLeft -= 1
-                    if runnersLeft == 0 { runners.cancelAll() }  // ends the grace timer
+                    if runnersLeft == 0 { runners.cancelAll() }  // ends the grace timer and the deadlines
+                case .timerDone:
+                    break
                 case .graceExpired:
                     logger.warning("shutdown grace period over; interrupting running jobs", metadata: [
                         "grace": "\(configuration.shutdownGracePeriod.formatted)",
@@ -209,7 +217,9 @@ public final class Worker: Service, Sendable {
         let started = ContinuousClock.now
         let waited = job.attempt == 1 ? Duration.microseconds(Int64(max(0, Date().timeIntervalSince(job.createdAt)) * 1_000_000)) : nil
         metrics.running.increment()
-        let result = await AttemptRace.run(timeout: job.timeout, timedOut: ConveyorError.jobTimedOut(job: job.name, after: job.timeout)) {
+        let result = await AttemptRace.run(
+            timeout: job.timeout, timedOut: ConveyorError.jobTimedOut(job: job.name, after: job.timeout), deadlines: deadlines
+        ) {
             try await registry.run(name: job.name, payload: job.payload, context: context)
         }
         let outcome = self.outcome(of: job, result: result, interrupted: Task.isCancelled)

@@ -46,7 +46,7 @@ extension RedisBackend {
 
     public func job(_ id: JobID) async throws -> JobRecord? {
         startCompletionListener()
-        let reply = try await send("read job \(id)", ["HGETALL", key("j:\(id)")])
+        let reply = try await run(RedisScripts.readJob, "read job \(id)", [.string(micros(Date())), .string(id.description)])
         return Self.record(id: id, Self.fields(reply))
     }
 

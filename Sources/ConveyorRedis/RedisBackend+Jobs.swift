@@ -6,16 +6,32 @@ extension RedisBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
-        var arguments: [RESPArgument] = [.string(micros(Date())), .int(jobs.count)]
-        arguments.reserveCapacity(2 + jobs.count * 12)
+        let now = micros(Date())
+        var arguments: [RESPArgument] = [.string(now), .int(jobs.count)]
+        arguments.reserveCapacity(2 + jobs.count * 9)
         for job in jobs {
-            arguments.append(.string(job.name))
+            let runAt = job.runAt.map(micros)
+            var waitedFor = ("", "")
+            if case .batch(let batch, let condition) = job.dependsOn { waitedFor = (batch, String(condition.rawValue)) }
+            // The written-once record (layout notes in RedisScripts); the script fills in a parent.
+            var record = PackedWriter(capacity: 64 + job.payload.count)
+            record.string(job.name)
+            record.bytes(job.payload)
+            record.int(job.priority.rawValue)
+            record.int(job.maxAttempts)
+            record.int(Int(job.timeout.microseconds))
+            record.string(now)
+            record.string(job.uniqueKey ?? "")
+            record.string("")
+            record.string(waitedFor.0)
+            record.string(waitedFor.1)
+            record.string(job.queue)
+            record.string(job.batchID ?? "")
+            record.string(runAt ?? now)
+            arguments.append(.bytes(record.buffer))
             arguments.append(.string(job.queue))
-            arguments.append(RESPArgument(job.payload))
             arguments.append(.int(job.priority.rawValue))
-            arguments.append(.string(job.runAt.map(micros) ?? ""))
-            arguments.append(.int(job.maxAttempts))
-            arguments.append(.string(String(job.timeout.microseconds)))
+            arguments.append(.string(runAt ?? ""))
             arguments.append(.string(job.uniqueKey ?? ""))
             arguments.append(.string(job.batchID ?? ""))
             switch job.dependsOn {
@@ -46,24 +62,33 @@ extension RedisBackend {
         let arguments: [RESPArgument] = [.string(micros(now)), .string(expiryText), .string(workerID), .int(limit)]
             + queues.map { .string($0) }
         let reply = try await run(RedisScripts.claim, "claim", arguments)
-        guard let values = reply.array, values.count % 13 == 0 else { throw unexpected("claim", reply) }
+        guard let values = reply.array, values.count % 4 == 0 else { throw unexpected("claim", reply) }
         var claimed: [ClaimedJob] = []
-        claimed.reserveCapacity(values.count / 13)
+        claimed.reserveCapacity(values.count / 4)
         var index = 0
         while index < values.count {
-            let v = values[index..<index + 13]
-            let i = index
-            guard let id = v[i].int, let name = v[i + 1].string, let queue = v[i + 2].string,
-                  let attempt = v[i + 5].int, let token = v[i + 12].int
+            guard let id = values[index].int, let packed = values[index + 1].buffer,
+                  let attempt = values[index + 2].int, let token = values[index + 3].int
             else { throw unexpected("claim", reply) }
-            claimed.append(ClaimedJob(
-                id: JobID(Int64(id)), name: name, queue: queue, payload: v[i + 3].data ?? Data(),
-                priority: Priority(rawValue: v[i + 4].int ?? Priority.normal.rawValue), attempt: attempt,
-                maxAttempts: v[i + 6].int ?? 1, timeout: .microseconds(Int64(v[i + 7].int ?? 0)),
-                batchID: v[i + 8].text, createdAt: v[i + 9].text.flatMap { date(micros: $0) } ?? now,
-                leaseExpiresAt: expiry, leaseToken: token,
-                parentID: v[i + 10].text.flatMap { JobID($0) }, waitedForBatch: v[i + 11].text))
-            index += 13
+            do {
+                var record = PackedReader(packed)
+                let name = try record.string(), payload = try record.data()
+                let priority = try record.int(), maxAttempts = try record.int(), timeout = try record.int()
+                let created = try record.string()
+                _ = try record.next()  // unique key
+                let parent = try record.optionalString(), waitedFor = try record.optionalString()
+                _ = try record.next()  // batch condition
+                let queue = try record.string(), batch = try record.optionalString()
+                claimed.append(ClaimedJob(
+                    id: JobID(Int64(id)), name: name, queue: queue, payload: payload,
+                    priority: Priority(rawValue: priority), attempt: attempt, maxAttempts: maxAttempts,
+                    timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? now,
+                    leaseExpiresAt: expiry, leaseToken: token,
+                    parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor))
+            } catch ConveyorError.storeFailure(let message) {
+                throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint), job \(id): \(message)")
+            }
+            index += 4
         }
         return claimed
     }

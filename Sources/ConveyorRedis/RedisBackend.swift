@@ -208,7 +208,16 @@ extension RESPArgument {
 }
 
 extension RESPValue {
-    var data: Data? { bytes.map { Data($0) } }
+    var data: Data? { buffer.map { Data($0.readableBytesView) } }
+    /// A bulk string's bytes, without copying them.
+    var buffer: ByteBuffer? {
+        switch self {
+        case .bulkString(let b), .verbatimString(_, let b): b
+        case .simpleString(let s): ByteBuffer(string: s)
+        case .attributed(_, let v): v.buffer
+        default: nil
+        }
+    }
     /// The string, with an empty string as nil (the scripts clear fields by emptying them).
     var text: String? {
         guard let string, !string.isEmpty else { return nil }

@@ -12,7 +12,8 @@ import ConveyorRedisClient
 /// | key | type | holds |
 /// |---|---|---|
 /// | `P seq` | string | the last job id |
-/// | `P j:<id>` | hash | one job (fields below) |
+/// | `P J:d` | hash | job id → the part of the job written once, one MessagePack record |
+/// | `P J:m` | hash | job id → the part that changes, one MessagePack record (none until it first changes) |
 /// | `P rdy:<queue>:<priority>` | list | ready job ids, FIFO, one list per priority 0-9 |
 /// | `P dly:<queue>` | zset | scheduled and retrying jobs by run-at (µs) |
 /// | `P act` | zset | active jobs by lease expiry (µs) |
@@ -29,13 +30,25 @@ import ConveyorRedisClient
 /// | `P wk`, `P wks` | hash, zset | workers as JSON, by last heartbeat |
 /// | `P done` | pub/sub channel | a message after every call that finished jobs |
 ///
-/// Job fields: `n` name, `q` queue, `p` payload, `pr` priority, `s` state, `a` attempt,
-/// `m` max attempts, `t` timeout µs, `r` run-at, `c` created, `st` started, `f` finished,
-/// `u` unique key, `b` batch, `w` worker, `l` lease expiry, `ek` error kind (1 permanent),
-/// `em` error message, `res` result, `pa` parent, `wb`/`wk` batch waited for and condition,
-/// `tk` lease token, `hc` has children. Times are microseconds since 1970, passed in as
-/// decimal strings: Lua numbers are doubles, exact up to 2^53, and numbers Lua computes are
-/// written with `%d` so they never turn into exponent notation.
+/// A job is two fields in namespace-wide hashes rather than a key of its own: inside Redis a
+/// field of one big hash costs a fraction of a small per-job hash (measured: 1.2-1.7 µs to
+/// set one field against 5-7 µs to create or update a job hash), and a whole bulk of new
+/// jobs goes in with one `HSET`. A record is MessagePack values one after another (what
+/// Lua's `cmsgpack.pack(a, b, …)` writes; Swift writes and reads it in `PackedRecord.swift`).
+///
+/// - `J:d`, written once by Swift at enqueue: `n` name, `p` payload, `pr` priority, `m` max
+///   attempts, `t` timeout µs, `c` created, `u` unique key, `pa` parent (the script fills it
+///   in), `wb`/`wk` batch waited for and condition, `q` queue, `b` batch, `r` run-at.
+/// - `J:m`, written by the scripts once the job first changes state (a job that was never
+///   claimed, cancelled or settled has none: its state follows from `J:d`, see `loadM`):
+///   `s` state, `a` attempt, `tk` lease token, `hc` has children, `q`, `b`, `r`, `l` lease
+///   expiry, `w` worker, `st` started, `f` finished, `ek` error kind (1 permanent), `em` error
+///   message, `res` result.
+///
+/// Absent optional values are empty strings. Reads outside the scripts go through `readJob`
+/// and `listJobs`, which give the fields under these names. Times are microseconds since
+/// 1970, passed in as decimal strings: Lua numbers are doubles, exact up to 2^53, and numbers
+/// Lua computes are written with `%d` so they never turn into exponent notation.
 ///
 /// The ready lists and `fin` are cleaned lazily: a job that leaves `ready` (cancelled) or
 /// a final state (retried, purged) keeps its entry, and whoever pops an entry checks the
@@ -83,10 +96,12 @@ enum RedisScripts {
         local P = KEYS[1]
         local NOW = ARGV[1]
         local NOWN = tonumber(NOW)
-        local function jk(id) return P .. 'j:' .. id end
+        local JD, JM = P .. 'J:d', P .. 'J:m'
+        local mpack, munpack = cmsgpack.pack, cmsgpack.unpack
         local function fmt(n) return string.format('%d', n) end
-        local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (prio or '5') end
+        local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (prio or 5) end
         local function isFinal(s) return s == 3 or s == 5 or s == 6 end
+        local function nz(v) if v == '' then return nil end return v end
         local function subst(t, key, val)
           local i, j = string.find(t, key, 1, true)
           if not i then return t end
@@ -94,7 +109,8 @@ enum RedisScripts {
         end
         local function startsWith(s, prefix) return s and string.sub(s, 1, #prefix) == prefix end
 
-        -- Bulk commands with many members go out in chunks that Lua's unpack can take.
+        -- Bulk commands with many members go out in chunks that Lua's unpack can take (an
+        -- even number, so field, value pairs stay together).
         local function many(cmd, key, list)
           local n = #list
           local i = 1
@@ -103,6 +119,65 @@ enum RedisScripts {
             redis.call(cmd, key, unpack(list, i, last))
             i = last + 1
           end
+        end
+
+        -- The job record (see the layout notes). `J:d` holds the part written once: n, p, pr,
+        -- m, t, c, u, pa, wb, wk, q, b, r. `J:m` holds the part that changes: s, a, tk, hc, q,
+        -- b, r, l, w, st, f, ek, em, res; a job has none until it first leaves its first state,
+        -- which follows from the written-once part. Absent optional values are ''.
+        local function fromM(raw)
+          local s, a, tk, hc, q, b, r, l, w, st, f, ek, em, res = munpack(raw)
+          return { s = s, a = a, tk = tk, hc = nz(hc), q = q, b = b, r = r, l = nz(l), w = nz(w), st = nz(st),
+                   f = nz(f), ek = nz(ek), em = nz(em), res = nz(res) }
+        end
+        -- The state a job is created in: waiting for a parent or batch, scheduled, or ready.
+        local function firstState(pa, wb, r, c)
+          if pa ~= '' or wb ~= '' then return 7 end
+          if tonumber(r) > tonumber(c) then return 0 end
+          return 1
+        end
+        local function loadM(id)
+          local raw = redis.call('HGET', JM, id)
+          if raw then return fromM(raw) end
+          local d = redis.call('HGET', JD, id)
+          if not d then return nil end
+          local _, _, _, _, _, c, _, pa, wb, _, q, b, r = munpack(d)
+          return { s = firstState(pa, wb, r, c), a = 0, tk = 0, q = q, b = b, r = r }
+        end
+        local function saveM(id, h)
+          redis.call('HSET', JM, id, mpack(h.s, h.a, h.tk, h.hc or '', h.q, h.b, h.r, h.l or '', h.w or '', h.st or '',
+                                           h.f or '', h.ek or '', h.em or '', h.res or ''))
+        end
+        local function load(id)
+          local d = redis.call('HGET', JD, id)
+          if not d then return nil end
+          local n, p, pr, m, t, c, u, pa, wb, wk, q, b, r = munpack(d)
+          local raw = redis.call('HGET', JM, id)
+          local h
+          if raw then h = fromM(raw) else h = { s = firstState(pa, wb, r, c), a = 0, tk = 0, q = q, b = b, r = r } end
+          h.n, h.p, h.pr, h.m, h.t, h.c, h.u, h.pa, h.wb, h.wk = n, p, pr, m, t, c, nz(u), nz(pa), nz(wb), nz(wk)
+          return h
+        end
+        -- A job as field, value pairs (the names of the layout notes), for reading and listing.
+        local function fieldsOf(id, h)
+          local out = {}
+          for _, k in ipairs({ 'n', 'q', 'p', 'pr', 's', 'a', 'm', 't', 'r', 'c', 'st', 'f', 'u', 'b', 'w', 'l', 'ek', 'em', 'pa', 'wb', 'wk', 'tk', 'res' }) do
+            local v = h[k]
+            if v and v ~= '' then
+              out[#out + 1] = k
+              out[#out + 1] = type(v) == 'number' and fmt(v) or v
+            end
+          end
+          return out
+        end
+
+        -- Jobs created by the running enqueue whose records are not written yet.
+        local fresh = {}
+        local function stateOf(id)
+          local pending = fresh[id]
+          if pending then return pending.s end
+          local h = loadM(id)
+          return h and h.s
         end
 
         -- Counter changes of this script, applied once per queue and batch (see applyBatches).
@@ -138,30 +213,20 @@ enum RedisScripts {
           elseif isFinal(s) then redis.call('RPUSH', P .. 'fin', id .. ':' .. NOW) end
         end
 
-        local function load(id)
-          local v = redis.call('HMGET', jk(id), 's', 'q', 'b', 'pr', 'r', 'hc', 'a', 'm', 'u', 'pa', 'em', 'ek', 'wb', 'wk', 'w', 'c', 'f')
-          if not v[1] then return nil end
-          return { s = tonumber(v[1]), q = v[2], b = v[3] or '', pr = v[4], r = v[5], hc = v[6], a = tonumber(v[7]) or 0,
-                   m = tonumber(v[8]) or 1, u = v[9], pa = v[10], em = v[11], ek = v[12], wb = v[13], wk = v[14], w = v[15],
-                   c = v[16], f = v[17] }
-        end
-
-        -- Moves a loaded job to state `new`, keeping indexes and counters right.
+        -- Moves a loaded job to state `new` with `fields` changed ('' clears one), keeping
+        -- indexes and counters right.
         local function setState(id, h, new, fields, front)
           local old = h.s
           unindex(id, old, h.q)
-          redis.call('HSET', jk(id), 's', new, unpack(fields))
+          for i = 1, #fields, 2 do h[fields[i]] = nz(fields[i + 1]) end
+          h.s = new
+          saveM(id, h)
           reindex(id, new, h.q, h.pr, h.r, front)
           move(h.q, h.b, old, new)
-          h.s = new
         end
 
         local function finished(id, s, hc)
           if hc and isFinal(s) then settled[#settled + 1] = { id, s } end
-        end
-
-        local function stateOf(id)
-          return tonumber(redis.call('HGET', jk(id), 's'))
         end
 
         -- The job holding unique key `u` while it is not dead or cancelled, if any.
@@ -190,8 +255,8 @@ enum RedisScripts {
             end
             return
           end
-          local reason = redis.call('HGET', jk(parent), 'em')
-          local msg = chainStopped(parent, s, reason or nil)
+          local ph = loadM(parent)
+          local msg = chainStopped(parent, s, ph and ph.em)
           for _, c in ipairs(kids) do
             local h = load(c)
             if h and h.s == 7 then
@@ -269,8 +334,7 @@ enum RedisScripts {
             for _, w in ipairs(redis.call('SMEMBERS', P .. 'bw:' .. b)) do
               local h = load(w)
               if h and h.s == 5 and h.wk == '3' and h.a == 0 then
-                setState(w, h, 7, {})
-                redis.call('HDEL', jk(w), 'f', 'ek', 'em')
+                setState(w, h, 7, { 'f', '', 'ek', '', 'em', '' })
                 parents[#parents + 1] = w
               end
             end
@@ -280,8 +344,7 @@ enum RedisScripts {
             for _, c in ipairs(redis.call('SMEMBERS', P .. 'ch:' .. p)) do
               local h = load(c)
               if h and h.s == 6 and startsWith(h.em, CHAIN_PREFIX) then
-                setState(c, h, 7, {})
-                redis.call('HDEL', jk(c), 'f', 'ek', 'em')
+                setState(c, h, 7, { 'f', '', 'ek', '', 'em', '' })
                 parents[#parents + 1] = c
               end
             end
@@ -325,32 +388,34 @@ enum RedisScripts {
           if h.b ~= '' then redis.call('ZREM', P .. 'bj:' .. h.b, id) end
           if h.wb then redis.call('SREM', P .. 'bw:' .. h.wb, id) end
           if h.pa then redis.call('SREM', P .. 'ch:' .. h.pa, id) end
-          redis.call('DEL', P .. 'ch:' .. id, jk(id))
+          redis.call('DEL', P .. 'ch:' .. id)
+          redis.call('HDEL', JM, id)
+          redis.call('HDEL', JD, id)
           redis.call('HINCRBY', P .. 'qc:' .. h.q, h.s, -1)
         end
 
         """#
 
-    // ARGV: now, count, then 12 fields per job: name, queue, payload, priority, run-at ('' now),
-    // max attempts, timeout µs, unique key, batch, dependency kind ('', j job, e earlier, b batch),
-    // dependency value, batch condition. Returns ids, negative for duplicates.
+    // ARGV: now, count, then 9 fields per job: the written-once record (packed by Swift, with
+    // its parent left empty), queue, priority, run-at ('' now), unique key, batch, dependency
+    // kind ('', j job, e earlier, b batch), dependency value, batch condition. Returns ids,
+    // negative for duplicates.
     static let enqueue = script(#"""
         local n = tonumber(ARGV[2])
-        local F = 12
+        local F = 9
         -- Check every parent first: a script cannot roll back what it already wrote.
         for i = 0, n - 1 do
           local o = 3 + i * F
-          if ARGV[o + 9] == 'j' and redis.call('EXISTS', jk(ARGV[o + 10])) == 0 then
-            return redis.error_reply('NOJOB ' .. ARGV[o + 10])
+          if ARGV[o + 6] == 'j' and redis.call('HEXISTS', JD, ARGV[o + 7]) == 0 then
+            return redis.error_reply('NOJOB ' .. ARGV[o + 7])
           end
         end
-        local results, ready = {}, {}
+        local results, ready, order, immutable = {}, {}, {}, {}
         local nextID = redis.call('INCRBY', P .. 'seq', n) - n
         local recheck, queues = {}, {}
         for i = 0, n - 1 do
           local o = 3 + i * F
-          local name, q, payload, pr, runAt, m, t = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
-          local u, b, dk, dv, dc = ARGV[o + 7], ARGV[o + 8], ARGV[o + 9], ARGV[o + 10], ARGV[o + 11]
+          local record, q, pr, runAt, u, b, dk, dv, dc = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
           local dup = nil
           if u ~= '' then dup = uniqueHolder(u) end
           if dup then
@@ -364,37 +429,38 @@ enum RedisScripts {
             end
             nextID = nextID + 1
             local id = fmt(nextID)
-            local f = { 'HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', r, 'c', NOW }
-            if u ~= '' then
-              f[#f + 1] = 'u'; f[#f + 1] = u
-              redis.call('HSET', P .. 'uq', u, id)
-            end
-            if b ~= '' then
-              f[#f + 1] = 'b'; f[#f + 1] = b
-              redis.call('ZADD', P .. 'bj:' .. b, id, id)
-            end
-            local parent = nil
+            if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
+            if b ~= '' then redis.call('ZADD', P .. 'bj:' .. b, id, id) end
+            local parent = ''
             if dk == 'e' then parent = fmt(math.abs(results[tonumber(dv) + 1]))
             elseif dk == 'j' then parent = dv end
-            if parent then
+            if parent ~= '' then
               local ps = stateOf(parent)
-              redis.call('HSET', jk(parent), 'hc', '1')
+              local pending = fresh[parent]
+              if pending then pending.hc = '1'
+              else
+                local ph = loadM(parent)
+                ph.hc = '1'
+                saveM(parent, ph)
+              end
               redis.call('SADD', P .. 'ch:' .. parent, id)
               state = 7
-              f[#f + 1] = 'pa'; f[#f + 1] = parent
+              local v = { munpack(record) }
+              v[8] = parent
+              record = mpack(unpack(v))
               -- A parent that already finished settles its new child at once.
               finished(parent, ps, true)
             end
             if dk == 'b' then
               ensureBatch(dv)
               state = 7
-              f[#f + 1] = 'wb'; f[#f + 1] = dv
-              f[#f + 1] = 'wk'; f[#f + 1] = dc
               redis.call('SADD', P .. 'bw:' .. dv, id)
               recheck[#recheck + 1] = dv
             end
-            f[#f + 1] = 's'; f[#f + 1] = state
-            redis.call(unpack(f))
+            immutable[#immutable + 1] = id
+            immutable[#immutable + 1] = record
+            fresh[id] = { s = state, q = q, b = b, r = r }
+            order[#order + 1] = id
             if state == 1 then
               local k = rkey(q, pr)
               local list = ready[k]
@@ -408,6 +474,16 @@ enum RedisScripts {
             results[#results + 1] = tonumber(id)
           end
         end
+        many('HSET', JD, immutable)
+        -- Parents created in this call: their first state, with children noted.
+        for _, id in ipairs(order) do
+          local h = fresh[id]
+          if h.hc then
+            h.a, h.tk = 0, 0
+            saveM(id, h)
+          end
+        end
+        fresh = {}
         for k, list in pairs(ready) do many('RPUSH', k, list) end
         for q, _ in pairs(queues) do redis.call('SADD', P .. 'qs', q) end
         runCascade()
@@ -425,7 +501,8 @@ enum RedisScripts {
         return results
         """#)
 
-    // ARGV: now, lease expiry, worker id, limit, queues... Returns 13 fields per claimed job.
+    // ARGV: now, lease expiry, worker id, limit, queues... Returns per claimed job its id, its
+    // written-once record, attempt and lease token.
     static let claim = script(#"""
         local expiry, worker, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
         local out, leases = {}, {}
@@ -441,10 +518,14 @@ enum RedisScripts {
               local due = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0, 500)
               if #due == 0 then break end
               for _, id in ipairs(due) do
-                local v = redis.call('HMGET', jk(id), 's', 'pr', 'b')
-                redis.call('HSET', jk(id), 's', '1')
-                redis.call('RPUSH', rkey(q, v[2]), id)
-                move(q, v[3] or '', tonumber(v[1]), 1)
+                local h = load(id)
+                if h and (h.s == 0 or h.s == 4) then
+                  local old = h.s
+                  h.s = 1
+                  saveM(id, h)
+                  redis.call('RPUSH', rkey(q, h.pr), id)
+                  move(q, h.b, old, 1)
+                end
               end
               many('ZREM', dk, due)
               if #due < 500 then break end
@@ -456,19 +537,26 @@ enum RedisScripts {
                 local got = redis.call('LPOP', rk, limit - count)
                 if not got then break end
                 for _, id in ipairs(got) do
-                  local key = jk(id)
-                  local v = redis.call('HMGET', key, 'n', 'p', 'pr', 'a', 'm', 't', 'b', 'c', 'pa', 'wb', 'tk', 's')
-                  if v[12] == '1' then
-                    local a = fmt((tonumber(v[4]) or 0) + 1)
-                    local tk = fmt((tonumber(v[11]) or 0) + 1)
-                    redis.call('HSET', key, 's', '2', 'a', a, 'tk', tk, 'st', NOW, 'w', worker, 'l', expiry)
-                    leases[#leases + 1] = expiry; leases[#leases + 1] = id
-                    move(q, v[7] or '', 1, 2)
-                    local j = #out
-                    out[j + 1] = id; out[j + 2] = v[1]; out[j + 3] = q; out[j + 4] = v[2]; out[j + 5] = v[3]
-                    out[j + 6] = a; out[j + 7] = v[5]; out[j + 8] = v[6]; out[j + 9] = v[7] or ''; out[j + 10] = v[8]
-                    out[j + 11] = v[9] or ''; out[j + 12] = v[10] or ''; out[j + 13] = tk
-                    count = count + 1
+                  local d = redis.call('HGET', JD, id)
+                  if d then
+                    local raw = redis.call('HGET', JM, id)
+                    local s, a, tk, hc, jq, b, r, l, w, st, f, ek, em, res
+                    if raw then
+                      s, a, tk, hc, jq, b, r, l, w, st, f, ek, em, res = munpack(raw)
+                    else
+                      -- Never changed since it was enqueued ready (see loadM).
+                      local _, _, _, _, _, c, _, pa, wb, _, dq, db, dr = munpack(d)
+                      s, a, tk, hc, jq, b, r, f, ek, em, res = firstState(pa, wb, dr, c), 0, 0, '', dq, db, dr, '', '', '', ''
+                    end
+                    if s == 1 then
+                      a, tk = a + 1, tk + 1
+                      redis.call('HSET', JM, id, mpack(2, a, tk, hc, jq, b, r, expiry, worker, NOW, f, ek, em, res))
+                      leases[#leases + 1] = expiry; leases[#leases + 1] = id
+                      move(q, b, 1, 2)
+                      local j = #out
+                      out[j + 1] = id; out[j + 2] = d; out[j + 3] = a; out[j + 4] = tk
+                      count = count + 1
+                    end
                   end
                 end
               end
@@ -493,27 +581,29 @@ enum RedisScripts {
         local actIds, finIds = {}, {}
         for o = 2, #ARGV, 6 do
           local id = ARGV[o]
-          local key = jk(id)
-          local v = redis.call('HMGET', key, 's', 'tk', 'q', 'b', 'hc')
-          if v[1] == '2' and v[2] == ARGV[o + 1] then
-            local kind, q, b = ARGV[o + 2], v[3], v[4] or ''
+          -- An active job has changed state (claimed), so its mutable part is there.
+          local raw = redis.call('HGET', JM, id)
+          local s, a, tk, hc, q, b, r, l, w, st, f, ek, em, res
+          if raw then s, a, tk, hc, q, b, r, l, w, st, f, ek, em, res = munpack(raw) end
+          if s == 2 and tk == tonumber(ARGV[o + 1]) then
+            local kind = ARGV[o + 2]
             actIds[#actIds + 1] = id
             if kind == 's' then
-              redis.call('HSET', key, 's', '3', 'res', ARGV[o + 3], 'f', NOW, 'l', '')
+              redis.call('HSET', JM, id, mpack(3, a, tk, hc, q, b, r, '', w, st, NOW, ek, em, ARGV[o + 3]))
               finIds[#finIds + 1] = id .. ':' .. NOW
               move(q, b, 2, 3)
-              finished(id, 3, v[5])
+              finished(id, 3, nz(hc))
             elseif kind == 'r' then
-              redis.call('HSET', key, 's', '4', 'r', ARGV[o + 5], 'f', '', 'l', '', 'ek', ARGV[o + 4], 'em', ARGV[o + 3])
+              redis.call('HSET', JM, id, mpack(4, a, tk, hc, q, b, ARGV[o + 5], '', w, st, '', ARGV[o + 4], ARGV[o + 3], res))
               redis.call('ZADD', P .. 'dly:' .. q, ARGV[o + 5], id)
               move(q, b, 2, 4)
               -- Idle workers elsewhere learn of the new due date.
               woke[q] = true
             else
-              redis.call('HSET', key, 's', '5', 'f', NOW, 'l', '', 'ek', ARGV[o + 4], 'em', ARGV[o + 3])
+              redis.call('HSET', JM, id, mpack(5, a, tk, hc, q, b, r, '', w, st, NOW, ARGV[o + 4], ARGV[o + 3], res))
               finIds[#finIds + 1] = id .. ':' .. NOW
               move(q, b, 2, 5)
-              finished(id, 5, v[5])
+              finished(id, 5, nz(hc))
             end
           end
         end
@@ -530,9 +620,10 @@ enum RedisScripts {
         local lost = {}
         for o = 2, #ARGV, 2 do
           local id = ARGV[o]
-          local v = redis.call('HMGET', jk(id), 's', 'tk')
-          if v[1] == '2' and v[2] == ARGV[o + 1] then
-            redis.call('HSET', jk(id), 'l', NOW)
+          local h = loadM(id)
+          if h and h.s == 2 and h.tk == tonumber(ARGV[o + 1]) then
+            h.l = NOW
+            saveM(id, h)
             redis.call('ZADD', P .. 'act', 'XX', NOW, id)
           else
             lost[#lost + 1] = id; lost[#lost + 1] = ARGV[o + 1]
@@ -545,12 +636,13 @@ enum RedisScripts {
     static let release = script(#"""
         for o = 2, #ARGV, 2 do
           local id = ARGV[o]
-          local v = redis.call('HMGET', jk(id), 's', 'tk', 'a', 'q', 'b', 'pr')
-          if v[1] == '2' and v[2] == ARGV[o + 1] then
-            redis.call('HSET', jk(id), 's', '1', 'a', fmt((tonumber(v[3]) or 1) - 1), 'l', '', 'w', '', 'st', '')
+          local h = load(id)
+          if h and h.s == 2 and h.tk == tonumber(ARGV[o + 1]) then
+            h.s, h.a, h.l, h.w, h.st = 1, math.max(h.a - 1, 0), nil, nil, nil
+            saveM(id, h)
             redis.call('ZREM', P .. 'act', id)
-            redis.call('LPUSH', rkey(v[4], v[6]), id)
-            move(v[4], v[5] or '', 2, 1)
+            redis.call('LPUSH', rkey(h.q, h.pr), id)
+            move(h.q, h.b, 2, 1)
           end
         end
         return runCascade()
@@ -635,7 +727,7 @@ enum RedisScripts {
             redis.call('HSET', P .. 'uq', h.u, id)
           end
           h.r = NOW
-          setState(id, h, state, { 'a', '0', 'r', NOW, 'f', '' })
+          setState(id, h, state, { 'a', 0, 'r', NOW, 'f', '' })
           return true
         end
 
@@ -696,12 +788,10 @@ enum RedisScripts {
               local name, q, payload, pr, m, t, u, outer = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
               local id = fmt(redis.call('INCR', P .. 'seq'))
               -- Callbacks are not members: they wait outside the batch's counters.
-              redis.call('HSET', jk(id), 'n', name, 'q', q, 'p', payload, 'pr', pr, 'm', m, 't', t, 'r', NOW, 'c', NOW,
-                         'a', '0', 'tk', '0', 's', '7', 'wb', b, 'wk', fmt(kind))
-              if u ~= '' then redis.call('HSET', jk(id), 'u', u); redis.call('HSET', P .. 'uq', u, id) end
+              redis.call('HSET', JD, id, mpack(name, payload, tonumber(pr), tonumber(m), tonumber(t), NOW, u, '', b, fmt(kind), q, outer, NOW))
+              if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
               if outer ~= '' then
                 -- A callback may itself be a member of an outer batch (a batch of chords).
-                redis.call('HSET', jk(id), 'b', outer)
                 ensureBatch(outer)
                 redis.call('ZADD', P .. 'bj:' .. outer, id, id)
               end
@@ -745,7 +835,8 @@ enum RedisScripts {
               local sep = string.find(e, ':', 1, true)
               local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
               if cutoff and tonumber(at) >= cutoff then break end
-              if redis.call('HGET', jk(id), 'f') == at then consider(id) end
+              local hm = loadM(id)
+              if hm and hm.f == at then consider(id) end
             end
             local lastEntry = entries[#entries]
             if cutoff and tonumber(string.sub(lastEntry, string.find(lastEntry, ':', 1, true) + 1)) >= cutoff then break end
@@ -785,10 +876,10 @@ enum RedisScripts {
         local out = {}
         local found = 0
         local function take(id)
-          local v = redis.call('HMGET', jk(id), 's', 'q')
-          if v[1] and (not want or want[v[1]]) and (q == '' or v[2] == q) then
+          local h = loadM(id)
+          if h and (not want or want[fmt(h.s)]) and (q == '' or h.q == q) then
             out[#out + 1] = id
-            out[#out + 1] = redis.call('HGETALL', jk(id))
+            out[#out + 1] = fieldsOf(id, load(id))
             found = found + 1
           end
         end
@@ -814,6 +905,13 @@ enum RedisScripts {
           end
         end
         return out
+        """#)
+
+    // ARGV: now (unused), id. Returns the job's fields and values (empty if there is none).
+    static let readJob = script(#"""
+        local h = load(ARGV[2])
+        if not h then return {} end
+        return fieldsOf(ARGV[2], h)
         """#)
 
     // ARGV: now (unused), worker id, JSON, last seen, forget-before.

@@ -71,6 +71,37 @@ struct WorkerTests {
         #expect(record.lastError?.message == "'slow' did not finish within its timeout of 100ms")
     }
 
+    /// One timer serves all running attempts: a short timeout that starts while a long one
+    /// runs still fires at its own deadline, not at the long one's.
+    @Test func aShortTimeoutFiresWhileALongerOneRuns() async throws {
+        let gate = TestGate()
+        var registry = JobRegistry()
+        registry.register(name: "long", retryPolicy: .none) { _, _ in
+            await gate.pass("long")
+            return Data()
+        }
+        registry.register(name: "short", retryPolicy: .none) { _, _ in
+            try await Task.sleep(for: .seconds(600))
+            return Data()
+        }
+        let long = try await backend.enqueue(NewJob(name: "long", maxAttempts: 1, timeout: .seconds(3600))).id
+        let clock = ContinuousClock()
+        let record = try await withWorker(registry, .init(concurrency: 2, shutdownGracePeriod: .milliseconds(100))) { _ in
+            await gate.waitForStarts(1)
+            let short = try await backend.enqueue(NewJob(name: "short", maxAttempts: 1, timeout: .milliseconds(200))).id
+            let start = clock.now
+            let record = try await backend.waitUntilFinished(short, timeout: .seconds(30))
+            #expect(clock.now - start < .seconds(20), "expired at its own deadline")
+            #expect(try await backend.job(long)?.state == .active, "the long attempt runs on")
+            gate.open()
+            _ = try await backend.waitUntilFinished(long, timeout: .seconds(30))
+            return record
+        }
+        #expect(record.state == .dead)
+        #expect(record.lastError?.message == "'short' did not finish within its timeout of 200ms")
+        #expect(try await backend.job(long)?.state == .succeeded)
+    }
+
     @Test func aHandlerThatIgnoresCancellationStillTimesOut() async throws {
         /// Waits without ever looking at cancellation, until opened.
         final class DeafGate: Sendable {
