@@ -7,38 +7,43 @@ import NIOCore
 /// `cmsgpack.pack(a, b, c)` writes and `cmsgpack.unpack` reads back as several values.
 /// Strings (any bytes) and integers are all a record holds.
 struct PackedWriter {
-    private(set) var buffer: ByteBuffer
+    private(set) var bytes: [UInt8] = []
 
     init(capacity: Int = 96) {
-        buffer = ByteBuffer()
-        buffer.reserveCapacity(capacity)
+        bytes.reserveCapacity(capacity)
     }
+
+    var count: Int { bytes.count }
 
     mutating func string(_ text: String) {
         header(text.utf8.count)
-        buffer.writeString(text)
+        bytes.append(contentsOf: text.utf8)
     }
 
     mutating func bytes(_ data: Data) {
         header(data.count)
-        buffer.writeBytes(data)
+        bytes.append(contentsOf: data)
     }
 
     private mutating func header(_ length: Int) {
         switch length {
-        case ..<32: buffer.writeInteger(UInt8(0xa0 | length))
-        case ..<0x100: buffer.writeInteger(UInt8(0xd9)); buffer.writeInteger(UInt8(length))
-        case ..<0x1_0000: buffer.writeInteger(UInt8(0xda)); buffer.writeInteger(UInt16(length))
-        default: buffer.writeInteger(UInt8(0xdb)); buffer.writeInteger(UInt32(length))
+        case ..<32: bytes.append(UInt8(0xa0 | length))
+        case ..<0x100: bytes.append(0xd9); bytes.append(UInt8(length))
+        case ..<0x1_0000: bytes.append(0xda); bigEndian(UInt16(length))
+        default: bytes.append(0xdb); bigEndian(UInt32(length))
         }
     }
 
     mutating func int(_ value: Int) {
         switch value {
-        case 0..<128: buffer.writeInteger(UInt8(value))
-        case -32..<0: buffer.writeInteger(Int8(value))
-        default: buffer.writeInteger(UInt8(0xd3)); buffer.writeInteger(Int64(value))
+        case 0..<128: bytes.append(UInt8(value))
+        case -32..<0: bytes.append(UInt8(bitPattern: Int8(value)))
+        default: bytes.append(0xd3); bigEndian(Int64(value))
         }
+    }
+
+    private mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 }
 

@@ -1,45 +1,50 @@
 import Conveyor
 import ConveyorRedisClient
 import Foundation
+import NIOCore
 
 extension RedisBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
         let now = micros(Date())
-        var arguments: [RESPArgument] = [.string(now), .int(jobs.count)]
-        arguments.reserveCapacity(2 + jobs.count * 9)
+        // Every record into one byte array, then one buffer whose slices are the arguments:
+        // no allocation per job.
+        var records = PackedWriter(capacity: jobs.reduce(0) { $0 + 64 + $1.name.utf8.count + $1.payload.count })
+        var ends: [Int] = []
+        ends.reserveCapacity(jobs.count)
+        var linked = false
         for job in jobs {
-            let runAt = job.runAt.map(micros)
-            var waitedFor = ("", "")
-            if case .batch(let batch, let condition) = job.dependsOn { waitedFor = (batch, String(condition.rawValue)) }
-            // The written-once record (layout notes in RedisScripts); the script fills in a parent.
-            var record = PackedWriter(capacity: 64 + job.payload.count)
-            record.string(job.name)
-            record.bytes(job.payload)
-            record.int(job.priority.rawValue)
-            record.int(job.maxAttempts)
-            record.int(Int(job.timeout.microseconds))
-            record.string(now)
-            record.string(job.uniqueKey ?? "")
-            record.string("")
-            record.string(waitedFor.0)
-            record.string(waitedFor.1)
-            record.string(job.queue)
-            record.string(job.batchID ?? "")
-            record.string(runAt ?? now)
-            arguments.append(.bytes(record.buffer))
-            arguments.append(.string(job.queue))
-            arguments.append(.int(job.priority.rawValue))
-            arguments.append(.string(runAt ?? ""))
-            arguments.append(.string(job.uniqueKey ?? ""))
-            arguments.append(.string(job.batchID ?? ""))
+            var parent = "", waitedFor = "", condition = ""
             switch job.dependsOn {
-            case nil: arguments += ["", "", ""]
-            case .job(let id): arguments += ["j", .string(id.description), ""]
-            case .earlier(let index): arguments += ["e", .int(index), ""]
-            case .batch(let batch, let condition): arguments += ["b", .string(batch), .int(condition.rawValue)]
+            case nil: break
+            case .job(let id): parent = id.description; linked = true
+            case .earlier(let index): parent = "#\(index)"; linked = true
+            case .batch(let batch, let kind): waitedFor = batch; condition = String(kind.rawValue)
             }
+            // The written-once record (layout notes in RedisScripts).
+            records.string(job.name)
+            records.bytes(job.payload)
+            records.int(job.priority.rawValue)
+            records.int(job.maxAttempts)
+            records.int(Int(job.timeout.microseconds))
+            records.string(now)
+            records.string(job.uniqueKey ?? "")
+            records.string(parent)
+            records.string(waitedFor)
+            records.string(condition)
+            records.string(job.queue)
+            records.string(job.batchID ?? "")
+            records.string(job.runAt.map(micros) ?? now)
+            ends.append(records.count)
+        }
+        let buffer = ByteBuffer(bytes: records.bytes)
+        var arguments: [RESPArgument] = [.string(now), .int(jobs.count), linked ? "1" : ""]
+        arguments.reserveCapacity(3 + jobs.count)
+        var start = 0
+        for end in ends {
+            arguments.append(.bytes(buffer.getSlice(at: start, length: end - start)!))
+            start = end
         }
         let reply = try await run(RedisScripts.enqueue, "enqueue", arguments)
         guard let values = reply.array, values.count == jobs.count else {

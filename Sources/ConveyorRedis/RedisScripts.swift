@@ -95,11 +95,14 @@ enum RedisScripts {
     private static let prelude = #"""
         local P = KEYS[1]
         local NOW = ARGV[1]
-        local NOWN = tonumber(NOW)
         local JD, JM = P .. 'J:d', P .. 'J:m'
         local mpack, munpack = cmsgpack.pack, cmsgpack.unpack
         local function fmt(n) return string.format('%d', n) end
-        local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (prio or 5) end
+        -- Priorities as text, so building a key does not format a Lua number (a double) per job.
+        local PRIOS = { [0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9' }
+        local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (PRIOS[prio] or prio or '5') end
+        -- Whether time `a` comes after `b`, both decimal µs: compared as text, without parsing.
+        local function later(a, b) return #a > #b or (#a == #b and a > b) end
         local function isFinal(s) return s == 3 or s == 5 or s == 6 end
         local function nz(v) if v == '' then return nil end return v end
         local function subst(t, key, val)
@@ -133,7 +136,7 @@ enum RedisScripts {
         -- The state a job is created in: waiting for a parent or batch, scheduled, or ready.
         local function firstState(pa, wb, r, c)
           if pa ~= '' or wb ~= '' then return 7 end
-          if tonumber(r) > tonumber(c) then return 0 end
+          if later(r, c) then return 0 end
           return 1
         end
         local function loadM(id)
@@ -396,45 +399,53 @@ enum RedisScripts {
 
         """#
 
-    // ARGV: now, count, then 9 fields per job: the written-once record (packed by Swift, with
-    // its parent left empty), queue, priority, run-at ('' now), unique key, batch, dependency
-    // kind ('', j job, e earlier, b batch), dependency value, batch condition. Returns ids,
-    // negative for duplicates.
+    // ARGV: now, count, '1' when a job depends on another job ('' otherwise), then each
+    // job's written-once record, packed by Swift. Its parent is an id, or `#i` for the i-th
+    // (from 0) job of this call, which the script resolves. Returns ids, negative for
+    // duplicates.
     static let enqueue = script(#"""
         local n = tonumber(ARGV[2])
-        local F = 9
+        local linked = ARGV[3] == '1'
         -- Check every parent first: a script cannot roll back what it already wrote.
-        for i = 0, n - 1 do
-          local o = 3 + i * F
-          if ARGV[o + 6] == 'j' and redis.call('HEXISTS', JD, ARGV[o + 7]) == 0 then
-            return redis.error_reply('NOJOB ' .. ARGV[o + 7])
+        if linked then
+          for i = 1, n do
+            local pa = select(8, munpack(ARGV[3 + i]))
+            if pa ~= '' and string.sub(pa, 1, 1) ~= '#' and redis.call('HEXISTS', JD, pa) == 0 then
+              return redis.error_reply('NOJOB ' .. pa)
+            end
           end
         end
-        local results, ready, order, immutable = {}, {}, {}, {}
+        local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, {}
         local nextID = redis.call('INCRBY', P .. 'seq', n) - n
-        local recheck, queues = {}, {}
-        for i = 0, n - 1 do
-          local o = 3 + i * F
-          local record, q, pr, runAt, u, b, dk, dv, dc = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
+        for i = 1, n do
+          local record = ARGV[3 + i]
+          local _, _, pr, _, _, _, u, pa, wb, _, q, b, r = munpack(record)
           local dup = nil
           if u ~= '' then dup = uniqueHolder(u) end
           if dup then
-            results[#results + 1] = -tonumber(dup)
+            results[i] = -tonumber(dup)
           else
-            if b ~= '' then ensureBatch(b) end
-            local state, r = 1, NOW
-            if runAt ~= '' then
-              r = runAt
-              if tonumber(runAt) > NOWN then state = 0 end
-            end
             nextID = nextID + 1
             local id = fmt(nextID)
-            if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
-            if b ~= '' then redis.call('ZADD', P .. 'bj:' .. b, id, id) end
-            local parent = ''
-            if dk == 'e' then parent = fmt(math.abs(results[tonumber(dv) + 1]))
-            elseif dk == 'j' then parent = dv end
-            if parent ~= '' then
+            local state = 1
+            if later(r, NOW) then state = 0 end
+            if b ~= '' then
+              local list = members[b]
+              if not list then
+                ensureBatch(b)
+                list = {}
+                members[b] = list
+              end
+              list[#list + 1] = id; list[#list + 1] = id
+            end
+            if pa ~= '' then
+              local parent = pa
+              if string.sub(pa, 1, 1) == '#' then
+                parent = fmt(math.abs(results[tonumber(string.sub(pa, 2)) + 1]))
+                local v = { munpack(record) }
+                v[8] = parent
+                record = mpack(unpack(v))
+              end
               local ps = stateOf(parent)
               local pending = fresh[parent]
               if pending then pending.hc = '1'
@@ -445,22 +456,21 @@ enum RedisScripts {
               end
               redis.call('SADD', P .. 'ch:' .. parent, id)
               state = 7
-              local v = { munpack(record) }
-              v[8] = parent
-              record = mpack(unpack(v))
               -- A parent that already finished settles its new child at once.
               finished(parent, ps, true)
             end
-            if dk == 'b' then
-              ensureBatch(dv)
+            if wb ~= '' then
+              ensureBatch(wb)
               state = 7
-              redis.call('SADD', P .. 'bw:' .. dv, id)
-              recheck[#recheck + 1] = dv
+              redis.call('SADD', P .. 'bw:' .. wb, id)
+              recheck[#recheck + 1] = wb
             end
+            if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
+            -- Until the records are written below, jobs that later ones of this call may name
+            -- (as holder of a unique key, or as parent) are known from here.
+            if linked or u ~= '' then fresh[id] = { s = state, q = q, b = b, r = r } end
             immutable[#immutable + 1] = id
             immutable[#immutable + 1] = record
-            fresh[id] = { s = state, q = q, b = b, r = r }
-            order[#order + 1] = id
             if state == 1 then
               local k = rkey(q, pr)
               local list = ready[k]
@@ -471,21 +481,21 @@ enum RedisScripts {
             end
             move(q, b, nil, state)
             queues[q] = true
-            results[#results + 1] = tonumber(id)
+            results[i] = nextID
           end
         end
         many('HSET', JD, immutable)
+        for b, list in pairs(members) do many('ZADD', P .. 'bj:' .. b, list) end
+        for k, list in pairs(ready) do many('RPUSH', k, list) end
+        for q, _ in pairs(queues) do redis.call('SADD', P .. 'qs', q) end
         -- Parents created in this call: their first state, with children noted.
-        for _, id in ipairs(order) do
-          local h = fresh[id]
+        for id, h in pairs(fresh) do
           if h.hc then
             h.a, h.tk = 0, 0
             saveM(id, h)
           end
         end
         fresh = {}
-        for k, list in pairs(ready) do many('RPUSH', k, list) end
-        for q, _ in pairs(queues) do redis.call('SADD', P .. 'qs', q) end
         runCascade()
         -- Waiting for a batch that has already finished: settle now, after this call's own
         -- members are counted (they may make the batch unfinished again).

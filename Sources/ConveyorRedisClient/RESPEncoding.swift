@@ -40,29 +40,41 @@ extension [RESPArgument] {
 
 extension ByteBuffer {
     /// Writes `arguments` as one command: a RESP array of bulk strings.
+    ///
+    /// The size is worked out first and the command is filled into one reserved region:
+    /// a bulk of thousands of small arguments (a job enqueue) would otherwise pay the
+    /// buffer's bounds and uniqueness checks five times per argument.
     public mutating func writeRESPCommand(_ arguments: [RESPArgument]) {
-        writeInteger(UInt8(ascii: "*"))
-        writeDecimal(arguments.count)
-        writeStaticString("\r\n")
+        var size = 1 + decimalLength(arguments.count) + 2
         for argument in arguments {
-            switch argument {
-            case .string(let s):
-                writeInteger(UInt8(ascii: "$"))
-                writeDecimal(s.utf8.count)
-                writeStaticString("\r\n")
-                writeString(s)
-            case .bytes(let b):
-                writeInteger(UInt8(ascii: "$"))
-                writeDecimal(b.readableBytes)
-                writeStaticString("\r\n")
-                writeImmutableBuffer(b)
-            case .int(let i):
-                writeInteger(UInt8(ascii: "$"))
-                writeDecimal(decimalLength(i))
-                writeStaticString("\r\n")
-                writeDecimal(i)
+            let length = argument.encodedLength
+            size += 1 + decimalLength(length) + 2 + length + 2
+        }
+        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            var out = RESPWriter(base: raw.baseAddress!)
+            out.byte(UInt8(ascii: "*"))
+            out.decimal(arguments.count)
+            out.crlf()
+            for argument in arguments {
+                out.byte(UInt8(ascii: "$"))
+                switch argument {
+                case .string(var s):
+                    out.decimal(s.utf8.count)
+                    out.crlf()
+                    s.withUTF8 { out.bytes($0) }
+                case .bytes(let b):
+                    out.decimal(b.readableBytes)
+                    out.crlf()
+                    b.withUnsafeReadableBytes { out.bytes(UnsafeBufferPointer(start: $0.baseAddress?.assumingMemoryBound(to: UInt8.self), count: $0.count)) }
+                case .int(let i):
+                    out.decimal(decimalLength(i))
+                    out.crlf()
+                    out.decimal(i)
+                }
+                out.crlf()
             }
-            writeStaticString("\r\n")
+            assert(out.offset == size)
+            return out.offset
         }
     }
 
@@ -164,6 +176,52 @@ extension ByteBuffer {
                 raw[i] = UInt8(ascii: "-")
             }
             writeBytes(UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
+    }
+}
+
+/// Fills a region sized in advance (see `writeRESPCommand`).
+private struct RESPWriter {
+    let base: UnsafeMutableRawPointer
+    var offset = 0
+
+    mutating func byte(_ value: UInt8) {
+        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+        offset += 1
+    }
+
+    mutating func crlf() {
+        byte(13)
+        byte(10)
+    }
+
+    mutating func bytes(_ source: UnsafeBufferPointer<UInt8>) {
+        guard let start = source.baseAddress, source.count > 0 else { return }
+        (base + offset).copyMemory(from: start, byteCount: source.count)
+        offset += source.count
+    }
+
+    mutating func decimal(_ value: Int) {
+        let length = decimalLength(value)
+        var magnitude = value.magnitude
+        var i = offset + length
+        repeat {
+            i -= 1
+            base.storeBytes(of: UInt8(48 + magnitude % 10), toByteOffset: i, as: UInt8.self)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 { base.storeBytes(of: UInt8(ascii: "-"), toByteOffset: offset, as: UInt8.self) }
+        offset += length
+    }
+}
+
+extension RESPArgument {
+    /// The argument's length as a bulk string.
+    var encodedLength: Int {
+        switch self {
+        case .string(let s): s.utf8.count
+        case .bytes(let b): b.readableBytes
+        case .int(let i): decimalLength(i)
         }
     }
 }

@@ -16,7 +16,7 @@ struct PackedRecordTests {
         writer.string(text)
         writer.bytes(bytes)
         for number in [0, 1, 127, 128, -1, -32, -33, 1_700_000_000_000_000, Int.min, Int.max] { writer.int(number) }
-        var reader = PackedReader(writer.buffer)
+        var reader = PackedReader(ByteBuffer(bytes: writer.bytes))
         #expect(try reader.string() == text)
         #expect(try reader.data() == bytes)
         for number in [0, 1, 127, 128, -1, -32, -33, 1_700_000_000_000_000, Int.min, Int.max] { #expect(try reader.int() == number) }
