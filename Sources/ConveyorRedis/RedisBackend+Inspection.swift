@@ -53,16 +53,25 @@ extension RedisBackend {
     public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
         guard query.limit > 0 else { return [] }
         if let states = query.states, states.isEmpty { return [] }
-        let arguments: [RESPArgument] = [
-            .string(micros(Date())), .string(query.batchID ?? ""), .string(query.queue ?? ""),
-            .string(query.after?.description ?? ""), .int(query.limit),
-        ] + (query.states ?? []).map { .int($0.rawValue) }
-        let reply = try await run(RedisScripts.listJobs, "list jobs", arguments)
-        guard let values = reply.array, values.count % 2 == 0 else { throw unexpected("list jobs", reply) }
-        return stride(from: 0, to: values.count, by: 2).compactMap { index in
-            guard let id = values[index].string.flatMap({ JobID($0) }) else { return nil }
-            return Self.record(id: id, Self.fields(values[index + 1]))
+        var found: [JobRecord] = []
+        var after = query.after?.description ?? ""
+        while found.count < query.limit {
+            let arguments: [RESPArgument] = [
+                .string(micros(Date())), .string(query.batchID ?? ""), .string(query.queue ?? ""),
+                .string(after), .int(query.limit - found.count), .int(max(1, configuration.listingBudget)),
+            ] + (query.states ?? []).map { .int($0.rawValue) }
+            let reply = try await run(RedisScripts.listJobs, "list jobs", arguments)
+            guard let values = reply.array, values.count % 2 == 1, let cursor = values.first?.string else {
+                throw unexpected("list jobs", reply)
+            }
+            for index in stride(from: 1, to: values.count, by: 2) {
+                guard let id = values[index].string.flatMap({ JobID($0) }) else { throw unexpected("list jobs", reply) }
+                if let record = Self.record(id: id, Self.fields(values[index + 1])) { found.append(record) }
+            }
+            if cursor.isEmpty { break }
+            after = cursor
         }
+        return found
     }
 
     public func queueStats() async throws -> [QueueStats] {

@@ -196,12 +196,21 @@ extension RedisBackend {
     @discardableResult
     public func purge(_ request: PurgeRequest) async throws -> Int {
         guard !request.states.isEmpty else { return 0 }
-        let arguments: [RESPArgument] = [
-            .string(micros(Date())), .string(request.queue ?? ""), .string(request.olderThan.map(micros) ?? ""),
-        ] + request.states.map { .int($0.rawValue) }
-        let reply = try await run(RedisScripts.purge, "purge", arguments)
-        guard let count = reply.int else { throw unexpected("purge", reply) }
-        return count
+        var deleted = 0
+        var from = "1"
+        while true {
+            let arguments: [RESPArgument] = [
+                .string(micros(Date())), .string(request.queue ?? ""), .string(request.olderThan.map(micros) ?? ""),
+                .string(from), .int(max(1, configuration.listingBudget)),
+            ] + request.states.map { .int($0.rawValue) }
+            let reply = try await run(RedisScripts.purge, "purge", arguments)
+            guard let values = reply.array, values.count == 2, let count = values[0].int, let next = values[1].string else {
+                throw unexpected("purge", reply)
+            }
+            deleted += count
+            if next.isEmpty { return deleted }
+            from = next
+        }
     }
 
     public func nextDueDate(queues: [String]) async throws -> Date? {

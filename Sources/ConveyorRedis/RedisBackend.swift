@@ -29,6 +29,9 @@ public final class RedisBackend: JobBackend {
         /// How long succeeded, dead and cancelled jobs (and their results) are kept; a finished
         /// batch goes once its jobs have.
         public var retention: Duration
+        /// How many ids (or batch members) one listing or purge script looks at before it hands
+        /// back a cursor to continue from, so walking millions of jobs never holds Redis long.
+        public var listingBudget = 5000
 
         public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {
             self.redis = redis

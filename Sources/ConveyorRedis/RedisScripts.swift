@@ -54,7 +54,8 @@ import ConveyorRedisClient
 /// a final state (retried, purged) keeps its entry, and whoever pops an entry checks the
 /// job's state (and finish time) first. That keeps every hot path O(1) per job: no
 /// sorted-set insert or removal on enqueue, claim or completion except the lease index.
-/// Ids come from one counter and only grow, so listings walk the id range.
+/// Ids come from one counter and only grow, so listings walk the id range, a bounded number
+/// of ids per script call (`Configuration.listingBudget`), continuing from a cursor.
 enum RedisScripts {
     /// Message templates built by the same Swift code every store uses, so wording lives once.
     private static var templates: String {
@@ -816,11 +817,15 @@ enum RedisScripts {
         return redis.call('HGETALL', k)
         """#)
 
-    // ARGV: now, queue ('' any), older-than ('' any), states... Returns the number deleted.
+    // ARGV: now, queue ('' any), older-than ('' any), first id, budget, states... Returns the
+    // number deleted and the id to continue from ('' when done). Purging finished jobs walks
+    // the finish list (all matches are deleted, so the work is what is purged); purging other
+    // states walks ids, at most `budget` of them per call.
     static let purge = script(#"""
         local q, cutoff = ARGV[2], tonumber(ARGV[3])
+        local nextFrom = ''
         local want = {}
-        for i = 4, #ARGV do
+        for i = 6, #ARGV do
           local s = tonumber(ARGV[i])
           if s ~= 2 then want[s] = true end
         end
@@ -854,7 +859,10 @@ enum RedisScripts {
           end
         else
           local last = tonumber(redis.call('GET', P .. 'seq') or '0')
-          for i = 1, last do consider(fmt(i)) end
+          local from = tonumber(ARGV[4])
+          local to = math.min(last, from + tonumber(ARGV[5]) - 1)
+          for i = from, to do consider(fmt(i)) end
+          if to < last then nextFrom = fmt(to + 1) end
         end
         -- An unfinished job leaves as if cancelled: what waits on it is settled and its batch
         -- counts it as cancelled. Finished jobs stay in their batch's counts (history).
@@ -871,21 +879,25 @@ enum RedisScripts {
           local h = load(v[1])
           if h then deleteJob(v[1], h); deleted = deleted + 1 end
         end
-        return deleted
+        return { deleted, nextFrom }
         """#)
 
-    // ARGV: batch ('' any), queue ('' any), after id ('' none), limit, states ('' any)...
-    // Returns id, then the job's fields and values, per job.
+    // ARGV: batch ('' any), queue ('' any), after id ('' none), limit, budget, states ('' any)...
+    // Looks at no more than `budget` ids (or batch members) per call, so a listing over
+    // millions of jobs never holds Redis for long. Returns the last id looked at ('' when
+    // nothing is left), then id and the job's fields and values per job found.
     static let listJobs = script(#"""
-        local b, q, limit = ARGV[2], ARGV[3], tonumber(ARGV[5])
+        local b, q, limit, budget = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6])
         local want = nil
-        if #ARGV >= 6 then
+        if #ARGV >= 7 then
           want = {}
-          for i = 6, #ARGV do want[ARGV[i]] = true end
+          for i = 7, #ARGV do want[ARGV[i]] = true end
         end
-        local out = {}
-        local found = 0
+        local out = { '' }
+        local found, looked = 0, 0
         local function take(id)
+          looked = looked + 1
+          out[1] = id
           local h = loadM(id)
           if h and (not want or want[fmt(h.s)]) and (q == '' or h.q == q) then
             out[#out + 1] = id
@@ -893,27 +905,31 @@ enum RedisScripts {
             found = found + 1
           end
         end
+        local more = false
         if b ~= '' then
           local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
-          while found < limit do
-            local ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, 500)
-            if #ids == 0 then break end
+          more = true
+          while found < limit and looked < budget do
+            local page = math.min(500, budget - looked)
+            local ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, page)
             for _, id in ipairs(ids) do
               take(id)
               if found >= limit then break end
             end
-            from = '(' .. ids[#ids]
-            if #ids < 500 then break end
+            if #ids < page then more = false; break end
+            from = '(' .. out[1]
           end
         else
           -- Ids only grow: walk them from `after`; deleted ones are skipped.
           local last = tonumber(redis.call('GET', P .. 'seq') or '0')
           local id = (tonumber(ARGV[4]) or 0) + 1
-          while found < limit and id <= last do
+          while found < limit and looked < budget and id <= last do
             take(fmt(id))
             id = id + 1
           end
+          more = id <= last
         end
+        if not more then out[1] = '' end
         return out
         """#)
 

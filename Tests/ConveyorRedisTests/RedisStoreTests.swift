@@ -128,6 +128,33 @@ struct RedisStoreTests {
         await backend.close()
     }
 
+    /// A listing (and a purge of unfinished states) looks at a bounded number of ids per
+    /// script call and continues from a cursor, so it finds the same jobs as one long walk
+    /// would, in order, without holding Redis.
+    @Test func listingsContinueAcrossBoundedCalls() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.listingBudget = 7
+        let backend = RedisBackend(configuration: configuration)
+        let ids = try await backend.enqueue((0..<40).map { NewJob(name: "n\($0)", batchID: $0 % 2 == 0 ? "even" : nil) }).map(\.id)
+        // Every third job cancelled: a state filter that matches sparsely.
+        let cancelled = stride(from: 0, to: 40, by: 3).map { ids[$0] }
+        try await backend.cancel(cancelled)
+        #expect(try await backend.allJobs(JobQuery()).map(\.id) == ids)
+        #expect(try await backend.jobs(JobQuery(states: [.cancelled], limit: 5)).map(\.id) == Array(cancelled.prefix(5)))
+        #expect(try await backend.allJobs(JobQuery(states: [.cancelled])).map(\.id) == cancelled)
+        let evenCancelled = cancelled.filter { ids.firstIndex(of: $0)! % 2 == 0 }
+        #expect(try await backend.allJobs(JobQuery(states: [.cancelled], batchID: "even")).map(\.id) == evenCancelled)
+        #expect(try await backend.jobs(JobQuery(states: [.cancelled], batchID: "even", after: evenCancelled[1], limit: 2)).map(\.id)
+            == Array(evenCancelled[2..<4]))
+        #expect(try await backend.allJobs(JobQuery(states: [.succeeded])).isEmpty)
+        // Purging an unfinished state walks ids in the same bounded steps.
+        #expect(try await backend.purge(PurgeRequest(states: [.ready])) == 40 - cancelled.count)
+        #expect(try await backend.allJobs(JobQuery()).map(\.id) == cancelled)
+        await backend.close()
+    }
+
     /// An idle worker blocks on Redis; a job enqueued by another client (another process or
     /// host) wakes it without polling.
     @Test func enqueueFromAnotherClientWakesAnIdleWorker() async throws {
