@@ -25,6 +25,7 @@ import ConveyorRedisClient
 /// | `P bj:<id>` | zset | a batch's members by id |
 /// | `P bw:<id>` | set | jobs waiting for the batch (callbacks, chords) |
 /// | `P bs` | zset | batch ids by creation time |
+/// | `P bf` | zset | finished batch ids by finish time (retention) |
 /// | `P ch:<id>` | set | jobs waiting for job `id` (chain steps) |
 /// | `P wake:<queue>` | list | wake-up tokens idle workers block on (BLPOP) |
 /// | `P wk`, `P wks` | hash, zset | workers as JSON, by last heartbeat |
@@ -292,10 +293,12 @@ enum RedisScripts {
               if total > 0 and done == total then
                 if not c[9] then
                   redis.call('HSET', k, 'f', NOW)
+                  redis.call('ZADD', P .. 'bf', NOW, b)
                   fin[#fin + 1] = { b, (tonumber(c[4]) or 0) == total }
                 end
               elseif c[9] then
                 redis.call('HDEL', k, 'f')
+                redis.call('ZREM', P .. 'bf', b)
               end
             end
           end
@@ -699,12 +702,13 @@ enum RedisScripts {
             if h and isFinal(h.s) and h.f == at then deleteJob(id, h) end
           end
           if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
-          -- Batches that finished before the cut-off and whose members are all gone go too.
-          for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bs', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 200)) do
-            local f = redis.call('HGET', P .. 'b:' .. b, 'f')
-            if f and tonumber(f) < cutoff and redis.call('ZCARD', P .. 'bj:' .. b) == 0 then
+          -- Batches that finished before the cut-off, oldest first, go once their members
+          -- have (members finished no later than their batch, so the pass above takes them first).
+          for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bf', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 200)) do
+            if redis.call('ZCARD', P .. 'bj:' .. b) == 0 then
               redis.call('DEL', P .. 'b:' .. b, P .. 'bw:' .. b)
               redis.call('ZREM', P .. 'bs', b)
+              redis.call('ZREM', P .. 'bf', b)
             end
           end
         end

@@ -128,6 +128,24 @@ struct RedisStoreTests {
         await backend.close()
     }
 
+    /// Retention finds finished batches by when they finished: hundreds of older batches
+    /// that never finish do not keep a newer finished one from going.
+    @Test func retentionIsNotHeldUpByOlderUnfinishedBatches() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let backend = try RedisBackend(url: server.url + "?retention=60")
+        _ = try await backend.enqueue((0..<250).map { NewJob(name: "open", queue: "later", batchID: "open-\($0)") })
+        _ = try await backend.enqueue(NewJob(name: "done", batchID: "done"))
+        let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w")
+        try await backend.complete(claimed.map { .succeeded($0.lease, output: Data()) })
+        #expect(try await backend.batch("done")?.isFinished == true)
+        _ = try await backend.recoverExpiredLeases(now: Date().addingTimeInterval(120))
+        #expect(try await backend.batch("done") == nil)
+        #expect(try await backend.batch("open-0") != nil)
+        #expect(try await backend.batches(limit: 1000).count == 250)
+        await backend.close()
+    }
+
     /// A listing (and a purge of unfinished states) looks at a bounded number of ids per
     /// script call and continues from a cursor, so it finds the same jobs as one long walk
     /// would, in order, without holding Redis.
