@@ -173,7 +173,7 @@ extension RedisBackend {
         return moved
     }
 
-    func idList(_ operation: String, _ script: RedisScript, _ arguments: [RESPArgument]) async throws -> [JobID] {
+    func idList(_ operation: String, _ script: StoreScript, _ arguments: [RESPArgument]) async throws -> [JobID] {
         let reply = try await run(script, operation, arguments)
         guard let values = reply.array else { throw unexpected(operation, reply) }
         return try values.map { value in

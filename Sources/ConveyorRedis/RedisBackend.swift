@@ -32,6 +32,9 @@ public final class RedisBackend: JobBackend {
         /// How many ids (or batch members) one listing or purge script looks at before it hands
         /// back a cursor to continue from, so walking millions of jobs never holds Redis long.
         public var listingBudget = 5000
+        /// Call the store's Lua as a Redis Functions library (`FCALL`, Redis 7+); off, or on an
+        /// older Redis, as scripts (`EVALSHA`). Default on.
+        public var useFunctions = true
 
         public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {
             self.redis = redis
@@ -91,6 +94,10 @@ public final class RedisBackend: JobBackend {
     public let completionSignal = AsyncSignal()
     private let listener: WakeListener
     private let completions: CompletionListener
+    private let logger: Logger
+    /// Whether to call the function library (Redis 7+); false once Redis says it has no FCALL,
+    /// or when ``Configuration/useFunctions`` is off.
+    private let useFunctions: Atomic<Bool>
 
     public convenience init(url: String, logger: Logger = Logger(label: "conveyor.redis")) throws {
         try self.init(configuration: Configuration(url: url), logger: logger)
@@ -98,6 +105,8 @@ public final class RedisBackend: JobBackend {
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.redis")) {
         self.configuration = configuration
+        self.logger = logger
+        useFunctions = Atomic(configuration.useFunctions)
         prefix = "{\(configuration.namespace)}:"
         client = RedisConnectionPool(configuration: configuration.redis, logger: logger)
         listener = WakeListener(client: client, prefix: prefix, signal: workSignal, logger: logger)
@@ -122,9 +131,24 @@ public final class RedisBackend: JobBackend {
 
     /// Runs `script` with the namespace as its key; a store-level error becomes a
     /// `ConveyorError` naming Redis and the operation.
-    func run(_ script: RedisScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+    ///
+    /// On Redis 7 and later it calls the operation's function in ``RedisScripts/library``
+    /// (loaded on first use); an older Redis, which does not know `FCALL`, gets the same Lua as
+    /// a script (`EVALSHA`) from then on.
+    func run(_ script: StoreScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
         do {
-            return try await client.evalScript(script, keys: [.string(prefix)], arguments: arguments)
+            if useFunctions.load(ordering: .relaxed) {
+                do {
+                    return try await client.callFunction(
+                        RedisScripts.functionName(script), in: RedisScripts.library, keys: [.string(prefix)], arguments: arguments)
+                } catch let error as RedisServerError where error.isUnknownCommand {
+                    useFunctions.store(false, ordering: .relaxed)
+                    logger.notice("Redis has no FCALL (before 7.0); running the store's Lua as scripts", metadata: [
+                        "redis": "\(configuration.redis.endpoint)",
+                    ])
+                }
+            }
+            return try await client.evalScript(script.eval, keys: [.string(prefix)], arguments: arguments)
         } catch let error as RedisServerError {
             if error.message.hasPrefix("NOJOB "), let id = JobID(String(error.message.dropFirst(6))) {
                 throw ConveyorError.jobNotFound(id)

@@ -61,3 +61,58 @@ enum SHA1 {
 extension UInt32 {
     fileprivate func rotatedLeft(_ n: UInt32) -> UInt32 { self << n | self >> (32 - n) }
 }
+
+/// A Redis Functions library (Redis 7 and later): Lua code loaded once with `FUNCTION LOAD`
+/// and called by function name with `FCALL`.
+///
+/// Unlike a script sent with `EVALSHA`, whose whole source (helper functions included) runs on
+/// every call, a library's top level runs once, at load; a call runs only its function. The
+/// source must start with `#!lua name=<name>`; its name should change with its code (a
+/// version in the name), so different versions can be loaded side by side.
+public struct RedisFunctionLibrary: Sendable, Hashable {
+    public let name: String
+    public let source: String
+
+    public init(name: String, source: String) {
+        self.name = name
+        self.source = source
+    }
+}
+
+extension RedisClient {
+    /// Calls `function` with FCALL; when the server does not have it (a restart without
+    /// persistence, FUNCTION FLUSH, a first call), loads `library` with FUNCTION LOAD and calls
+    /// again. A library already loaded by another client counts as loaded.
+    public func callFunction(
+        _ function: String,
+        in library: RedisFunctionLibrary,
+        keys: [RESPArgument] = [],
+        arguments: [RESPArgument] = []
+    ) async throws -> RESPValue {
+        var command: [RESPArgument] = ["FCALL", .string(function), .int(keys.count)]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command += keys
+        command += arguments
+        do {
+            return try await send(command)
+        } catch let error as RedisServerError where error.isFunctionNotFound {
+            do {
+                _ = try await send(["FUNCTION", "LOAD", .string(library.source)])
+            } catch let error as RedisServerError where error.message.contains("already exists") {
+                // Another client loaded it in between.
+            }
+            do {
+                return try await send(command)
+            } catch let error as RedisServerError where error.isFunctionNotFound {
+                throw RedisClientError(.noScript, "function \(function) still missing after FUNCTION LOAD of library \(library.name): \(error.message)")
+            }
+        }
+    }
+}
+
+extension RedisServerError {
+    var isFunctionNotFound: Bool { message.hasSuffix("Function not found") }
+
+    /// The server does not know FCALL (Redis before 7.0).
+    public var isUnknownCommand: Bool { message.hasPrefix("ERR unknown command") }
+}

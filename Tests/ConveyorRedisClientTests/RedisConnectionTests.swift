@@ -97,6 +97,33 @@ struct RedisConnectionTests {
         await redis.close()
     }
 
+    @Test("FCALL loads the function library when it is missing, also after FUNCTION FLUSH or a load by another client")
+    func functions() async throws {
+        let server = try RedisServer()
+        let redis = try await server.connect()
+        let other = try await server.connect()
+        let library = RedisFunctionLibrary(name: "testlib", source: """
+            #!lua name=testlib
+            local function push(keys, args) redis.call('RPUSH', keys[1], args[1]); return redis.call('LLEN', keys[1]) end
+            redis.register_function('testlib_push', push)
+            redis.register_function('testlib_fail', function() return redis.call('NOPE') end)
+            """)
+        #expect(try await redis.callFunction("testlib_push", in: library, keys: ["list"], arguments: ["a"]) == .integer(1))
+        #expect(try await redis.callFunction("testlib_push", in: library, keys: ["list"], arguments: ["b"]) == .integer(2))
+        #expect(try await redis.send("FUNCTION", "FLUSH") == .simpleString("OK"))
+        #expect(try await redis.callFunction("testlib_push", in: library, keys: ["list"], arguments: ["c"]) == .integer(3))
+        // Loaded by someone else meanwhile: "already exists" is not an error.
+        #expect(try await redis.send("FUNCTION", "FLUSH") == .simpleString("OK"))
+        _ = try await other.send("FUNCTION", "LOAD", .string(library.source))
+        #expect(try await redis.callFunction("testlib_push", in: library, keys: ["list"], arguments: ["d"]) == .integer(4))
+        // An error inside the function is a server error, not a reload.
+        await #expect(throws: RedisServerError.self) { try await redis.callFunction("testlib_fail", in: library) }
+        // A function the library does not define: a clear client error after one load.
+        await #expect(throws: RedisClientError.self) { try await redis.callFunction("testlib_nope", in: library) }
+        await redis.close()
+        await other.close()
+    }
+
     @Test("AUTH with a password, with an ACL user, and a clear WRONGPASS")
     func auth() async throws {
         let server = try RedisServer(password: "s3cret")

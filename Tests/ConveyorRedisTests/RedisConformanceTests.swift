@@ -16,4 +16,16 @@ struct RedisConformanceTests {
         try await BackendConformance.run(name) { backend }
         await backend.close()
     }
+
+    /// The same suite with the Lua run as scripts (`EVALSHA`), as on a Redis before 7.0.
+    @Test(arguments: BackendConformance.names)
+    func conformanceAsScripts(_ name: String) async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.useFunctions = false
+        let backend = RedisBackend(configuration: configuration)
+        try await BackendConformance.run(name) { backend }
+        await backend.close()
+    }
 }
