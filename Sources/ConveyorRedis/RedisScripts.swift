@@ -628,11 +628,15 @@ enum RedisScripts {
         for o = 2, #ARGV, 2 do
           local id = ARGV[o]
           local h = loadM(id)
-          if h and h.s == 2 and h.tk == tonumber(ARGV[o + 1]) then
+          local tk = tonumber(ARGV[o + 1])
+          if h and h.s == 2 and h.tk == tk then
             h.l = NOW
             saveM(id, h)
             redis.call('ZADD', P .. 'act', 'XX', NOW, id)
-          else
+          elseif not (h and h.tk == tk and h.s ~= 1) then
+            -- Another claim holds it now, or it was handed back. (Under the same lease it may
+            -- just have been completed by its own outcome, written while this call was on its
+            -- way: that lease is not lost.)
             lost[#lost + 1] = id; lost[#lost + 1] = ARGV[o + 1]
           end
         end
