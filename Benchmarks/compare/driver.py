@@ -708,6 +708,8 @@ def parse():
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"),
                     help="Markdown file to update between the compare markers")
     ap.add_argument("--no-docs", action="store_true", help="print the Markdown, do not write it")
+    ap.add_argument("--render", metavar="RESULTS_JSON",
+                    help="run nothing: make the tables from a saved .build/compare/results-*.json")
     a = ap.parse_args()
     q = a.quick
     a.rounds = a.rounds or (1 if q else 3)
@@ -759,6 +761,20 @@ def write_docs(path, section):
 
 def main():
     a = parse()
+    if a.render:
+        # Tables from a saved run (one that was interrupted, say), without running anything.
+        with open(a.render) as f:
+            saved = json.load(f)
+        results = saved["results"]
+        a.rounds, a.jobs, a.latency_jobs = saved["rounds"], saved["jobs"], saved["latency_jobs"]
+        a.only = saved["systems"]
+        done = {r["pass_"] for r in results}
+        passes = [(p, p == "aof") for p in ("no-aof", "aof") if p in done]
+        a.aof_rounds = max([r["round"] for r in results if r["pass_"] == "aof"], default=1)
+        a.rounds = max([r["round"] for r in results if r["pass_"] == "no-aof"], default=a.rounds)
+        started = datetime.datetime.fromisoformat(saved["started"])
+        render(a, saved, results, passes, started, saved["command"], a.render, saved.get("unavailable", {}))
+        return
     bin_ = os.environ.get("CONVEYOR_BENCH") or ""
     unavailable = check_available()
     if "conveyor" in a.only and not bin_:
@@ -807,6 +823,11 @@ def main():
         cleanup()
     save()
 
+    render(a, info, runner.results, passes, started, command, json_path, unavailable)
+
+
+def render(a, info, results, passes, started, command, json_path, unavailable):
+    """Prints the tables and writes them into the docs (also for --render of a saved run)."""
     v, m = info["versions"], info["machine"]
     titles = {"no-aof": "Redis persistence off (`--save '' --appendonly no`)",
               "aof": "Redis AOF on (`--appendonly yes --appendfsync everysec`)"}
@@ -821,9 +842,9 @@ def main():
     for pass_, _ in passes:
         rounds = a.rounds if pass_ == "no-aof" else min(a.rounds, a.aof_rounds)
         parts.append(f"### {titles[pass_]}, {rounds} round(s)")
-        parts.append(summary_table(runner.results, pass_, a.only, "no-aof"))
+        parts.append(summary_table(results, pass_, a.only, "no-aof"))
         parts.append("Per configuration:")
-        parts.append(raw_table(runner.results, pass_, a.only, "no-aof"))
+        parts.append(raw_table(results, pass_, a.only, "no-aof"))
     if unavailable:
         parts.append("Unavailable: " + "; ".join(f"{s}: {w}" for s, w in unavailable.items()) + ".")
     parts.append("Settings and notes:\n\n" + NOTES)

@@ -7,17 +7,34 @@ import Synchronization
 enum AttemptRace {
     /// Resumes its continuation once, with whichever result comes first.
     private final class Finish: Sendable {
-        private let continuation: Mutex<CheckedContinuation<Result<Data, any Error>, Never>?>
-        let handler = Mutex<Task<Void, Never>?>(nil)
+        private struct State {
+            var continuation: CheckedContinuation<Result<Data, any Error>, Never>?
+            var handler: Task<Void, Never>?
+        }
+        private let state: Mutex<State>
 
         init(_ continuation: CheckedContinuation<Result<Data, any Error>, Never>) {
-            self.continuation = Mutex(continuation)
+            state = Mutex(State(continuation: continuation))
         }
 
         func resume(_ result: Result<Data, any Error>) {
-            guard let continuation = continuation.withLock({ $0.take() }) else { return }
-            handler.withLock { $0?.cancel() }
+            let (continuation, handler) = state.withLock { state in
+                defer { state.continuation = nil }
+                return (state.continuation, state.handler)
+            }
+            guard let continuation else { return }
+            handler?.cancel()
             continuation.resume(returning: result)
+        }
+
+        /// The handler's task, once it has returned from its synchronous start; cancelled at
+        /// once if the attempt already ended (timed out or cancelled) meanwhile.
+        func setHandler(_ task: Task<Void, Never>) {
+            let ended = state.withLock { state in
+                state.handler = task
+                return state.continuation == nil
+            }
+            if ended { task.cancel() }
         }
     }
 
@@ -33,11 +50,15 @@ enum AttemptRace {
                 let finish = Finish(continuation)
                 box.withLock { $0 = finish }
                 entry = deadlines.add(deadline) { finish.resume(.failure(timedOut)) }
-                finish.handler.withLock {
-                    $0 = Task {
-                        do { finish.resume(.success(try await body())) } catch { finish.resume(.failure(error)) }
-                    }
+                // The handler starts here, on this thread, and runs until it first suspends: no
+                // hop to another thread before a job's first line (a handler that never
+                // suspends finishes before this returns). It is still its own task, so an
+                // attempt can end at its deadline while a handler that ignores cancellation
+                // runs on.
+                let handler = Task.immediate {
+                    do { finish.resume(.success(try await body())) } catch { finish.resume(.failure(error)) }
                 }
+                finish.setHandler(handler)
                 // Cancelled before the tasks existed: finish now.
                 if Task.isCancelled { finish.resume(.failure(CancellationError())) }
             }
