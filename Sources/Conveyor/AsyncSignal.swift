@@ -11,8 +11,13 @@ public final class AsyncSignal: Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
     private let state = Mutex(State())
+    private let onNotify: (@Sendable () -> Void)?
 
-    public init() {}
+    /// `onNotify` runs on every notification, after the waiters are woken: a store whose
+    /// waits block elsewhere (Redis blocks on the server) uses it to interrupt them.
+    public init(onNotify: (@Sendable () -> Void)? = nil) {
+        self.onNotify = onNotify
+    }
 
     public var generation: UInt64 { state.withLock { $0.generation } }
 
@@ -25,6 +30,7 @@ public final class AsyncSignal: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
+        onNotify?()
     }
 
     /// Returns once the generation differs from `generation`, after `timeout`, or on cancellation.

@@ -80,16 +80,37 @@ public protocol JobBackend: Sendable {
     /// When the next scheduled or retrying job in `queues` becomes due, if any.
     func nextDueDate(queues: [String]) async throws -> Date?
 
-    /// Notified when work may have arrived (an enqueue, a retry, a resume, a release),
-    /// in this process or, for durable stores, in any other. Spurious wake-ups are allowed;
-    /// busy polling is not.
+    /// Notified when work may have arrived (an enqueue, a retry, a resume, a release) in
+    /// this process. Spurious wake-ups are allowed; busy polling is not. Workers wait with
+    /// ``waitForWork(queues:after:timeout:claimingUpTo:lease:workerID:)``, which also hears
+    /// other processes.
     var workSignal: AsyncSignal { get }
+
+    /// Waits until work may have arrived in `queues`, from this process or any other, until
+    /// `workSignal` moves past `generation`, or for at most `timeout`. A store that can wait
+    /// and claim in one round trip (Redis: a blocking pop pipelined with the claim) returns
+    /// the jobs it claimed as the wait ended, as ``claim(queues:limit:lease:workerID:)``
+    /// would; otherwise it returns none and the caller claims.
+    func waitForWork(
+        queues: [String], after generation: UInt64, timeout: Duration,
+        claimingUpTo limit: Int, lease: Duration, workerID: String
+    ) async throws -> [ClaimedJob]
 
     /// Notified when jobs may have finished.
     var completionSignal: AsyncSignal { get }
 }
 
 extension JobBackend {
+    /// Waits on `workSignal` (which a store that hears other processes notifies for them)
+    /// and claims nothing.
+    public func waitForWork(
+        queues: [String], after generation: UInt64, timeout: Duration,
+        claimingUpTo limit: Int, lease: Duration, workerID: String
+    ) async throws -> [ClaimedJob] {
+        await workSignal.wait(after: generation, timeout: timeout)
+        return []
+    }
+
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         try await enqueue([job])[0]
     }

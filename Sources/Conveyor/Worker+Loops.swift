@@ -24,6 +24,9 @@ extension Worker {
 
     func fetchLoop() async {
         var failures = 0
+        // The claim that ended the last wait took fewer jobs than it could: nothing else was
+        // ready then, and anything since leaves a wake-up token, so wait again at once.
+        var nothingElseReady = false
         while isRunning && !Task.isCancelled {
             let capacityGeneration = capacitySignal.generation
             let free = capacity - occupied
@@ -33,14 +36,16 @@ extension Worker {
             }
             let workGeneration = backend.workSignal.generation
             do {
-                let jobs = try await backend.claim(
+                let jobs = nothingElseReady ? [] : try await backend.claim(
                     queues: configuration.queues, limit: free, lease: configuration.lease, workerID: configuration.id)
+                nothingElseReady = false
                 failures = 0
-                if jobs.isEmpty {
-                    await waitForWork(after: workGeneration)
-                } else {
-                    metrics.claimed.increment(by: jobs.count)
-                    await deliver(jobs)
+                // A store that claims as its wait ends hands the jobs over here.
+                let delivered = jobs.isEmpty ? try await waitForWork(after: workGeneration, free: free) : jobs
+                nothingElseReady = jobs.isEmpty && !delivered.isEmpty && delivered.count < free
+                if !delivered.isEmpty {
+                    metrics.claimed.increment(by: delivered.count)
+                    await deliver(delivered)
                 }
             } catch {
                 failures += 1
@@ -58,26 +63,30 @@ extension Worker {
         .milliseconds(min(5000, 50 << min(failures, 7)))
     }
 
-    private func waitForWork(after generation: UInt64) async {
+    /// Waits for work (or the next due job) and returns what the store claimed as the wait
+    /// ended, if it does that.
+    private func waitForWork(after generation: UInt64, free: Int) async throws -> [ClaimedJob] {
         var timeout = configuration.pollInterval
         let due = try? await backend.nextDueDate(queues: configuration.queues)
         if let due {
             let untilDue = Duration.microseconds(Int64(max(0, due.timeIntervalSinceNow) * 1_000_000))
             timeout = min(timeout, untilDue + .milliseconds(1))
         }
-        guard isRunning else { return }
+        guard isRunning else { return [] }
         // Jobs due soon (short retry backoffs) hold a burst worker; far-off schedules do not.
         if configuration.stopWhenIdle, due.map({ $0.timeIntervalSinceNow > configuration.pollInterval.seconds }) ?? true {
             // Running jobs may still fail and come back as retries: wait for them first.
             if held == 0 {
                 logger.info("no work left; stopping (stopWhenIdle)")
                 stop()
-                return
+                return []
             }
             await capacitySignal.wait(after: capacitySignal.generation, timeout: .milliseconds(50))
-            return
+            return []
         }
-        await backend.workSignal.wait(after: generation, timeout: timeout)
+        return try await backend.waitForWork(
+            queues: configuration.queues, after: generation, timeout: timeout,
+            claimingUpTo: free, lease: configuration.lease, workerID: configuration.id)
     }
 
     /// Hands claimed jobs to idle runners or the buffer; after a stop, hands them back.

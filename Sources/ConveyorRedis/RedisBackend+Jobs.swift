@@ -60,13 +60,80 @@ extension RedisBackend {
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
         guard limit > 0, !queues.isEmpty else { return [] }
-        listen(to: queues)
-        let now = Date()
-        let expiry = now.addingTimeInterval(Double(lease.microseconds) / 1_000_000)
-        let expiryText = micros(expiry)
-        let arguments: [RESPArgument] = [.string(micros(now)), .string(expiryText), .string(workerID), .int(limit)]
-            + queues.map { .string($0) }
-        let reply = try await run(RedisScripts.claim, "claim", arguments)
+        let claim = ClaimCall(queues: queues, limit: limit, lease: lease, workerID: workerID)
+        return try claimedJobs(try await run(RedisScripts.claim, "claim", claim.arguments), claim)
+    }
+
+    /// Blocks on the queues' wake lists with the claim pipelined behind the pop (see
+    /// ``BlockingWaits``): Redis claims the moment a token arrives or the wait times out.
+    public func waitForWork(
+        queues: [String], after generation: UInt64, timeout: Duration,
+        claimingUpTo limit: Int, lease: Duration, workerID: String
+    ) async throws -> [ClaimedJob] {
+        guard limit > 0, !queues.isEmpty else {
+            await workSignal.wait(after: generation, timeout: timeout)
+            return []
+        }
+        let waiter: BlockingWaits.Waiter
+        do {
+            waiter = try await waits.take()
+        } catch let error as RedisClientError {
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed while waiting for work: \(error.message)")
+        }
+        let token = waits.begin(waiter)
+        // Notified since the caller last looked (a stop, an enqueue here): look again first.
+        guard workSignal.generation == generation else {
+            waits.ended(token)
+            await waits.giveBack(waiter, reusable: true)
+            return []
+        }
+        let wait = max(.milliseconds(1), min(timeout, configuration.longestWait))
+        // The claim's `now` is when the wait starts: a lease from a wait's end is shorter by
+        // at most `longestWait`, and a job due meanwhile is promoted by the next claim.
+        let claim = ClaimCall(queues: queues, limit: limit, lease: lease, workerID: workerID)
+        let pop: [RESPArgument] = ["BLPOP"] + queues.map { key("wake:" + $0) }
+            + [.string(String(format: "%.3f", Double(wait.microseconds) / 1_000_000))]
+        let functions = useFunctions.load(ordering: .relaxed)
+        let call: [RESPArgument] = functions
+            ? ["FCALL", .string(RedisScripts.functionName(RedisScripts.claim)), 1, .string(prefix)] + claim.arguments
+            : ["EVALSHA", .string(RedisScripts.claim.eval.sha1), 1, .string(prefix)] + claim.arguments
+        let results: RedisPipelineResults
+        do {
+            results = try await waiter.connection.pipeline([pop, call], timeout: wait + configuration.redis.commandTimeout)
+        } catch let error as RedisClientError {
+            waits.ended(token)
+            await waits.giveBack(waiter, reusable: false)
+            throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed while waiting for work: \(error.message)")
+        }
+        waits.ended(token)
+        await waits.giveBack(waiter, reusable: true)
+        if case .failure(let error) = results[0] { throw refused("wait for work", error) }
+        switch results[1] {
+        case .success(let reply):
+            return try claimedJobs(reply, claim)
+        case .failure(let error) where error.isFunctionNotFound || error.code == "NOSCRIPT" || error.isUnknownCommand:
+            // Not loaded (Redis restarted empty) or no FCALL: the caller's next claim sees to it.
+            return []
+        case .failure(let error):
+            throw refused("claim", error)
+        }
+    }
+
+    /// A claim's arguments: now, lease expiry, worker id, limit, queues.
+    struct ClaimCall {
+        let now: Date
+        let expiry: Date
+        let arguments: [RESPArgument]
+
+        init(queues: [String], limit: Int, lease: Duration, workerID: String) {
+            now = Date()
+            expiry = now.addingTimeInterval(Double(lease.microseconds) / 1_000_000)
+            arguments = [.string(micros(now)), .string(micros(expiry)), .string(workerID), .int(limit)] + queues.map { .string($0) }
+        }
+    }
+
+    /// The claim script's reply: per job its id, written-once record, attempt and lease token.
+    func claimedJobs(_ reply: RESPValue, _ claim: ClaimCall) throws -> [ClaimedJob] {
         guard let values = reply.array, values.count % 4 == 0 else { throw unexpected("claim", reply) }
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(values.count / 4)
@@ -87,8 +154,8 @@ extension RedisBackend {
                 claimed.append(ClaimedJob(
                     id: JobID(Int64(id)), name: name, queue: queue, payload: payload,
                     priority: Priority(rawValue: priority), attempt: attempt, maxAttempts: maxAttempts,
-                    timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? now,
-                    leaseExpiresAt: expiry, leaseToken: token,
+                    timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? claim.now,
+                    leaseExpiresAt: claim.expiry, leaseToken: token,
                     parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor))
             } catch ConveyorError.storeFailure(let message) {
                 throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint), job \(id): \(message)")

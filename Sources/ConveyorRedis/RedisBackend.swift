@@ -9,8 +9,9 @@ import Synchronization
 ///
 /// Each contract operation is one Lua script call for the whole bulk (see ``RedisScripts``),
 /// so a claim of 500 jobs or a completion of 500 outcomes is one round trip, applied
-/// atomically. Idle workers block on Redis (`BLPOP` on a wake list per queue), so a job
-/// enqueued on one host starts on another within about a millisecond, with no polling.
+/// atomically. Idle workers block on Redis (`BLPOP` on a wake list per queue, with the claim
+/// pipelined behind it), so a job enqueued on one host starts on another within about a
+/// millisecond, with no polling.
 ///
 /// Durability is Redis's: with AOF `appendfsync always` an acknowledged enqueue survives a
 /// Redis crash; with `everysec` (Redis's default when AOF is on) up to a second of writes can
@@ -35,6 +36,9 @@ public final class RedisBackend: JobBackend {
         /// Call the store's Lua as a Redis Functions library (`FCALL`, Redis 7+); off, or on an
         /// older Redis, as scripts (`EVALSHA`). Default on.
         public var useFunctions = true
+        /// The longest an idle worker blocks on Redis before it looks again (it also wakes
+        /// for work, for its next scheduled job, and when it stops). Default 2 s.
+        public var longestWait: Duration = .seconds(2)
 
         public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {
             self.redis = redis
@@ -90,14 +94,15 @@ public final class RedisBackend: JobBackend {
     let client: RedisConnectionPool
     /// `{namespace}:`, the start of every key.
     let prefix: String
-    public let workSignal = AsyncSignal()
+    /// Notified by this process's own changes; also interrupts its workers' blocking waits.
+    public let workSignal: AsyncSignal
     public let completionSignal = AsyncSignal()
-    private let listener: WakeListener
+    let waits: BlockingWaits
     private let completions: CompletionListener
     private let logger: Logger
     /// Whether to call the function library (Redis 7+); false once Redis says it has no FCALL,
     /// or when ``Configuration/useFunctions`` is off.
-    private let useFunctions: Atomic<Bool>
+    let useFunctions: Atomic<Bool>
 
     public convenience init(url: String, logger: Logger = Logger(label: "conveyor.redis")) throws {
         try self.init(configuration: Configuration(url: url), logger: logger)
@@ -109,21 +114,25 @@ public final class RedisBackend: JobBackend {
         useFunctions = Atomic(configuration.useFunctions)
         prefix = "{\(configuration.namespace)}:"
         client = RedisConnectionPool(configuration: configuration.redis, logger: logger)
-        listener = WakeListener(client: client, prefix: prefix, signal: workSignal, logger: logger)
+        let waits = BlockingWaits(configuration: configuration.redis, pool: client, logger: logger)
+        self.waits = waits
+        workSignal = AsyncSignal(onNotify: { waits.interrupt() })
         completions = CompletionListener(configuration: configuration.redis, channel: prefix + "done", signal: completionSignal, logger: logger)
     }
 
     deinit {
-        listener.stop()
         completions.stop()
-        let client = client
-        Task { await client.close() }
+        let client = client, waits = waits
+        Task {
+            await waits.close()
+            await client.close()
+        }
     }
 
-    /// Stops the wake-up listener and closes the connections.
+    /// Stops the completion listener and closes the connections.
     public func close() async {
-        listener.stop()
         completions.stop()
+        await waits.close()
         await client.close()
     }
 
@@ -201,11 +210,6 @@ public final class RedisBackend: JobBackend {
     /// Someone reads jobs or batches, maybe to wait for them: hear other processes' completions.
     func startCompletionListener() {
         completions.start()
-    }
-
-    /// Workers in this process claim from these queues: block on their wake lists.
-    func listen(to queues: [String]) {
-        listener.listen(to: queues)
     }
 }
 

@@ -30,61 +30,135 @@ func retryingWhileRedisFails(
     }
 }
 
-// MARK: Wake-ups
+// MARK: Waiting for work
 
-/// Blocks on the wake lists of the queues this process claims from and notifies the work
-/// signal when a token arrives: an enqueue in any process pushes one.
-final class WakeListener: Sendable {
+/// The connections idle workers block on, and a way to interrupt them.
+///
+/// A worker with nothing to do sends, on a connection of its own, `BLPOP` on its queues' wake
+/// lists (an enqueue anywhere pushes a token) with the claim pipelined behind it. Redis runs
+/// the claim the moment the pop returns, so the worker's process wakes once, with its jobs
+/// (as a Sidekiq worker's `BRPOP` returns its job), instead of hearing a token and then
+/// asking for work. A notification in this process (a worker stopping) interrupts the pops
+/// with `CLIENT UNBLOCK`.
+final class BlockingWaits: Sendable {
+    struct Waiter: Sendable {
+        let connection: RedisConnection
+        /// The connection's `CLIENT ID`, for `CLIENT UNBLOCK`.
+        let clientID: Int
+    }
+
     private struct State {
-        var queues: [String] = []
-        var task: Task<Void, Never>?
-        var stopped = false
+        var idle: [Waiter] = []
+        var open: [ObjectIdentifier: RedisConnection] = [:]
+        /// Waits in progress: their connections' client ids.
+        var blocked: [UInt64: Int] = [:]
+        var nextToken: UInt64 = 0
+        var closed = false
     }
     private let state = Mutex(State())
-    private let client: RedisConnectionPool
-    private let prefix: String
-    private let signal: AsyncSignal
+    private let configuration: RedisConfiguration
+    private let pool: RedisConnectionPool
     private let logger: Logger
+    /// Set when Redis refuses `CLIENT UNBLOCK` (an ACL user without it): waits then end at
+    /// their own timeout, at most ``RedisBackend/Configuration/longestWait``.
+    private let unblockRefused = Atomic<Bool>(false)
 
-    init(client: RedisConnectionPool, prefix: String, signal: AsyncSignal, logger: Logger) {
-        self.client = client
-        self.prefix = prefix
-        self.signal = signal
+    init(configuration: RedisConfiguration, pool: RedisConnectionPool, logger: Logger) {
+        self.configuration = configuration
+        self.pool = pool
         self.logger = logger
     }
 
-    func listen(to queues: [String]) {
-        state.withLock { state in
-            guard !state.stopped else { return }
-            let merged = Array(Set(state.queues + queues)).sorted()
-            guard merged != state.queues || state.task == nil else { return }
-            state.queues = merged
-            if state.task == nil {
-                state.task = Task { [self] in await self.run() }
+    /// An idle blocking connection, or a new one.
+    func take() async throws -> Waiter {
+        let reused = state.withLock { state -> Waiter? in
+            while let waiter = state.idle.popLast() {
+                if !waiter.connection.isClosed { return waiter }
+                state.open[ObjectIdentifier(waiter.connection)] = nil
             }
+            return nil
         }
+        if let reused { return reused }
+        let connection = try await RedisConnection.connect(configuration: configuration, logger: logger)
+        let clientID: Int
+        do {
+            let reply = try await connection.send(["CLIENT", "ID"])
+            guard let id = reply.int else {
+                throw RedisClientError(.unexpectedReply, "CLIENT ID answered \(reply), expected an integer")
+            }
+            clientID = id
+        } catch {
+            await connection.close()
+            throw error
+        }
+        let closed = state.withLock { state -> Bool in
+            if !state.closed { state.open[ObjectIdentifier(connection)] = connection }
+            return state.closed
+        }
+        if closed {
+            await connection.close()
+            throw RedisClientError(.connectionClosed, "the Redis store is closed")
+        }
+        return Waiter(connection: connection, clientID: clientID)
     }
 
-    func stop() {
+    /// Returns a connection after a wait; one that failed is closed instead.
+    func giveBack(_ waiter: Waiter, reusable: Bool) async {
+        let kept = state.withLock { state -> Bool in
+            if reusable, !state.closed, !waiter.connection.isClosed {
+                state.idle.append(waiter)
+                return true
+            }
+            state.open[ObjectIdentifier(waiter.connection)] = nil
+            return false
+        }
+        if !kept { await waiter.connection.close() }
+    }
+
+    /// Marks `waiter` as blocking until ``ended(_:)``, so ``interrupt()`` reaches it.
+    func begin(_ waiter: Waiter) -> UInt64 {
         state.withLock { state in
-            state.stopped = true
-            state.task?.cancel()
+            state.nextToken &+= 1
+            state.blocked[state.nextToken] = waiter.clientID
+            return state.nextToken
         }
     }
 
-    private func run() async {
-        await retryingWhileRedisFails("wake-up listener", signal: signal, logger: logger) {
-            let queues = state.withLock { $0.queues }
-            try await client.withDedicatedConnection { connection in
-                // Re-read the queue list every second, so queues added later are heard.
-                let command: [RESPArgument] = ["BLPOP"] + queues.map { .string(prefix + "wake:" + $0) } + ["1"]
-                while !Task.isCancelled {
-                    let reply = try await connection.send(command)
-                    if !reply.isNull { signal.notify() }
-                    if state.withLock({ $0.queues }) != queues { return }
+    func ended(_ token: UInt64) {
+        _ = state.withLock { $0.blocked.removeValue(forKey: token) }
+    }
+
+    /// Ends every wait in progress (a pop that ends this way returns nothing, as on its
+    /// timeout, and the claim behind it still runs). Costs nothing when no one waits.
+    func interrupt() {
+        let ids = state.withLock { Array($0.blocked.values) }
+        guard !ids.isEmpty, !unblockRefused.load(ordering: .relaxed) else { return }
+        Task { [self] in
+            for id in ids {
+                do {
+                    _ = try await pool.send(["CLIENT", "UNBLOCK", .int(id)])
+                } catch let error as RedisServerError {
+                    if !unblockRefused.exchange(true, ordering: .relaxed) {
+                        logger.notice("Redis refused CLIENT UNBLOCK; idle workers stop within their wait's timeout", metadata: [
+                            "error": "\(error.message)",
+                        ])
+                    }
+                    return
+                } catch {
+                    return  // Redis is gone: the pops fail by themselves.
                 }
             }
         }
+    }
+
+    func close() async {
+        let connections = state.withLock { state -> [RedisConnection] in
+            state.closed = true
+            state.idle = []
+            defer { state.open = [:] }
+            return Array(state.open.values)
+        }
+        for connection in connections { await connection.close() }
     }
 }
 

@@ -111,7 +111,7 @@ extension RedisClient {
 }
 
 extension RedisServerError {
-    var isFunctionNotFound: Bool { message.hasSuffix("Function not found") }
+    public var isFunctionNotFound: Bool { message.hasSuffix("Function not found") }
 
     /// The server does not know FCALL (Redis before 7.0).
     public var isUnknownCommand: Bool { message.hasPrefix("ERR unknown command") }

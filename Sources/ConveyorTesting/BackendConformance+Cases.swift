@@ -360,6 +360,26 @@ extension BackendConformance {
         #expect(clock.now - start < .seconds(10))
     }
 
+    static func waitForWorkEndsOnEnqueue(_ backend: any JobBackend) async throws {
+        // As a worker does: the generation is read before the claim that found nothing.
+        let generation = backend.workSignal.generation
+        #expect(try await claimAll(backend).isEmpty)
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let waited = backend.waitForWork(
+            queues: ["default"], after: generation, timeout: .seconds(30),
+            claimingUpTo: 5, lease: lease, workerID: "conformance")
+        let id = try await backend.enqueue(job()).id
+        // A store that claims as the wait ends returns the job; otherwise the caller claims.
+        let got = try await waited
+        let claimed = got.isEmpty ? try await claimAll(backend) : got
+        #expect(claimed.map(\.id) == [id])
+        #expect(claimed.first?.attempt == 1)
+        #expect(try await state(backend, id) == .active)
+        #expect(try await claimAll(backend).isEmpty)
+        #expect(clock.now - start < .seconds(10), "ended by the enqueue, not by the 30 s timeout")
+    }
+
     static func concurrentClaims(_ backend: any JobBackend) async throws {
         _ = try await backend.enqueue((0..<400).map { _ in job() })
         let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in

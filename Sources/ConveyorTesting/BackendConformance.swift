@@ -53,6 +53,7 @@ public enum BackendConformance {
         Case(name: "inspection counts, lists and summarizes", body: inspection),
         Case(name: "workers are registered, seen and forgotten", body: workerRegistry),
         Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),
+        Case(name: "a worker's wait for work ends with an enqueue, and its job is claimed once", body: waitForWorkEndsOnEnqueue),
         Case(name: "concurrent claimers never share a job", body: concurrentClaims),
         Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
     ] + batchCases + workflowCases

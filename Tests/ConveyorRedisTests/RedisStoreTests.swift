@@ -173,30 +173,67 @@ struct RedisStoreTests {
         await backend.close()
     }
 
-    /// An idle worker blocks on Redis; a job enqueued by another client (another process or
-    /// host) wakes it without polling.
+    /// An idle worker blocks on Redis with its claim pipelined behind the pop; a job enqueued
+    /// by another client (another process or host) wakes it, and it comes back claimed.
     @Test func enqueueFromAnotherClientWakesAnIdleWorker() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let workerSide = try RedisBackend(url: server.url)
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.longestWait = .seconds(60)
+        let workerSide = RedisBackend(configuration: configuration)
         let submitter = try RedisBackend(url: server.url)
-        // One claim tells the store which queues to listen on; then the worker side is idle.
-        #expect(try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
-        let probe = try await RedisConnection.connect(configuration: RedisConfiguration(url: server.url))
-        while !((try await probe.send("INFO", "clients").string ?? "").contains("blocked_clients:1\r")) {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        // A first claim loads the store's functions, as a worker's does before it waits.
         let generation = workerSide.workSignal.generation
+        #expect(try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
         let clock = ContinuousClock()
         let start = clock.now
-        async let woken: Void = workerSide.workSignal.wait(after: generation, timeout: .seconds(60))
-        _ = try await submitter.enqueue(NewJob(name: "test.job"))
-        await woken
+        async let claimed = workerSide.waitForWork(
+            queues: ["default"], after: generation, timeout: .seconds(60),
+            claimingUpTo: 5, lease: .seconds(30), workerID: "w")
+        try await waitUntilBlocked(1, server: server)
+        let id = try await submitter.enqueue(NewJob(name: "test.job")).id
+        #expect(try await claimed.map(\.id) == [id])
         #expect(clock.now - start < .seconds(30), "woken by the enqueue, not by the 60 s timeout")
-        #expect(try await workerSide.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").count == 1)
-        await probe.close()
+        #expect(try await workerSide.job(id)?.state == .active)
         await workerSide.close()
         await submitter.close()
+    }
+
+    /// A notification in the worker's own process (a worker stopping) ends its wait on Redis
+    /// at once (CLIENT UNBLOCK), not at the wait's timeout.
+    @Test func aLocalNotificationEndsABlockingWait() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.longestWait = .seconds(60)
+        let backend = RedisBackend(configuration: configuration)
+        let generation = backend.workSignal.generation
+        #expect(try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let claimed = backend.waitForWork(
+            queues: ["default"], after: generation, timeout: .seconds(60),
+            claimingUpTo: 5, lease: .seconds(30), workerID: "w")
+        try await waitUntilBlocked(1, server: server)
+        backend.workSignal.notify()
+        #expect(try await claimed.isEmpty)
+        #expect(clock.now - start < .seconds(30), "interrupted, not ended by the 60 s timeout")
+        try await waitUntilBlocked(0, server: server)
+        await backend.close()
+    }
+
+    /// Waits (polling INFO, at most 30 s) until `count` clients are blocked on the server.
+    private func waitUntilBlocked(_ count: Int, server: RedisServer) async throws {
+        let probe = try await RedisConnection.connect(configuration: RedisConfiguration(url: server.url))
+        defer { Task { await probe.close() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !((try await probe.send("INFO", "clients").string ?? "").contains("blocked_clients:\(count)\r")) {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("no \(count) blocked client(s) after 30 s")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// A job finished by a worker elsewhere wakes a waiter here at once (pub/sub), not after
