@@ -46,6 +46,8 @@ extension Worker {
                 if !delivered.isEmpty {
                     metrics.claimed.increment(by: delivered.count)
                     await deliver(delivered)
+                    // Woken with work: let the runners start before this loop's next store call.
+                    if jobs.isEmpty { await Task.yield() }
                 }
             } catch {
                 failures += 1
