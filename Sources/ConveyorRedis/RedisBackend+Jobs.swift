@@ -77,6 +77,8 @@ extension RedisBackend {
         let waiter: BlockingWaits.Waiter
         do {
             waiter = try await waits.take()
+        } catch let error as RedisServerError {
+            throw refused("wait for work", error)
         } catch let error as RedisClientError {
             throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed while waiting for work: \(error.message)")
         }
