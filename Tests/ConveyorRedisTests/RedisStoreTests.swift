@@ -178,9 +178,7 @@ struct RedisStoreTests {
     @Test func enqueueFromAnotherClientWakesAnIdleWorker() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        var configuration = try RedisBackend.Configuration(url: server.url)
-        configuration.longestWait = .seconds(60)
-        let workerSide = RedisBackend(configuration: configuration)
+        let workerSide = try patientBackend(server)
         let submitter = try RedisBackend(url: server.url)
         // A first claim loads the store's functions, as a worker's does before it waits.
         let generation = workerSide.workSignal.generation
@@ -204,9 +202,7 @@ struct RedisStoreTests {
     @Test func aLocalNotificationEndsABlockingWait() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        var configuration = try RedisBackend.Configuration(url: server.url)
-        configuration.longestWait = .seconds(60)
-        let backend = RedisBackend(configuration: configuration)
+        let backend = try patientBackend(server)
         let generation = backend.workSignal.generation
         #expect(try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
         let clock = ContinuousClock()
@@ -220,6 +216,13 @@ struct RedisStoreTests {
         #expect(clock.now - start < .seconds(30), "interrupted, not ended by the 60 s timeout")
         try await waitUntilBlocked(0, server: server)
         await backend.close()
+    }
+
+    /// A store whose blocking waits last up to 60 s, so a test sees what ended one.
+    private func patientBackend(_ server: RedisServer) throws -> RedisBackend {
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.longestWait = .seconds(60)
+        return RedisBackend(configuration: configuration)
     }
 
     /// Waits (polling INFO, at most 30 s) until `count` clients are blocked on the server.
