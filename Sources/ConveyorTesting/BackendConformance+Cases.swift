@@ -245,8 +245,11 @@ extension BackendConformance {
         let stats = try await backend.queueStats()
         #expect(stats.first { $0.queue == "a" }?.paused == true)
         // A paused queue's due jobs are not work: an idle worker must not be woken for them.
-        _ = try await backend.enqueue(job(queue: "a", runAt: Date().addingTimeInterval(0.001)))
-        try await Task.sleep(for: .milliseconds(5))
+        // Due 50 ms from now: soon enough to wait for, late enough that it is stored scheduled
+        // (a run-at already past when the store writes it makes the job ready at once).
+        let id = try await backend.enqueue(job(queue: "a", runAt: Date().addingTimeInterval(0.05))).id
+        #expect(try await state(backend, id) == .scheduled)
+        try await Task.sleep(for: .milliseconds(60))
         #expect(try await backend.nextDueDate(queues: ["a"]) == nil)
         try await backend.resume(queue: "a")
         #expect(try await backend.nextDueDate(queues: ["a"]) != nil)
