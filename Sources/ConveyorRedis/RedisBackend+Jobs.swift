@@ -95,10 +95,9 @@ extension RedisBackend {
         let claim = ClaimCall(queues: queues, limit: limit, lease: lease, workerID: workerID)
         let pop: [RESPArgument] = ["BLPOP"] + queues.map { key("wake:" + $0) }
             + [.string(String(format: "%.3f", Double(wait.microseconds) / 1_000_000))]
-        let functions = useFunctions.load(ordering: .relaxed)
-        let call: [RESPArgument] = functions
-            ? ["FCALL", .string(RedisScripts.functionName(RedisScripts.claim)), 1, .string(prefix)] + claim.arguments
-            : ["EVALSHA", .string(RedisScripts.claim.eval.sha1), 1, .string(prefix)] + claim.arguments
+        let call = useFunctions.load(ordering: .relaxed)
+            ? RedisFunctionLibrary.command(RedisScripts.functionName(RedisScripts.claim), keys: [.string(prefix)], arguments: claim.arguments)
+            : RedisScripts.claim.eval.command(keys: [.string(prefix)], arguments: claim.arguments)
         let results: RedisPipelineResults
         do {
             results = try await waiter.connection.pipeline([pop, call], timeout: wait + configuration.redis.commandTimeout)

@@ -28,10 +28,7 @@ extension RedisClient {
         keys: [RESPArgument] = [],
         arguments: [RESPArgument] = []
     ) async throws -> RESPValue {
-        var command: [RESPArgument] = ["EVALSHA", .string(script.sha1), .int(keys.count)]
-        command.reserveCapacity(3 + keys.count + arguments.count)
-        command += keys
-        command += arguments
+        let command = script.command(keys: keys, arguments: arguments)
         do {
             return try await send(command)
         } catch let error as RedisServerError where error.code == "NOSCRIPT" {

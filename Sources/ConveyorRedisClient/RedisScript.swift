@@ -11,6 +11,16 @@ public struct RedisScript: Sendable, Hashable {
         self.source = source
         self.sha1 = SHA1.hexDigest(Array(source.utf8))
     }
+
+    /// `EVALSHA sha1 numkeys key... arg...`, for a caller that sends it itself (in a pipeline);
+    /// ``RedisClient/evalScript(_:keys:arguments:)`` also loads the script when it is missing.
+    public func command(keys: [RESPArgument], arguments: [RESPArgument]) -> [RESPArgument] {
+        var command: [RESPArgument] = ["EVALSHA", .string(sha1), .int(keys.count)]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command += keys
+        command += arguments
+        return command
+    }
 }
 
 /// SHA1 (FIPS 180-4), only to name scripts the way Redis does; not for security.
@@ -77,6 +87,16 @@ public struct RedisFunctionLibrary: Sendable, Hashable {
         self.name = name
         self.source = source
     }
+
+    /// `FCALL function numkeys key... arg...`, for a caller that sends it itself (in a
+    /// pipeline); ``RedisClient/callFunction(_:in:keys:arguments:)`` also loads the library.
+    public static func command(_ function: String, keys: [RESPArgument], arguments: [RESPArgument]) -> [RESPArgument] {
+        var command: [RESPArgument] = ["FCALL", .string(function), .int(keys.count)]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command += keys
+        command += arguments
+        return command
+    }
 }
 
 extension RedisClient {
@@ -89,10 +109,7 @@ extension RedisClient {
         keys: [RESPArgument] = [],
         arguments: [RESPArgument] = []
     ) async throws -> RESPValue {
-        var command: [RESPArgument] = ["FCALL", .string(function), .int(keys.count)]
-        command.reserveCapacity(3 + keys.count + arguments.count)
-        command += keys
-        command += arguments
+        let command = RedisFunctionLibrary.command(function, keys: keys, arguments: arguments)
         do {
             return try await send(command)
         } catch let error as RedisServerError where error.isFunctionNotFound {
