@@ -218,6 +218,49 @@ struct RedisStoreTests {
         await backend.close()
     }
 
+    /// A wait asked for a minute lasts at most `longestWait`, so an idle worker looks again
+    /// (and a stop whose CLIENT UNBLOCK was refused is seen) within it.
+    @Test func aWaitLastsAtMostTheLongestWait() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var configuration = try RedisBackend.Configuration(url: server.url)
+        configuration.longestWait = .milliseconds(50)
+        let backend = RedisBackend(configuration: configuration)
+        let generation = backend.workSignal.generation
+        #expect(try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let claimed = try await backend.waitForWork(
+            queues: ["default"], after: generation, timeout: .seconds(60),
+            claimingUpTo: 5, lease: .seconds(30), workerID: "w")
+        #expect(claimed.isEmpty)
+        #expect(clock.now - start < .seconds(30), "ended by longestWait, not by the 60 s timeout")
+        await backend.close()
+    }
+
+    /// When Redis has lost the store's functions (a restart without persistence, FUNCTION
+    /// FLUSH), the claim pipelined behind a wait fails; the wait returns nothing instead of an
+    /// error, and the worker's next claim loads the library again and takes the job.
+    @Test func aWaitWhoseClaimFindsNoFunctionsLeavesTheClaimToTheNextCall() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let backend = try patientBackend(server)
+        #expect(try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w").isEmpty)
+        let id = try await backend.enqueue(NewJob(name: "test.job")).id
+        // Read after the enqueue, so the wait does not end on this process's own notification:
+        // the enqueue's wake-up token ends it in Redis, and the claim behind it runs there.
+        let generation = backend.workSignal.generation
+        let probe = try await RedisConnection.connect(configuration: RedisConfiguration(url: server.url))
+        _ = try await probe.send("FUNCTION", "FLUSH")
+        await probe.close()
+        let claimed = try await backend.waitForWork(
+            queues: ["default"], after: generation, timeout: .seconds(60),
+            claimingUpTo: 5, lease: .seconds(30), workerID: "w")
+        #expect(claimed.isEmpty)
+        #expect(try await backend.claim(queues: ["default"], limit: 5, lease: .seconds(30), workerID: "w").map(\.id) == [id])
+        await backend.close()
+    }
+
     /// A store whose blocking waits last up to 60 s, so a test sees what ended one.
     private func patientBackend(_ server: RedisServer) throws -> RedisBackend {
         var configuration = try RedisBackend.Configuration(url: server.url)
