@@ -86,7 +86,7 @@ struct Compare {
         defer { kill(worker.process.processIdentifier, SIGKILL) }
         // The worker says "ready" once it runs; then it registers, then idles on the store.
         _ = (worker.process.standardOutput as? Pipe)?.fileHandleForReading.availableData
-        while try await backend.workers(seenSince: .distantPast).isEmpty {
+        while try await backend.workers(seenWithin: .seconds(86_400)).isEmpty {
             try await Task.sleep(for: .milliseconds(10))
         }
         try await Task.sleep(for: .milliseconds(200))

@@ -58,14 +58,16 @@ public struct JobQuery: Sendable, Hashable {
     }
 }
 
-/// Which jobs `purge` deletes. Active jobs are never purged.
+/// Which jobs `purge` deletes. Active jobs are never purged: every store refuses them
+/// whatever `states` says.
 public struct PurgeRequest: Sendable, Hashable {
     public var queue: String?
     public var states: [JobState]
-    /// Only jobs that finished (or were created, for unfinished ones) before this time.
-    public var olderThan: Date?
+    /// Only jobs that finished (or were created, for unfinished ones) at least this long ago,
+    /// by the store's clock.
+    public var olderThan: Duration?
 
-    public init(queue: String? = nil, states: [JobState] = [.succeeded, .dead, .cancelled], olderThan: Date? = nil) {
+    public init(queue: String? = nil, states: [JobState] = [.succeeded, .dead, .cancelled], olderThan: Duration? = nil) {
         self.queue = queue
         self.states = states.filter { $0 != .active }
         self.olderThan = olderThan

@@ -58,16 +58,24 @@ public struct JobContext: Sendable {
     public var waitedForBatch: String?
     /// The store the job came from.
     public var backend: (any JobBackend)?
+    /// This attempt's lease: its ``JobLease/token`` grows with every claim of the job, so a sink
+    /// that stores the highest token it has seen per job can refuse the writes of an attempt
+    /// that lost its lease to a newer one.
+    public var lease: JobLease?
+    /// This attempt's lease token (see ``lease``), 0 outside a worker.
+    public var leaseToken: Int { lease?.token ?? 0 }
 
     public init(
         id: JobID, name: String, queue: String, attempt: Int, maxAttempts: Int, batchID: String?,
         workerID: String, enqueuedAt: Date, logger: Logger,
-        parentID: JobID? = nil, waitedForBatch: String? = nil, backend: (any JobBackend)? = nil
+        parentID: JobID? = nil, waitedForBatch: String? = nil, backend: (any JobBackend)? = nil,
+        lease: JobLease? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.attempt = attempt
         self.maxAttempts = maxAttempts; self.batchID = batchID; self.workerID = workerID
         self.enqueuedAt = enqueuedAt; self.logger = logger
         self.parentID = parentID; self.waitedForBatch = waitedForBatch; self.backend = backend
+        self.lease = lease
     }
 
     /// The output of the job this one waited for (the previous link of a chain).

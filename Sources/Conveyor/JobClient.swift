@@ -4,7 +4,7 @@ import Foundation
 public struct JobOptions: Sendable, Hashable {
     public var queue: String?
     public var priority: Priority?
-    /// Run no earlier than this long from now.
+    /// Run no earlier than this long after the store accepts the job (by the store's clock).
     public var delay: Duration?
     /// Run no earlier than this time (wins over `delay`).
     public var runAt: Date?
@@ -58,8 +58,7 @@ public struct JobClient: Sendable {
     /// Enqueues many jobs of one type in one atomic call.
     public func enqueue<J: Job>(_ jobs: [J], options: JobOptions = .init()) async throws -> [JobHandle<J.Output>] {
         let encoder = JSONEncoder()
-        let now = Date()
-        let newJobs = try jobs.map { try makeNewJob($0, options: options, encoder: encoder, now: now) }
+        let newJobs = try jobs.map { try makeNewJob($0, options: options, encoder: encoder) }
         let results = try await backend.enqueue(newJobs)
         return results.map { JobHandle(id: $0.id, isDuplicate: $0.isDuplicate, backend: backend) }
     }
@@ -74,21 +73,21 @@ public struct JobClient: Sendable {
 
     /// The stored form of `job` with `options` applied.
     public func makeNewJob<J: Job>(_ job: J, options: JobOptions = .init()) throws -> NewJob {
-        try makeNewJob(job, options: options, encoder: JSONEncoder(), now: Date())
+        try makeNewJob(job, options: options, encoder: JSONEncoder())
     }
 
-    private func makeNewJob<J: Job>(_ job: J, options: JobOptions, encoder: JSONEncoder, now: Date) throws -> NewJob {
+    private func makeNewJob<J: Job>(_ job: J, options: JobOptions, encoder: JSONEncoder) throws -> NewJob {
         let payload = try encoder.encode(job)
         if payload.count > configuration.maximumPayloadBytes {
             throw ConveyorError.payloadTooLarge(job: J.name, bytes: payload.count, limit: configuration.maximumPayloadBytes)
         }
-        let runAt = options.runAt ?? options.delay.map { now.addingTimeInterval($0.seconds) }
         return NewJob(
             name: J.name,
             queue: options.queue ?? configuration.routes.queue(for: J.name) ?? J.queue,
             payload: payload,
             priority: options.priority ?? J.priority,
-            runAt: runAt,
+            runAt: options.runAt,
+            delay: options.runAt == nil ? options.delay : nil,
             maxAttempts: options.maxAttempts ?? J.retryPolicy.maxAttempts,
             timeout: options.timeout ?? J.timeout,
             uniqueKey: options.uniqueKey,

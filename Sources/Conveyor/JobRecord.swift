@@ -118,8 +118,9 @@ public struct JobOutcome: Sendable, Hashable {
     public enum Result: Sendable, Hashable {
         /// Stores `output` (JSON) as the job's result.
         case succeeded(output: Data)
-        /// Retries at `retryAt`, or ends dead when `retryAt` is `nil`.
-        case failed(JobFailure, retryAt: Date?)
+        /// Retries `retryAfter` from when the store records it, or ends dead when
+        /// `retryAfter` is `nil`.
+        case failed(JobFailure, retryAfter: Duration?)
     }
     public var lease: JobLease
     public var result: Result
@@ -132,7 +133,7 @@ public struct JobOutcome: Sendable, Hashable {
     public static func succeeded(_ lease: JobLease, output: Data) -> JobOutcome {
         JobOutcome(lease: lease, result: .succeeded(output: output))
     }
-    public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAt: Date?) -> JobOutcome {
-        JobOutcome(lease: lease, result: .failed(failure, retryAt: retryAt))
+    public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAfter: Duration?) -> JobOutcome {
+        JobOutcome(lease: lease, result: .failed(failure, retryAfter: retryAfter))
     }
 }

@@ -43,7 +43,7 @@ public final class MemoryBackend: JobBackend {
         mutating func insert(_ job: NewJob, state: JobState, now: Date) -> JobID {
             let id = JobID(nextID)
             nextID += 1
-            let runAt = job.runAt ?? now
+            let runAt = job.dueAt(now: now)
             jobs[id] = JobRecord(
                 id: id, name: job.name, queue: job.queue, payload: job.payload, priority: job.priority,
                 state: state, attempt: 0, maxAttempts: job.maxAttempts, timeout: job.timeout, runAt: runAt,
@@ -180,8 +180,15 @@ public final class MemoryBackend: JobBackend {
     private let storage = Mutex(Storage())
     public let workSignal = AsyncSignal()
     public let completionSignal = AsyncSignal()
+    /// Where every time this store records or compares comes from.
+    public let clock: any StoreClock
+    /// Most jobs one ``recoverExpiredLeases()`` or ``purgeStep(_:)`` handles.
+    public let stepLimit: Int
 
-    public init() {}
+    public init(clock: any StoreClock = SystemClock(), stepLimit: Int = 1000) {
+        self.clock = clock
+        self.stepLimit = max(1, stepLimit)
+    }
 
     /// Runs `body` on the storage and wakes workers if it made work ready.
     private func mutate<T>(_ body: (inout Storage) -> T) -> T {
@@ -195,7 +202,7 @@ public final class MemoryBackend: JobBackend {
     }
 
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
-        let now = Date()
+        let now = clock.now()
         try NewJob.validateDependencies(jobs)
         let missing = storage.withLock { storage -> JobID? in
             for job in jobs {
@@ -213,7 +220,7 @@ public final class MemoryBackend: JobBackend {
                 }
                 switch job.dependsOn {
                 case nil:
-                    let runAt = job.runAt ?? now
+                    let runAt = job.dueAt(now: now)
                     results.append(.created(storage.insert(job, state: runAt > now ? .scheduled : .ready, now: now)))
                 case .earlier(let index):
                     results.append(.created(storage.insertDependent(job, on: .job(results[index].id), now: now)))
@@ -228,7 +235,7 @@ public final class MemoryBackend: JobBackend {
     }
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
-        let now = Date()
+        let now = clock.now()
         let expiry = now.addingTimeInterval(lease.seconds)
         return storage.withLock { storage in
             var claimed: [ClaimedJob] = []
@@ -261,21 +268,27 @@ public final class MemoryBackend: JobBackend {
         return record.state == .active && storage.leaseTokens[lease.id] == lease.token
     }
 
-    public func complete(_ outcomes: [JobOutcome]) async throws {
-        let now = Date()
+    @discardableResult
+    public func complete(_ outcomes: [JobOutcome]) async throws -> [JobLease] {
+        let now = clock.now()
         var retried = false
+        var fenced: [JobLease] = []
         mutate { storage in
-            for outcome in outcomes where Self.holds(storage, outcome.lease) {
+            for outcome in outcomes {
+                guard Self.holds(storage, outcome.lease) else {
+                    fenced.append(outcome.lease)
+                    continue
+                }
                 let id = outcome.lease.id
                 storage.jobs[id]!.leaseExpiresAt = nil
                 switch outcome.result {
                 case .succeeded(let output):
                     storage.jobs[id]!.result = output
                     storage.setState(id, .succeeded, now: now)
-                case .failed(let failure, let retryAt):
+                case .failed(let failure, let retryAfter):
                     storage.jobs[id]!.lastError = failure
-                    if let retryAt {
-                        storage.jobs[id]!.runAt = retryAt
+                    if let retryAfter {
+                        storage.jobs[id]!.runAt = now.addingTimeInterval(max(.zero, retryAfter).seconds)
                         storage.setState(id, .retrying, now: now)
                         retried = true
                     } else {
@@ -286,22 +299,32 @@ public final class MemoryBackend: JobBackend {
         }
         if retried { workSignal.notify() }
         completionSignal.notify()
+        return fenced
     }
 
     @discardableResult
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
-        let expiry = Date().addingTimeInterval(lease.seconds)
+        let expiry = clock.now().addingTimeInterval(lease.seconds)
         return storage.withLock { storage in
             leases.filter { lease in
-                guard Self.holds(storage, lease) else { return true }
-                storage.jobs[lease.id]!.leaseExpiresAt = expiry
-                return false
+                guard let record = storage.jobs[lease.id], storage.leaseTokens[lease.id] == lease.token else { return true }
+                switch record.state {
+                case .active:
+                    storage.jobs[lease.id]!.leaseExpiresAt = expiry
+                    return false
+                case .succeeded, .retrying, .dead:
+                    // Its own outcome was written while this call was on its way: not lost.
+                    // (Recovery moves the token on, so a job it declared dead is not this.)
+                    return false
+                default:
+                    return true
+                }
             }
         }
     }
 
     public func release(_ leases: [JobLease]) async throws {
-        let now = Date()
+        let now = clock.now()
         mutate { storage in
             for lease in leases where Self.holds(storage, lease) {
                 storage.jobs[lease.id]!.attempt -= 1
@@ -313,10 +336,15 @@ public final class MemoryBackend: JobBackend {
     }
 
     @discardableResult
-    public func recoverExpiredLeases(now: Date) async throws -> Int {
+    public func recoverExpiredLeases() async throws -> Int {
+        let now = clock.now()
+        let limit = stepLimit
         let count = mutate { storage in
             let expired = storage.jobs.values.filter { $0.state == .active && ($0.leaseExpiresAt ?? now) < now }
+                .sorted { $0.id < $1.id }.prefix(limit)
             for record in expired {
+                // The lease is over: its holder's heartbeats and outcomes no longer count.
+                storage.leaseTokens[record.id, default: 0] += 1
                 storage.jobs[record.id]!.lastError = JobFailure.leaseExpired(worker: record.workerID)
                 storage.jobs[record.id]!.leaseExpiresAt = nil
                 storage.jobs[record.id]!.runAt = now
@@ -330,7 +358,7 @@ public final class MemoryBackend: JobBackend {
 
     @discardableResult
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
-        let now = Date()
+        let now = clock.now()
         let cancelled = mutate { storage in
             ids.filter { id in
                 guard let record = storage.jobs[id], JobState.cancellable.contains(record.state) else { return false }
@@ -345,7 +373,7 @@ public final class MemoryBackend: JobBackend {
 
     @discardableResult
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
-        let now = Date()
+        let now = clock.now()
         return mutate { storage in
             ids.filter { id in
                 guard let record = storage.jobs[id], record.state == .dead || record.state == .cancelled else { return false }
@@ -380,24 +408,32 @@ public final class MemoryBackend: JobBackend {
         workSignal.notify()
     }
 
-    @discardableResult
-    public func purge(_ request: PurgeRequest) async throws -> Int {
-        storage.withLock { storage in
-            let doomed = storage.jobs.values.filter { record in
-                request.states.contains(record.state) && record.state != .active
+    public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
+        let after = cursor.flatMap { Int64($0) }.map { JobID($0) } ?? JobID(0)
+        let now = clock.now()
+        let cutoff = request.olderThan.map { now.addingTimeInterval(-$0.seconds) }
+        let limit = stepLimit
+        let step = mutate { storage in
+            let matching = storage.jobs.values.filter { record in
+                record.id > after && request.states.contains(record.state) && record.state != .active
                     && (request.queue == nil || record.queue == request.queue)
-                    && (request.olderThan.map { (record.finishedAt ?? record.createdAt) < $0 } ?? true)
-            }
+                    && (cutoff.map { (record.finishedAt ?? record.createdAt) < $0 } ?? true)
+            }.sorted { $0.id < $1.id }
+            let doomed = matching.prefix(limit)
             for record in doomed {
                 // An unfinished job leaves as if cancelled: what waits on it is settled and its
                 // batch counts it as cancelled. Finished jobs stay in their batch's counts (history).
-                if !record.state.isFinal { storage.setState(record.id, .cancelled, now: Date()) }
+                if !record.state.isFinal { storage.setState(record.id, .cancelled, now: now) }
+            }
+            for record in doomed {
                 storage.jobs[record.id] = nil
                 storage.holds[record.id] = nil
                 if let key = record.uniqueKey, storage.uniqueHolders[key] == record.id { storage.uniqueHolders[key] = nil }
             }
-            return doomed.count
+            return PurgeStep(deleted: doomed.count, cursor: matching.count > doomed.count ? doomed.last.map { String($0.id.rawValue) } : nil)
         }
+        if step.deleted > 0 { completionSignal.notify() }
+        return step
     }
 
     public func job(_ id: JobID) async throws -> JobRecord? {
@@ -434,7 +470,7 @@ public final class MemoryBackend: JobBackend {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
-        let now = Date()
+        let now = clock.now()
         return mutate { storage in
             if let existing = storage.batches[new.id] { return existing.batch }
             storage.ensureBatch(new.id, name: new.name, now: now)
@@ -468,6 +504,8 @@ public final class MemoryBackend: JobBackend {
     }
 
     public func registerWorker(_ worker: WorkerInfo) async throws {
+        var worker = worker
+        worker.lastSeenAt = clock.now()
         storage.withLock { $0.workers[worker.id] = worker }
     }
 
@@ -475,18 +513,21 @@ public final class MemoryBackend: JobBackend {
         _ = storage.withLock { $0.workers.removeValue(forKey: id) }
     }
 
-    public func workers(seenSince since: Date) async throws -> [WorkerInfo] {
-        storage.withLock { storage in
+    public func workers(seenWithin age: Duration) async throws -> [WorkerInfo] {
+        let since = clock.now().addingTimeInterval(-age.seconds)
+        return storage.withLock { storage in
             storage.workers.values.filter { $0.lastSeenAt >= since }.sorted { $0.id < $1.id }
         }
     }
 
-    public func nextDueDate(queues: [String]) async throws -> Date? {
-        storage.withLock { storage in
+    public func timeUntilNextDue(queues: [String]) async throws -> Duration? {
+        let now = clock.now()
+        let due = storage.withLock { storage in
             storage.jobs.values
                 .filter { ($0.state == .scheduled || $0.state == .retrying) && queues.contains($0.queue) && !storage.paused.contains($0.queue) }
                 .map(\.runAt)
                 .min()
         }
+        return due.map { Duration.seconds(max(0, $0.timeIntervalSince(now))) }
     }
 }

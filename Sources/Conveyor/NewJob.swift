@@ -9,8 +9,11 @@ public struct NewJob: Sendable, Hashable {
     /// JSON-encoded job value.
     public var payload: Data
     public var priority: Priority
-    /// `nil`: ready now.
+    /// When the job becomes due, by the store's clock: at `runAt` if set, else `delay` after
+    /// the store accepts it; ready at once when both are `nil`.
     public var runAt: Date?
+    /// How long after the store accepts the job it becomes due (when `runAt` is `nil`).
+    public var delay: Duration?
     public var maxAttempts: Int
     /// Per-attempt time limit.
     public var timeout: Duration
@@ -28,6 +31,7 @@ public struct NewJob: Sendable, Hashable {
         payload: Data = Data("{}".utf8),
         priority: Priority = .normal,
         runAt: Date? = nil,
+        delay: Duration? = nil,
         maxAttempts: Int = RetryPolicy.default.maxAttempts,
         timeout: Duration = .seconds(300),
         uniqueKey: String? = nil,
@@ -39,6 +43,7 @@ public struct NewJob: Sendable, Hashable {
         self.payload = payload
         self.priority = priority
         self.runAt = runAt
+        self.delay = delay
         self.maxAttempts = max(1, maxAttempts)
         self.timeout = timeout
         self.uniqueKey = uniqueKey
@@ -48,6 +53,13 @@ public struct NewJob: Sendable, Hashable {
 }
 
 extension NewJob {
+    /// When the job is due, for a store whose clock reads `now`.
+    public func dueAt(now: Date) -> Date {
+        if let runAt { return runAt }
+        if let delay, delay > .zero { return now.addingTimeInterval(delay.seconds) }
+        return now
+    }
+
     /// Checks what stores cannot check row by row: `.earlier(i)` must name a job before this
     /// one in the same call. Every store calls it before writing anything.
     public static func validateDependencies(_ jobs: [NewJob]) throws {

@@ -37,6 +37,9 @@ extension Worker {
         /// Where metrics go; `nil`: the process's `MetricsSystem` (a no-op until bootstrapped).
         public var metricsFactory: (any MetricsFactory)?
         public var logger: Logger
+        /// This process's clock, for what the worker reports of itself (when it started).
+        /// Leases, due times and retries never read it: they run on the store's clock.
+        public var clock: any StoreClock
 
         public init(
             id: String? = nil,
@@ -52,7 +55,8 @@ extension Worker {
             pollInterval: Duration = .seconds(5),
             stopWhenIdle: Bool = false,
             metricsFactory: (any MetricsFactory)? = nil,
-            logger: Logger = Logger(label: "conveyor.worker")
+            logger: Logger = Logger(label: "conveyor.worker"),
+            clock: any StoreClock = SystemClock()
         ) {
             self.id = id ?? Worker.makeID()
             self.queues = queues.isEmpty ? ["default"] : queues
@@ -68,6 +72,7 @@ extension Worker {
             self.stopWhenIdle = stopWhenIdle
             self.metricsFactory = metricsFactory
             self.logger = logger
+            self.clock = clock
         }
     }
 

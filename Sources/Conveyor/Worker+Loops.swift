@@ -7,15 +7,21 @@ extension Worker {
 
     /// Jobs held (buffered, running, or finished and not yet written).
     private var held: Int {
-        state.withLock { $0.buffer.count + $0.running.count + $0.outcomes.count }
+        state.withLock { $0.buffer.count + $0.running.count + $0.outcomes.count + $0.overdue }
     }
 
     /// What the fetcher counts against capacity: buffered and running jobs, and finished ones
     /// beyond one full acknowledgement batch. Finished jobs waiting for their write do not hold
     /// the next claim back, so claiming, running and acknowledging overlap instead of taking
     /// turns; a store slow to take completions still holds claims back.
+    ///
+    /// Overdue attempts (their handler ignored cancellation and still runs) hold their runner's
+    /// slot; once they fill every runner the worker claims nothing more.
     private var occupied: Int {
-        state.withLock { $0.buffer.count + $0.running.count + max(0, $0.outcomes.count - configuration.maximumAckBatch) }
+        state.withLock { state in
+            if state.overdue >= configuration.concurrency { return capacity }
+            return state.buffer.count + state.running.count + state.overdue + max(0, state.outcomes.count - configuration.maximumAckBatch)
+        }
     }
 
     private var capacity: Int { configuration.concurrency + configuration.prefetch }
@@ -69,14 +75,13 @@ extension Worker {
     /// ended, if it does that.
     private func waitForWork(after generation: UInt64, free: Int) async throws -> [ClaimedJob] {
         var timeout = configuration.pollInterval
-        let due = try? await backend.nextDueDate(queues: configuration.queues)
-        if let due {
-            let untilDue = Duration.microseconds(Int64(max(0, due.timeIntervalSinceNow) * 1_000_000))
+        let untilDue = try? await backend.timeUntilNextDue(queues: configuration.queues)
+        if let untilDue {
             timeout = min(timeout, untilDue + .milliseconds(1))
         }
         guard isRunning else { return [] }
         // Jobs due soon (short retry backoffs) hold a burst worker; far-off schedules do not.
-        if configuration.stopWhenIdle, due.map({ $0.timeIntervalSinceNow > configuration.pollInterval.seconds }) ?? true {
+        if configuration.stopWhenIdle, untilDue.map({ $0 > configuration.pollInterval }) ?? true {
             // Running jobs may still fail and come back as retries: wait for them first.
             if held == 0 {
                 logger.info("no work left; stopping (stopWhenIdle)")
@@ -98,7 +103,7 @@ extension Worker {
             guard state.phase == .running else { return jobs }
             for job in jobs {
                 if let runner = state.idleRunners.popFirst() {
-                    state.running[job.id] = job.lease
+                    state.running[job.id] = Running(lease: job.lease)
                     handOff.append((runner, job))
                 } else {
                     state.buffer.append(job)
@@ -127,6 +132,7 @@ extension Worker {
             let (batch, finished) = state.withLock { state -> ([JobOutcome], Bool) in
                 let count = min(state.outcomes.count, configuration.maximumAckBatch)
                 let batch = Array(state.outcomes.prefix(count))
+                state.writing = Set(batch.map(\.lease))
                 return (batch, state.phase == .finished)
             }
             if finished, finishedSince == nil { finishedSince = clock.now }
@@ -148,10 +154,20 @@ extension Worker {
                 continue
             }
             do {
-                try await backend.complete(batch)
+                let fenced = try await backend.complete(batch)
                 failures = 0
-                state.withLock { $0.outcomes.removeFirst(batch.count) }
+                state.withLock { state in
+                    state.outcomes.removeFirst(batch.count)
+                    state.writing = []
+                    state.fenced += fenced.count
+                }
                 capacitySignal.notify()
+                if !fenced.isEmpty {
+                    metrics.fenced.increment(by: fenced.count)
+                    logger.warning("the store ignored outcomes whose lease this worker had lost (another worker recovered the jobs)", metadata: [
+                        "jobs": "\(fenced.map(\.id.description).joined(separator: ","))",
+                    ])
+                }
             } catch {
                 failures += 1
                 let delay = Self.storeRetryDelay(failures: failures)
@@ -176,7 +192,13 @@ extension Worker {
             if now >= nextRecovery {
                 nextRecovery = now + configuration.recoveryInterval
                 do {
-                    let recovered = try await backend.recoverExpiredLeases(now: Date())
+                    // Each call handles a bounded number of jobs: go on while calls find some.
+                    var recovered = 0
+                    for _ in 0..<100 {
+                        let found = try await backend.recoverExpiredLeases()
+                        recovered += found
+                        if found == 0 || Task.isCancelled { break }
+                    }
                     if recovered > 0 {
                         logger.notice("recovered jobs whose worker stopped heartbeating", metadata: ["jobs": "\(recovered)"])
                     }
@@ -196,16 +218,12 @@ extension Worker {
 
     private func heartbeat(startedAt: Date) async {
         let leases = state.withLock { state in
-            Array(state.running.values) + state.buffer.map(\.lease) + state.outcomes.map(\.lease)
+            state.running.values.map(\.lease) + state.buffer.map(\.lease) + state.outcomes.map(\.lease)
         }
         do {
             if !leases.isEmpty {
                 let lost = try await backend.heartbeat(leases, lease: configuration.lease)
-                if !lost.isEmpty {
-                    logger.warning("lost the lease of running jobs; their outcomes will be ignored", metadata: [
-                        "jobs": "\(lost.map(\.id.description).joined(separator: ","))",
-                    ])
-                }
+                if !lost.isEmpty { loseLeases(lost) }
             }
             try await backend.registerWorker(workerInfo(startedAt: startedAt))
         } catch {
@@ -213,16 +231,40 @@ extension Worker {
         }
     }
 
+    /// Acts on leases the store says this worker lost: their running attempts are stopped
+    /// (their outcomes would be ignored) and their unstarted jobs dropped. Leases whose
+    /// outcome is written meanwhile, or is being written, are not lost to this worker: the
+    /// store decides those, and ``complete`` reports the ones it ignored.
+    private func loseLeases(_ lost: [JobLease]) {
+        let lostSet = Set(lost)
+        let (attempts, dropped) = state.withLock { state -> ([(JobLease, Attempt?)], [JobLease]) in
+            var attempts: [(JobLease, Attempt?)] = []
+            for (id, running) in state.running where lostSet.contains(running.lease) {
+                // A runner that took the job but has not started it yet does not start it.
+                attempts.append((running.lease, running.attempt))
+                state.running[id]?.lost = true
+            }
+            let dropped = state.buffer.filter { lostSet.contains($0.lease) }.map(\.lease)
+            state.buffer.removeAll { lostSet.contains($0.lease) }
+            state.fenced += dropped.count
+            return (attempts, dropped)
+        }
+        for case (_, let attempt?) in attempts { attempt.loseLease() }
+        guard !attempts.isEmpty || !dropped.isEmpty else { return }
+        if !dropped.isEmpty { metrics.fenced.increment(by: dropped.count) }
+        logger.warning("lost the lease of jobs (another worker recovered them): their attempts are stopped and their outcomes will not be written", metadata: [
+            "jobs": "\((attempts.map(\.0) + dropped).map(\.id.description).joined(separator: ","))",
+            "running": "\(attempts.count)", "unstarted": "\(dropped.count)",
+        ])
+    }
+
     // MARK: Shutdown
 
-    /// Hands back jobs that were claimed but not started, or interrupted by shutdown.
+    /// Hands back jobs that were claimed but not started.
     func handBack() async {
         let leases = state.withLock { state -> [JobLease] in
-            defer {
-                state.buffer.removeAll()
-                state.interrupted.removeAll()
-            }
-            return state.buffer.map(\.lease) + state.interrupted
+            defer { state.buffer.removeAll() }
+            return state.buffer.map(\.lease)
         }
         guard !leases.isEmpty else { return }
         do {

@@ -26,15 +26,29 @@ public final class Worker: Service, Sendable {
 
     enum Phase { case running, draining, finished }
 
+    /// A job a runner has taken: its lease, and its attempt once it started.
+    struct Running {
+        var lease: JobLease
+        var attempt: Attempt?
+        /// The store said the lease is lost before the attempt started.
+        var lost = false
+    }
+
     struct State {
         var phase: Phase = .running
         var buffer: Deque<ClaimedJob> = []
         var idleRunners: Deque<CheckedContinuation<ClaimedJob?, Never>> = []
-        var running: [JobID: JobLease] = [:]
+        var running: [JobID: Running] = [:]
         var outcomes: [JobOutcome] = []
-        /// Leases of jobs interrupted by shutdown, to hand back.
-        var interrupted: [JobLease] = []
+        /// Outcomes being written now (the acker's batch in flight).
+        var writing: Set<JobLease> = []
+        /// Attempts that ended (timed out, lease lost) while their handler, ignoring
+        /// cancellation, still runs: each keeps its runner's slot until the handler returns.
+        var overdue = 0
         var processed = 0
+        /// Outcomes the store ignored because their lease was no longer held, and attempts
+        /// stopped because their lease was lost.
+        var fenced = 0
     }
 
     let state = Mutex(State())
@@ -45,6 +59,9 @@ public final class Worker: Service, Sendable {
     let metrics: WorkerMetrics
     /// The timeouts of running attempts.
     let deadlines = AttemptDeadlines()
+    /// How long a handler cancelled at the end of the grace period gets to return before its
+    /// attempt is abandoned (its lease left to expire).
+    static let abandonAfter = Duration.seconds(1)
 
     public init(backend: any JobBackend, registry: JobRegistry, configuration: Configuration = .init()) {
         self.backend = backend
@@ -57,6 +74,14 @@ public final class Worker: Service, Sendable {
 
     /// Jobs this worker has finished (any outcome) since it started.
     public var processedCount: Int { state.withLock { $0.processed } }
+
+    /// Attempts whose outcome the store ignored, or that were stopped, because this worker no
+    /// longer held their lease (another worker recovered the job).
+    public var fencedCount: Int { state.withLock { $0.fenced } }
+
+    /// Attempts that ended (timed out, or lost their lease) while their handler, ignoring
+    /// cancellation, is still running. Each holds a runner slot until its handler returns.
+    public var overdueCount: Int { state.withLock { $0.overdue } }
 
     /// Asks the worker to drain and return from ``run()``.
     public func stop() {
@@ -87,7 +112,7 @@ public final class Worker: Service, Sendable {
     }
 
     private func runUntilStopped() async throws {
-        let started = Date()
+        let started = configuration.clock.now()
         try await register(startedAt: started)
         logger.info("worker started", metadata: [
             "worker": "\(configuration.id)", "queues": "\(configuration.queues.joined(separator: ","))",
@@ -97,7 +122,11 @@ public final class Worker: Service, Sendable {
             services.addTask { await self.fetchLoop() }
             services.addTask { await self.ackLoop() }
             services.addTask { await self.maintenanceLoop(startedAt: started) }
+            // Attempt deadlines outlive the runners' cancellation at the end of the grace period:
+            // the abandon waits run on them.
+            let timer = Task { await self.deadlines.run() }
             await self.runJobs()
+            timer.cancel()
             self.state.withLock { $0.phase = .finished }
             self.ackSignal.notify()
             self.capacitySignal.notify()
@@ -133,13 +162,13 @@ public final class Worker: Service, Sendable {
         WorkerInfo(
             id: configuration.id, hostname: ProcessInfo.processInfo.hostName, pid: getpid(),
             queues: configuration.queues, concurrency: configuration.concurrency,
-            startedAt: startedAt, lastSeenAt: Date(), running: state.withLock { $0.running.count }
+            startedAt: startedAt, lastSeenAt: configuration.clock.now(), running: state.withLock { $0.running.count + $0.overdue }
         )
     }
 
     // MARK: Running jobs
 
-    private enum RunnerEvent { case runnerDone, graceExpired, timerDone }
+    private enum RunnerEvent { case runnerDone, graceExpired }
 
     /// Runs the runners until they drain; interrupts running jobs when the grace period ends.
     private func runJobs() async {
@@ -153,18 +182,12 @@ public final class Worker: Service, Sendable {
                 }
             }
             runners.addTask { await self.graceTimer() }
-            runners.addTask {
-                await self.deadlines.run()
-                return .timerDone
-            }
             var runnersLeft = configuration.concurrency
             while let event = await runners.next() {
                 switch event {
                 case .runnerDone:
                     runnersLeft -= 1
-                    if runnersLeft == 0 { runners.cancelAll() }  // ends the grace timer and the deadlines
-                case .timerDone:
-                    break
+                    if runnersLeft == 0 { runners.cancelAll() }  // ends the grace timer
                 case .graceExpired:
                     logger.warning("shutdown grace period over; interrupting running jobs", metadata: [
                         "grace": "\(configuration.shutdownGracePeriod.formatted)",
@@ -197,7 +220,7 @@ public final class Worker: Service, Sendable {
             let job = state.withLock { state -> ClaimedJob?? in
                 guard state.phase == .running else { return .some(nil) }
                 if let job = state.buffer.popFirst() {
-                    state.running[job.id] = job.lease
+                    state.running[job.id] = Running(lease: job.lease)
                     return .some(job)
                 }
                 state.idleRunners.append(continuation)
@@ -211,34 +234,83 @@ public final class Worker: Service, Sendable {
         let context = JobContext(
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             batchID: job.batchID, workerID: configuration.id, enqueuedAt: job.createdAt,
-            logger: logger, parentID: job.parentID, waitedForBatch: job.waitedForBatch, backend: backend
+            logger: logger, parentID: job.parentID, waitedForBatch: job.waitedForBatch, backend: backend,
+            lease: job.lease
         )
         let registry = self.registry
         let started = ContinuousClock.now
-        let waited = job.attempt == 1 ? Duration.microseconds(Int64(max(0, Date().timeIntervalSince(job.createdAt)) * 1_000_000)) : nil
-        metrics.running.increment()
-        let result = await AttemptRace.run(
-            timeout: job.timeout, timedOut: ConveyorError.jobTimedOut(job: job.name, after: job.timeout), deadlines: deadlines
-        ) {
-            try await registry.run(name: job.name, payload: job.payload, context: context)
+        // Both instants are the store's: the claim's is its lease's start.
+        let waited = job.attempt == 1
+            ? Duration.seconds(max(0, job.leaseExpiresAt.timeIntervalSince(job.createdAt) - configuration.lease.seconds)) : nil
+        let attempt = Attempt(deadlines: deadlines)
+        let lostAlready = state.withLock { state -> Bool in
+            guard let running = state.running[job.id], !running.lost else { return true }
+            state.running[job.id]?.attempt = attempt
+            return false
         }
-        let outcome = self.outcome(of: job, result: result, interrupted: Task.isCancelled)
-        metrics.running.decrement()
-        metrics.record(queue: job.queue, outcome: Self.metricOutcome(outcome), duration: ContinuousClock.now - started, waited: waited)
+        let end: AttemptEnd
+        if lostAlready {
+            end = .leaseLost
+            attempt.end(.returned(.failure(CancellationError())))  // never started
+        } else {
+            metrics.running.increment()
+            end = await attempt.run(timeout: job.timeout, abandonAfter: Self.abandonAfter) {
+                try await registry.run(name: job.name, payload: job.payload, context: context)
+            }
+            metrics.running.decrement()
+        }
+        let outcome: JobOutcome?
+        switch end {
+        case .returned(let result):
+            outcome = self.outcome(of: job, result: result)
+        case .timedOut:
+            outcome = self.outcome(of: job, result: .failure(ConveyorError.jobTimedOut(job: job.name, after: job.timeout)))
+        case .leaseLost, .abandoned:
+            outcome = nil
+        }
+        metrics.record(queue: job.queue, outcome: Self.metricOutcome(outcome, end), duration: ContinuousClock.now - started, waited: waited)
+        let overdue = !attempt.hasReturned && (outcome != nil || end.isLeaseLost)
         state.withLock { state in
             state.running[job.id] = nil
             state.processed += 1
-            if let outcome {
-                state.outcomes.append(outcome)
-            } else {
-                state.interrupted.append(job.lease)
-            }
+            if let outcome { state.outcomes.append(outcome) }
+            if end.isLeaseLost { state.fenced += 1 }
+            if overdue { state.overdue += 1 }
+        }
+        if end.isLeaseLost { metrics.fenced.increment() }
+        if case .abandoned = end {
+            logger.warning("a job's handler ignored cancellation at shutdown; its lease is left to expire, so it runs again only after that", metadata: [
+                "job": "\(job.id)", "name": "\(job.name)", "lease": "\(configuration.lease.formatted)",
+            ])
         }
         ackSignal.notify()
+        if overdue { await waitForOverdueHandler(of: job, attempt) }
     }
 
-    /// The recorded outcome of an attempt; `nil` when shutdown interrupted it (handed back).
-    func outcome(of job: ClaimedJob, result: Result<Data, any Error>, interrupted: Bool) -> JobOutcome? {
+    /// Keeps this runner (one slot of `concurrency`) until an attempt's handler that ignored
+    /// cancellation really returns, so overdue handlers never pile up beyond the worker's size.
+    /// Stops waiting when the worker is cancelled (the end of the grace period).
+    private func waitForOverdueHandler(of job: ClaimedJob, _ attempt: Attempt) async {
+        metrics.overdue.increment()
+        logger.warning("a job's attempt ended but its handler ignores cancellation and still runs; it keeps its slot until it returns", metadata: [
+            "job": "\(job.id)", "name": "\(job.name)",
+        ])
+        while !attempt.hasReturned && !Task.isCancelled {
+            let generation = attempt.handlerReturned.generation
+            if attempt.hasReturned { break }
+            await attempt.handlerReturned.wait(after: generation)
+        }
+        metrics.overdue.decrement()
+        state.withLock { $0.overdue -= 1 }
+        capacitySignal.notify()
+    }
+
+    /// The recorded outcome of an attempt that returned or timed out.
+    ///
+    /// An attempt cut short by shutdown (its handler returned `CancellationError` after the
+    /// grace period) counts as a retryable failure due at once: a job that always outlives the
+    /// grace period ends dead after its last attempt instead of coming back forever.
+    func outcome(of job: ClaimedJob, result: Result<Data, any Error>) -> JobOutcome {
         let error: any Error
         switch result {
         case .success(let output):
@@ -246,31 +318,33 @@ public final class Worker: Service, Sendable {
         case .failure(let failure):
             error = failure
         }
-        if interrupted, error is CancellationError { return nil }
-        let failure = Self.classify(error)
+        var failure = Self.classify(error)
+        if error is CancellationError, !isRunning {
+            failure = JobFailure(.retryable, "interrupted: the worker shut down before the job finished (grace period \(configuration.shutdownGracePeriod.formatted))")
+        }
         let canRetry = failure.kind == .retryable && job.attempt < job.maxAttempts
-        var retryAt: Date?
+        var retryAfter: Duration?
         if canRetry {
-            let delay: Duration
-            if case JobError.retryAfter(let after, _) = error {
-                delay = after
+            if error is CancellationError, !isRunning {
+                retryAfter = .zero
+            } else if case JobError.retryAfter(let after, _) = error {
+                retryAfter = after
             } else {
-                delay = registry.retryPolicy(for: job.name).delay(afterAttempt: job.attempt)
+                retryAfter = registry.retryPolicy(for: job.name).delay(afterAttempt: job.attempt)
             }
-            retryAt = Date().addingTimeInterval(delay.seconds)
         }
         logger.debug("job failed", metadata: [
             "job": "\(job.id)", "name": "\(job.name)", "attempt": "\(job.attempt)/\(job.maxAttempts)",
-            "error": "\(failure)", "next": "\(retryAt.map { "\($0)" } ?? "dead")",
+            "error": "\(failure)", "next": "\(retryAfter.map { "in \($0.formatted)" } ?? "dead")",
         ])
-        return .failed(job.lease, failure, retryAt: retryAt)
+        return .failed(job.lease, failure, retryAfter: retryAfter)
     }
 
-    static func metricOutcome(_ outcome: JobOutcome?) -> WorkerMetrics.Outcome {
+    static func metricOutcome(_ outcome: JobOutcome?, _ end: AttemptEnd) -> WorkerMetrics.Outcome {
         switch outcome?.result {
-        case nil: .interrupted
+        case nil: end.isLeaseLost ? .leaseLost : .interrupted
         case .succeeded?: .succeeded
-        case .failed(_, let retryAt)?: retryAt == nil ? .dead : .retried
+        case .failed(_, let retryAfter)?: retryAfter == nil ? .dead : .retried
         }
     }
 

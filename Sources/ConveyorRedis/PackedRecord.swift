@@ -34,6 +34,15 @@ struct PackedWriter {
         }
     }
 
+    /// The header of an array of `count` values, which follow it.
+    mutating func arrayHeader(_ count: Int) {
+        switch count {
+        case ..<16: bytes.append(UInt8(0x90 | count))
+        case ..<0x1_0000: bytes.append(0xdc); bigEndian(UInt16(count))
+        default: bytes.append(0xdd); bigEndian(UInt32(count))
+        }
+    }
+
     mutating func int(_ value: Int) {
         switch value {
         case 0..<128: bytes.append(UInt8(value))

@@ -46,7 +46,7 @@ extension RedisBackend {
 
     public func job(_ id: JobID) async throws -> JobRecord? {
         startCompletionListener()
-        let reply = try await run(RedisScripts.readJob, "read job \(id)", [.string(micros(Date())), .string(id.description)])
+        let reply = try await run(RedisScripts.readJob, "read job \(id)", [clockOffset, .string(id.description)])
         return Self.record(id: id, Self.fields(reply))
     }
 
@@ -57,7 +57,7 @@ extension RedisBackend {
         var after = query.after?.description ?? ""
         while found.count < query.limit {
             let arguments: [RESPArgument] = [
-                .string(micros(Date())), .string(query.batchID ?? ""), .string(query.queue ?? ""),
+                clockOffset, .string(query.batchID ?? ""), .string(query.queue ?? ""),
                 .string(after), .int(query.limit - found.count), .int(max(1, configuration.listingBudget)),
             ] + (query.states ?? []).map { .int($0.rawValue) }
             let reply = try await run(RedisScripts.listJobs, "list jobs", arguments)
@@ -107,7 +107,7 @@ extension RedisBackend {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
-        var arguments: [RESPArgument] = [.string(micros(Date())), .string(new.id), .string(new.name ?? "")]
+        var arguments: [RESPArgument] = [clockOffset, .string(new.id), .string(new.name ?? "")]
         for callback in [new.onSuccess, new.onComplete] {
             guard let job = callback else {
                 arguments += ["0", "", "", "", "", "", "", "", ""]
@@ -140,7 +140,7 @@ extension RedisBackend {
     @discardableResult
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
         let moved = try await idList(
-            "recover batch \(id)", RedisScripts.recoverBatch, [.string(micros(Date())), .string(id), onlyRetryable ? "1" : "0"])
+            "recover batch \(id)", RedisScripts.recoverBatch, [clockOffset, .string(id), onlyRetryable ? "1" : "0"])
         if !moved.isEmpty { workSignal.notify() }
         return moved
     }
@@ -149,25 +149,31 @@ extension RedisBackend {
 
     public func registerWorker(_ worker: WorkerInfo) async throws {
         let json = try JSONEncoder().encode(worker)
-        let forgetBefore = worker.lastSeenAt.addingTimeInterval(-86_400)
-        _ = try await run(RedisScripts.registerWorker, "register worker \(worker.id)", [
-            .string(micros(Date())), .string(worker.id), RESPArgument(json), .string(micros(worker.lastSeenAt)),
-            .string(micros(forgetBefore)),
-        ])
+        _ = try await run(RedisScripts.registerWorker, "register worker \(worker.id)", [clockOffset, .string(worker.id), RESPArgument(json)])
     }
 
     public func unregisterWorker(id: String) async throws {
         _ = try await pipeline("unregister worker \(id)", [["HDEL", key("wk"), .string(id)], ["ZREM", key("wks"), .string(id)]])
     }
 
-    public func workers(seenSince since: Date) async throws -> [WorkerInfo] {
-        let ids = (try await send("list workers", ["ZRANGEBYSCORE", key("wks"), .string(micros(since)), "+inf"]).array ?? [])
-            .compactMap(\.string)
-        guard !ids.isEmpty else { return [] }
-        let reply = try await send("list workers", ["HMGET", key("wk")] + ids.map { .string($0) })
+    public func workers(seenWithin age: Duration) async throws -> [WorkerInfo] {
+        let reply = try await run(RedisScripts.listWorkers, "list workers", [clockOffset, .string(String(max(0, age.microseconds)))])
+        guard let values = reply.array, values.count % 3 == 0 else { throw unexpected("list workers", reply) }
         let decoder = JSONDecoder()
-        return (reply.array ?? []).compactMap { value in
-            value.data.flatMap { try? decoder.decode(WorkerInfo.self, from: $0) }
-        }.sorted { $0.id < $1.id }
+        var workers: [WorkerInfo] = []
+        for index in stride(from: 0, to: values.count, by: 3) {
+            guard let id = values[index].string else { throw unexpected("list workers", reply) }
+            guard let json = values[index + 2].data, !json.isEmpty else { continue }  // unregistered meanwhile
+            do {
+                var worker = try decoder.decode(WorkerInfo.self, from: json)
+                if let seen = values[index + 1].string.flatMap({ Double($0) }) {
+                    worker.lastSeenAt = Date(timeIntervalSince1970: seen / 1_000_000)
+                }
+                workers.append(worker)
+            } catch {
+                throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint): worker \(id)'s record is not one this version reads: \(error)")
+            }
+        }
+        return workers.sorted { $0.id < $1.id }
     }
 }

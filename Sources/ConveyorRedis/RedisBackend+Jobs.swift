@@ -7,13 +7,26 @@ extension RedisBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
-        let now = micros(Date())
         // Every record into one byte array, then one buffer whose slices are the arguments:
         // no allocation per job.
         var records = PackedWriter(capacity: jobs.reduce(0) { $0 + 64 + $1.name.utf8.count + $1.payload.count })
         var ends: [Int] = []
         ends.reserveCapacity(jobs.count)
         var linked = false
+        // When each job is due, only if any is not due at once (see the enqueue script).
+        var due: PackedWriter?
+        if jobs.contains(where: { $0.runAt != nil || ($0.delay ?? .zero) > .zero }) {
+            var writer = PackedWriter(capacity: 4 + jobs.count * 9)
+            writer.arrayHeader(jobs.count)
+            for job in jobs {
+                if let runAt = job.runAt {
+                    writer.string(micros(runAt))
+                } else {
+                    writer.int(Int(max(0, job.delay?.microseconds ?? 0)))
+                }
+            }
+            due = writer
+        }
         for job in jobs {
             var parent = "", waitedFor = "", condition = ""
             switch job.dependsOn {
@@ -22,25 +35,24 @@ extension RedisBackend {
             case .earlier(let index): parent = "#\(index)"; linked = true
             case .batch(let batch, let kind): waitedFor = batch; condition = String(kind.rawValue)
             }
-            // The written-once record (layout notes in RedisScripts).
+            // The written-once record without its times, which the script appends from Redis's
+            // clock (layout notes in RedisScripts).
             records.string(job.name)
             records.bytes(job.payload)
             records.int(job.priority.rawValue)
             records.int(job.maxAttempts)
             records.int(Int(job.timeout.microseconds))
-            records.string(now)
             records.string(job.uniqueKey ?? "")
             records.string(parent)
             records.string(waitedFor)
             records.string(condition)
             records.string(job.queue)
             records.string(job.batchID ?? "")
-            records.string(job.runAt.map(micros) ?? now)
             ends.append(records.count)
         }
         let buffer = ByteBuffer(bytes: records.bytes)
-        var arguments: [RESPArgument] = [.string(now), .int(jobs.count), linked ? "1" : ""]
-        arguments.reserveCapacity(3 + jobs.count)
+        var arguments: [RESPArgument] = [clockOffset, .int(jobs.count), linked ? "1" : "", due.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? ""]
+        arguments.reserveCapacity(4 + jobs.count)
         var start = 0
         for end in ends {
             arguments.append(.bytes(buffer.getSlice(at: start, length: end - start)!))
@@ -60,8 +72,7 @@ extension RedisBackend {
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
         guard limit > 0, !queues.isEmpty else { return [] }
-        let claim = ClaimCall(queues: queues, limit: limit, lease: lease, workerID: workerID)
-        return try claimedJobs(try await run(RedisScripts.claim, "claim", claim.arguments), claim)
+        return try claimedJobs(try await run(RedisScripts.claim, "claim", claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)))
     }
 
     /// Blocks on the queues' wake lists with the claim pipelined behind the pop (see
@@ -90,14 +101,13 @@ extension RedisBackend {
             return []
         }
         let wait = max(.milliseconds(1), min(timeout, configuration.longestWait))
-        // The claim's `now` is when the wait starts: a lease from a wait's end is shorter by
-        // at most `longestWait`, and a job due meanwhile is promoted by the next claim.
-        let claim = ClaimCall(queues: queues, limit: limit, lease: lease, workerID: workerID)
+        // The claim runs when the pop returns, and its leases start then, by Redis's clock.
+        let claimArguments = claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)
         let pop: [RESPArgument] = ["BLPOP"] + queues.map { key("wake:" + $0) }
             + [.string(String(format: "%.3f", Double(wait.microseconds) / 1_000_000))]
         let call = useFunctions.load(ordering: .relaxed)
-            ? RedisFunctionLibrary.command(RedisScripts.functionName(RedisScripts.claim), keys: [.string(prefix)], arguments: claim.arguments)
-            : RedisScripts.claim.eval.command(keys: [.string(prefix)], arguments: claim.arguments)
+            ? RedisFunctionLibrary.command(RedisScripts.functionName(RedisScripts.claim), keys: [.string(prefix)], arguments: claimArguments)
+            : RedisScripts.claim.eval.command(keys: [.string(prefix)], arguments: claimArguments)
         let results: RedisPipelineResults
         do {
             results = try await waiter.connection.pipeline([pop, call], timeout: wait + configuration.redis.commandTimeout)
@@ -111,7 +121,7 @@ extension RedisBackend {
         if case .failure(let error) = results[0] { throw refused("wait for work", error) }
         switch results[1] {
         case .success(let reply):
-            return try claimedJobs(reply, claim)
+            return try claimedJobs(reply)
         case .failure(let error) where error.isFunctionNotFound || error.code == "NOSCRIPT" || error.isUnknownCommand:
             // Not loaded (Redis restarted empty) or no FCALL: the caller's next claim sees to it.
             return []
@@ -120,25 +130,22 @@ extension RedisBackend {
         }
     }
 
-    /// A claim's arguments: now, lease expiry, worker id, limit, queues.
-    struct ClaimCall {
-        let now: Date
-        let expiry: Date
-        let arguments: [RESPArgument]
-
-        init(queues: [String], limit: Int, lease: Duration, workerID: String) {
-            now = Date()
-            expiry = now.addingTimeInterval(Double(lease.microseconds) / 1_000_000)
-            arguments = [.string(micros(now)), .string(micros(expiry)), .string(workerID), .int(limit)] + queues.map { .string($0) }
-        }
+    /// A claim's arguments: clock offset, lease µs, worker id, limit, queues.
+    func claimArguments(queues: [String], limit: Int, lease: Duration, workerID: String) -> [RESPArgument] {
+        [clockOffset, .string(String(max(0, lease.microseconds))), .string(workerID), .int(limit)] + queues.map { .string($0) }
     }
 
-    /// The claim script's reply: per job its id, written-once record, attempt and lease token.
-    func claimedJobs(_ reply: RESPValue, _ claim: ClaimCall) throws -> [ClaimedJob] {
-        guard let values = reply.array, values.count % 4 == 0 else { throw unexpected("claim", reply) }
+    /// The claim script's reply: the leases' expiry, then per job its id, written-once record,
+    /// attempt and lease token. A record this version cannot read fails its own job (dead, with
+    /// the reason), never the jobs claimed with it.
+    func claimedJobs(_ reply: RESPValue) throws -> [ClaimedJob] {
+        guard let values = reply.array, values.count % 4 == 1, let expiryText = values[0].string,
+              let expiry = date(micros: expiryText)
+        else { throw unexpected("claim", reply) }
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(values.count / 4)
-        var index = 0
+        var unreadable: [(JobLease, String)] = []
+        var index = 1
         while index < values.count {
             guard let id = values[index].int, let packed = values[index + 1].buffer,
                   let attempt = values[index + 2].int, let token = values[index + 3].int
@@ -147,28 +154,45 @@ extension RedisBackend {
                 var record = PackedReader(packed)
                 let name = try record.string(), payload = try record.data()
                 let priority = try record.int(), maxAttempts = try record.int(), timeout = try record.int()
-                let created = try record.string()
                 _ = try record.next()  // unique key
                 let parent = try record.optionalString(), waitedFor = try record.optionalString()
                 _ = try record.next()  // batch condition
                 let queue = try record.string(), batch = try record.optionalString()
+                let created = try record.string()
                 claimed.append(ClaimedJob(
                     id: JobID(Int64(id)), name: name, queue: queue, payload: payload,
                     priority: Priority(rawValue: priority), attempt: attempt, maxAttempts: maxAttempts,
-                    timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? claim.now,
-                    leaseExpiresAt: claim.expiry, leaseToken: token,
+                    timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? expiry,
+                    leaseExpiresAt: expiry, leaseToken: token,
                     parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor))
             } catch ConveyorError.storeFailure(let message) {
-                throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint), job \(id): \(message)")
+                unreadable.append((JobLease(id: JobID(Int64(id)), token: token), message))
             }
             index += 4
         }
+        if !unreadable.isEmpty { failUnreadable(unreadable) }
         return claimed
     }
 
-    public func complete(_ outcomes: [JobOutcome]) async throws {
-        guard !outcomes.isEmpty else { return }
-        var arguments: [RESPArgument] = [.string(micros(Date()))]
+    /// Ends claimed jobs whose records this version cannot read: dead at once, with the reason,
+    /// so one bad record never strands the jobs claimed with it nor burns their attempts.
+    private func failUnreadable(_ jobs: [(JobLease, String)]) {
+        let outcomes = jobs.map { lease, message in
+            JobOutcome.failed(lease, JobFailure(.permanent, "the stored record of job \(lease.id) cannot be read: \(message)"), retryAfter: nil)
+        }
+        Task { [self] in
+            do {
+                try await complete(outcomes)
+            } catch {
+                // Left to lease expiry, which counts the attempt; the next claim fails it again.
+            }
+        }
+    }
+
+    @discardableResult
+    public func complete(_ outcomes: [JobOutcome]) async throws -> [JobLease] {
+        guard !outcomes.isEmpty else { return [] }
+        var arguments: [RESPArgument] = [clockOffset]
         arguments.reserveCapacity(1 + outcomes.count * 6)
         for outcome in outcomes {
             arguments.append(.string(outcome.lease.id.description))
@@ -176,33 +200,42 @@ extension RedisBackend {
             switch outcome.result {
             case .succeeded(let output):
                 arguments += ["s", RESPArgument(output), "", ""]
-            case .failed(let failure, let retryAt):
-                arguments.append(retryAt == nil ? "d" : "r")
+            case .failed(let failure, let retryAfter):
+                arguments.append(retryAfter == nil ? "d" : "r")
                 arguments.append(.string(failure.message))
                 arguments.append(failure.kind == .permanent ? "1" : "0")
-                arguments.append(.string(retryAt.map(micros) ?? ""))
+                arguments.append(.string(retryAfter.map { String(max(0, $0.microseconds)) } ?? ""))
             }
         }
-        let madeWork = try await run(RedisScripts.complete, "complete", arguments)
-        if madeWork.int == 1 { workSignal.notify() }
+        let reply = try await run(RedisScripts.complete, "complete", arguments)
+        guard let values = reply.array, let madeWork = values.first?.int, values.count % 2 == 1 else {
+            throw unexpected("complete", reply)
+        }
+        if madeWork == 1 { workSignal.notify() }
         completionSignal.notify()
+        return Self.leases(values.dropFirst())
     }
 
-    @discardableResult
-    public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
-        guard !leases.isEmpty else { return [] }
-        let expiry = Date().addingTimeInterval(Double(lease.microseconds) / 1_000_000)
-        let reply = try await run(RedisScripts.heartbeat, "heartbeat", [.string(micros(expiry))] + Self.leaseArguments(leases))
-        guard let values = reply.array else { throw unexpected("heartbeat", reply) }
-        return stride(from: 0, to: values.count - 1, by: 2).compactMap { index in
+    /// Id, token pairs from a script's reply.
+    static func leases(_ values: ArraySlice<RESPValue>) -> [JobLease] {
+        stride(from: values.startIndex, to: values.endIndex - 1, by: 2).compactMap { index in
             guard let id = values[index].int, let token = values[index + 1].int else { return nil }
             return JobLease(id: JobID(Int64(id)), token: token)
         }
     }
 
+    @discardableResult
+    public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
+        guard !leases.isEmpty else { return [] }
+        let reply = try await run(RedisScripts.heartbeat, "heartbeat",
+                                  [clockOffset, .string(String(max(0, lease.microseconds)))] + Self.leaseArguments(leases))
+        guard let values = reply.array else { throw unexpected("heartbeat", reply) }
+        return Self.leases(values[...])
+    }
+
     public func release(_ leases: [JobLease]) async throws {
         guard !leases.isEmpty else { return }
-        _ = try await run(RedisScripts.release, "release", [.string(micros(Date()))] + Self.leaseArguments(leases))
+        _ = try await run(RedisScripts.release, "release", [clockOffset] + Self.leaseArguments(leases))
         workSignal.notify()
     }
 
@@ -211,21 +244,31 @@ extension RedisBackend {
     }
 
     @discardableResult
-    public func recoverExpiredLeases(now: Date) async throws -> Int {
-        let cutoff = now.addingTimeInterval(-Double(configuration.retention.microseconds) / 1_000_000)
-        let reply = try await run(RedisScripts.recover, "recover expired leases", [.string(micros(now)), .string(micros(cutoff))])
-        guard let count = reply.int else { throw unexpected("recover expired leases", reply) }
-        if count > 0 {
+    public func recoverExpiredLeases() async throws -> Int {
+        let budget = max(1, configuration.stepLimit)
+        let retention = String(max(0, configuration.retention.microseconds))
+        var recovered = 0
+        // Retention goes on while a pass found a full budget of finished jobs to delete, each
+        // pass its own short call, so it keeps up with a full-speed drain.
+        for pass in 0..<50 {
+            let reply = try await run(RedisScripts.recover, "recover expired leases", [clockOffset, .string(retention), .int(budget)])
+            guard let values = reply.array, values.count == 2, let count = values[0].int, let more = values[1].int else {
+                throw unexpected("recover expired leases", reply)
+            }
+            if pass == 0 { recovered = count }
+            if more == 0 { break }
+        }
+        if recovered > 0 {
             workSignal.notify()
             completionSignal.notify()
         }
-        return count
+        return recovered
     }
 
     @discardableResult
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let cancelled = try await idList("cancel", RedisScripts.cancel, [.string(micros(Date()))] + ids.map { .string($0.description) })
+        let cancelled = try await idList("cancel", RedisScripts.cancel, [clockOffset] + ids.map { .string($0.description) })
         if !cancelled.isEmpty {
             workSignal.notify()
             completionSignal.notify()
@@ -236,7 +279,7 @@ extension RedisBackend {
     @discardableResult
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let moved = try await idList("retry", RedisScripts.retry, [.string(micros(Date()))] + ids.map { .string($0.description) })
+        let moved = try await idList("retry", RedisScripts.retry, [clockOffset] + ids.map { .string($0.description) })
         if !moved.isEmpty { workSignal.notify() }
         return moved
     }
@@ -261,39 +304,30 @@ extension RedisBackend {
         workSignal.notify()
     }
 
-    @discardableResult
-    public func purge(_ request: PurgeRequest) async throws -> Int {
-        guard !request.states.isEmpty else { return 0 }
-        var deleted = 0
-        var from = "1"
-        while true {
-            let arguments: [RESPArgument] = [
-                .string(micros(Date())), .string(request.queue ?? ""), .string(request.olderThan.map(micros) ?? ""),
-                .string(from), .int(max(1, configuration.listingBudget)),
-            ] + request.states.map { .int($0.rawValue) }
-            let reply = try await run(RedisScripts.purge, "purge", arguments)
-            guard let values = reply.array, values.count == 2, let count = values[0].int, let next = values[1].string else {
-                throw unexpected("purge", reply)
-            }
-            deleted += count
-            if next.isEmpty { return deleted }
-            from = next
+    public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
+        // Never active jobs, whatever the request says.
+        let states = request.states.filter { $0 != .active }
+        guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
+        let arguments: [RESPArgument] = [
+            clockOffset, .string(request.queue ?? ""), .string(request.olderThan.map { String(max(0, $0.microseconds)) } ?? ""),
+            .string(cursor ?? ""), .int(max(1, configuration.listingBudget)),
+        ] + states.map { .int($0.rawValue) }
+        let reply = try await run(RedisScripts.purge, "purge", arguments)
+        guard let values = reply.array, values.count == 2, let count = values[0].int, let next = values[1].string else {
+            throw unexpected("purge", reply)
         }
+        if count > 0 { completionSignal.notify() }
+        return PurgeStep(deleted: count, cursor: next.isEmpty ? nil : next)
     }
 
-    public func nextDueDate(queues: [String]) async throws -> Date? {
+    public func timeUntilNextDue(queues: [String]) async throws -> Duration? {
         guard !queues.isEmpty else { return nil }
-        let replies = try await pipeline("next due date", [["SMEMBERS", key("paused")]]
-            + queues.map { ["ZRANGE", key("dly:" + $0), "0", "0", "WITHSCORES"] })
         // Paused queues' due jobs are not work: counting them would wake idle workers at once, forever.
-        let paused = Set((replies[0].array ?? []).compactMap(\.string))
-        var earliest: Date?
-        for (queue, reply) in zip(queues, replies.dropFirst()) where !paused.contains(queue) {
-            guard let pair = reply.array, pair.count == 2, let score = pair[1].string, let due = Double(score) else { continue }
-            let date = Date(timeIntervalSince1970: due / 1_000_000)
-            earliest = min(earliest ?? date, date)
-        }
-        return earliest
+        let reply = try await run(RedisScripts.untilNextDue, "time until the next due job", [clockOffset] + queues.map { .string($0) })
+        guard let text = reply.string else { throw unexpected("time until the next due job", reply) }
+        guard !text.isEmpty else { return nil }
+        guard let micros = Int64(text) else { throw unexpected("time until the next due job", reply) }
+        return .microseconds(micros)
     }
 
     func unexpected(_ operation: String, _ reply: RESPValue) -> ConveyorError {

@@ -39,6 +39,12 @@ public final class RedisBackend: JobBackend {
         /// The longest an idle worker blocks on Redis before it looks again (it also wakes
         /// for work, for its next scheduled job, and when it stops). Default 2 s.
         public var longestWait: Duration = .seconds(2)
+        /// Most expired leases one recovery call returns and most finished jobs one retention
+        /// pass deletes, so no call holds Redis for long. Default 2,000.
+        public var stepLimit = 2000
+        /// For tests only: shifts Redis's clock (every script reads `TIME`) by this clock's
+        /// offset, so a suite moves the store's time without sleeping. `nil` in production.
+        public var clock: ManualStoreClock?
 
         public init(redis: RedisConfiguration, namespace: String = "conveyor", retention: Duration = .seconds(7 * 86_400)) {
             self.redis = redis
@@ -103,6 +109,11 @@ public final class RedisBackend: JobBackend {
     /// Whether to call the function library (Redis 7+); false once Redis says it has no FCALL,
     /// or when ``Configuration/useFunctions`` is off.
     let useFunctions: Atomic<Bool>
+    /// Whether this namespace's record layout was found to be ours (checked once).
+    private let layoutChecked = Atomic<Bool>(false)
+
+    /// The version of the record layout this store reads and writes (see ``RedisScripts``).
+    public static let layoutVersion = 2
 
     public convenience init(url: String, logger: Logger = Logger(label: "conveyor.redis")) throws {
         try self.init(configuration: Configuration(url: url), logger: logger)
@@ -145,6 +156,33 @@ public final class RedisBackend: JobBackend {
     /// (loaded on first use); an older Redis, which does not know `FCALL`, gets the same Lua as
     /// a script (`EVALSHA`) from then on.
     func run(_ script: StoreScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+        if !layoutChecked.load(ordering: .relaxed) { try await checkLayout() }
+        return try await call(script, operation, arguments)
+    }
+
+    /// Refuses a namespace whose records another version of Conveyor wrote in a layout this one
+    /// does not know, instead of misreading (and then corrupting) its jobs.
+    private func checkLayout() async throws {
+        let reply = try await call(RedisScripts.layout, "check the record layout", [clockOffset, .int(Self.layoutVersion)])
+        guard let found = reply.string.flatMap({ Int($0) }) else { throw unexpected("check the record layout", reply) }
+        guard found == Self.layoutVersion else {
+            throw ConveyorError.storeFailure(
+                "Redis at \(configuration.redis.endpoint), namespace '\(configuration.namespace)', holds jobs in record layout \(found); "
+                    + "this version of Conveyor reads layout \(Self.layoutVersion) only. "
+                    + (found < Self.layoutVersion
+                        ? "Drain it with the version that wrote it, or use another namespace (?namespace=name)."
+                        : "Run a version at least as new as the one that wrote it."))
+        }
+        layoutChecked.store(true, ordering: .relaxed)
+    }
+
+    /// `ARGV[1]` of every script: the test clock's offset in µs, or '' (Redis's clock as it is).
+    var clockOffset: RESPArgument {
+        guard let offset = configuration.clock?.offset, offset != .zero else { return "" }
+        return .string(String(offset.microseconds))
+    }
+
+    private func call(_ script: StoreScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
         do {
             if useFunctions.load(ordering: .relaxed) {
                 do {

@@ -12,6 +12,7 @@ import ConveyorRedisClient
 /// | key | type | holds |
 /// |---|---|---|
 /// | `P seq` | string | the last job id |
+/// | `P layout` | string | the version of the record layout below |
 /// | `P J:d` | hash | job id → the part of the job written once, one MessagePack record |
 /// | `P J:m` | hash | job id → the part that changes, one MessagePack record (none until it first changes) |
 /// | `P rdy:<queue>:<priority>` | list | ready job ids, FIFO, one list per priority 0-9 |
@@ -37,9 +38,10 @@ import ConveyorRedisClient
 /// jobs goes in with one `HSET`. A record is MessagePack values one after another (what
 /// Lua's `cmsgpack.pack(a, b, …)` writes; Swift writes and reads it in `PackedRecord.swift`).
 ///
-/// - `J:d`, written once by Swift at enqueue: `n` name, `p` payload, `pr` priority, `m` max
-///   attempts, `t` timeout µs, `c` created, `u` unique key, `pa` parent (the script fills it
-///   in), `wb`/`wk` batch waited for and condition, `q` queue, `b` batch, `r` run-at.
+/// - `J:d`, written once at enqueue (layout 2): `n` name, `p` payload, `pr` priority, `m` max
+///   attempts, `t` timeout µs, `u` unique key, `pa` parent (the script fills it in), `wb`/`wk`
+///   batch waited for and condition, `q` queue, `b` batch, packed by Swift; then `c` created
+///   and `r` run-at, which the script appends from Redis's clock.
 /// - `J:m`, written by the scripts once the job first changes state (a job that was never
 ///   claimed, cancelled or settled has none: its state follows from `J:d`, see `loadM`):
 ///   `s` state, `a` attempt, `tk` lease token, `hc` has children, `q`, `b`, `r`, `l` lease
@@ -48,8 +50,15 @@ import ConveyorRedisClient
 ///
 /// Absent optional values are empty strings. Reads outside the scripts go through `readJob`
 /// and `listJobs`, which give the fields under these names. Times are microseconds since
-/// 1970, passed in as decimal strings: Lua numbers are doubles, exact up to 2^53, and numbers
-/// Lua computes are written with `%d` so they never turn into exponent notation.
+/// 1970 as decimal strings, read from Redis's own `TIME` at the start of every call (`NOW`):
+/// callers pass durations (a lease, a retry delay, an age), never an instant, so workers whose
+/// clocks disagree agree on every lease. Lua numbers are doubles, exact up to 2^53, and numbers
+/// Lua computes are written with `%d` so they never turn into exponent notation. `ARGV[1]` of
+/// every call is an offset in µs added to `TIME` ('' in production): tests move the store's
+/// clock with it (``ManualStoreClock``).
+///
+/// `P layout` holds the record layout's version (``RedisBackend/layoutVersion``); a store
+/// refuses a namespace whose layout it does not know.
 ///
 /// The ready lists and `fin` are cleaned lazily: a job that leaves `ready` (cancelled) or
 /// a final state (retried, purged) keeps its entry, and whoever pops an entry checks the
@@ -137,12 +146,18 @@ enum RedisScripts {
           if later(r, c) then return 0 end
           return 1
         end
+        -- The written-once part's fields that decide where a job is (see the layout notes):
+        -- the one place that knows their positions, besides `load`.
+        local function route(d)
+          local _, _, _, _, _, _, pa, wb, _, q, b, c, r = munpack(d)
+          return pa, wb, q, b, c, r
+        end
         local function loadM(id)
           local raw = redis.call('HGET', JM, id)
           if raw then return fromM(raw) end
           local d = redis.call('HGET', JD, id)
           if not d then return nil end
-          local _, _, _, _, _, c, _, pa, wb, _, q, b, r = munpack(d)
+          local pa, wb, q, b, c, r = route(d)
           return { s = firstState(pa, wb, r, c), a = 0, tk = 0, q = q, b = b, r = r }
         end
         local function saveM(id, h)
@@ -152,7 +167,7 @@ enum RedisScripts {
         local function load(id)
           local d = redis.call('HGET', JD, id)
           if not d then return nil end
-          local n, p, pr, m, t, c, u, pa, wb, wk, q, b, r = munpack(d)
+          local n, p, pr, m, t, u, pa, wb, wk, q, b, c, r = munpack(d)
           local raw = redis.call('HGET', JM, id)
           local h
           if raw then h = fromM(raw) else h = { s = firstState(pa, wb, r, c), a = 0, tk = 0, q = q, b = b, r = r } end
@@ -396,17 +411,22 @@ enum RedisScripts {
 
         """#
 
-    // ARGV: now, count, '1' when a job depends on another job ('' otherwise), then each
-    // job's written-once record, packed by Swift. Its parent is an id, or `#i` for the i-th
+    // ARGV: clock offset, count, '1' when a job depends on another job ('' otherwise), when
+    // each job is due ('' for all at once, else a MessagePack array with one entry per job: 0
+    // now, a number a delay in µs, a string an instant in µs), then each job's written-once
+    // record without its times, packed by Swift. Its parent is an id, or `#i` for the i-th
     // (from 0) job of this call, which the script resolves. Returns ids, negative for
     // duplicates.
     static let enqueue = script("enqueue", #"""
         local n = tonumber(ARGV[2])
         local linked = ARGV[3] == '1'
+        local due = nil
+        if ARGV[4] ~= '' then due = munpack(ARGV[4]) end
+        local nowTail = mpack(NOW, NOW)
         -- Check every parent first: a script cannot roll back what it already wrote.
         if linked then
           for i = 1, n do
-            local pa = select(8, munpack(ARGV[3 + i]))
+            local pa = select(7, munpack(ARGV[4 + i]))
             if pa ~= '' and string.sub(pa, 1, 1) ~= '#' and redis.call('HEXISTS', JD, pa) == 0 then
               return redis.error_reply('NOJOB ' .. pa)
             end
@@ -415,8 +435,15 @@ enum RedisScripts {
         local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, {}
         local nextID = redis.call('INCRBY', P .. 'seq', n) - n
         for i = 1, n do
-          local record = ARGV[3 + i]
-          local _, _, pr, _, _, _, u, pa, wb, _, q, b, r = munpack(record)
+          local record = ARGV[4 + i]
+          local _, _, pr, _, _, u, pa, wb, _, q, b = munpack(record)
+          local r, tail = NOW, nowTail
+          if due then
+            local d = due[i]
+            if type(d) == 'string' then r = d
+            elseif d and d > 0 then r = fmt(tonumber(NOW) + d) end
+            if r ~= NOW then tail = mpack(NOW, r) end
+          end
           local dup = nil
           if u ~= '' then dup = uniqueHolder(u) end
           if dup then
@@ -440,7 +467,7 @@ enum RedisScripts {
               if string.sub(pa, 1, 1) == '#' then
                 parent = fmt(math.abs(results[tonumber(string.sub(pa, 2)) + 1]))
                 local v = { munpack(record) }
-                v[8] = parent
+                v[7] = parent
                 record = mpack(unpack(v))
               end
               local ps = stateOf(parent)
@@ -467,7 +494,7 @@ enum RedisScripts {
             -- (as holder of a unique key, or as parent) are known from here.
             if linked or u ~= '' then fresh[id] = { s = state, q = q, b = b, r = r } end
             immutable[#immutable + 1] = id
-            immutable[#immutable + 1] = record
+            immutable[#immutable + 1] = record .. tail
             if state == 1 then
               local k = rkey(q, pr)
               local list = ready[k]
@@ -508,22 +535,22 @@ enum RedisScripts {
         return results
         """#)
 
-    // ARGV: now, lease expiry, worker id, limit, queues... Returns per claimed job its id, its
-    // written-once record, attempt and lease token.
+    // ARGV: clock offset, lease µs, worker id, limit, queues... Returns the leases' expiry,
+    // then per claimed job its id, its written-once record, attempt and lease token.
     static let claim = script("claim", #"""
-        local expiry, worker, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
-        local out, leases = {}, {}
+        local expiry, worker, limit = fmt(tonumber(NOW) + tonumber(ARGV[2])), ARGV[3], tonumber(ARGV[4])
+        local out, leases = { expiry }, {}
         local count = 0
         local wakeQueue = nil
         for i = 5, #ARGV do
           if count >= limit then break end
           local q = ARGV[i]
           if redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-            -- Due scheduled and retrying jobs become ready first, so they take their place in line.
+            -- Due scheduled and retrying jobs become ready first, so they take their place in
+            -- line: the earliest due first, at most 1,000 per claim (the next claim goes on).
             local dk = P .. 'dly:' .. q
-            while true do
-              local due = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0, 500)
-              if #due == 0 then break end
+            do
+              local due = redis.call('ZRANGEBYSCORE', dk, '-inf', NOW, 'LIMIT', 0, 1000)
               for _, id in ipairs(due) do
                 local h = load(id)
                 if h and (h.s == 0 or h.s == 4) then
@@ -534,8 +561,7 @@ enum RedisScripts {
                   move(q, h.b, old, 1)
                 end
               end
-              many('ZREM', dk, due)
-              if #due < 500 then break end
+              if #due > 0 then many('ZREM', dk, due) end
             end
             -- Highest priority first; entries of jobs no longer ready (cancelled) are dropped.
             for prio = 9, 0, -1 do
@@ -552,7 +578,7 @@ enum RedisScripts {
                       s, a, tk, hc, jq, b, r, l, w, st, f, ek, em, res = munpack(raw)
                     else
                       -- Never changed since it was enqueued ready (see loadM).
-                      local _, _, _, _, _, c, _, pa, wb, _, dq, db, dr = munpack(d)
+                      local pa, wb, dq, db, c, dr = route(d)
                       s, a, tk, hc, jq, b, r, f, ek, em, res = firstState(pa, wb, dr, c), 0, 0, '', dq, db, dr, '', '', '', ''
                     end
                     if s == 1 then
@@ -582,10 +608,12 @@ enum RedisScripts {
         return out
         """#)
 
-    // ARGV: now, then 6 per outcome: id, lease token, kind (s succeeded, r retry, d dead),
-    // result or error message, error kind (1 permanent), retry-at. Returns 1 when work was made.
+    // ARGV: clock offset, then 6 per outcome: id, lease token, kind (s succeeded, r retry, d
+    // dead), result or error message, error kind (1 permanent), retry delay µs. Returns 1 when
+    // work was made (0 otherwise), then the id, token pairs of outcomes ignored because their
+    // lease is no longer held.
     static let complete = script("complete", #"""
-        local actIds, finIds = {}, {}
+        local actIds, finIds, fenced = {}, {}, {}
         for o = 2, #ARGV, 6 do
           local id = ARGV[o]
           -- An active job has changed state (claimed), so its mutable part is there.
@@ -601,8 +629,9 @@ enum RedisScripts {
               move(q, b, 2, 3)
               finished(id, 3, nz(hc))
             elseif kind == 'r' then
-              redis.call('HSET', JM, id, mpack(4, a, tk, hc, q, b, ARGV[o + 5], '', w, st, '', ARGV[o + 4], ARGV[o + 3], res))
-              redis.call('ZADD', P .. 'dly:' .. q, ARGV[o + 5], id)
+              local at = fmt(tonumber(NOW) + tonumber(ARGV[o + 5]))
+              redis.call('HSET', JM, id, mpack(4, a, tk, hc, q, b, at, '', w, st, '', ARGV[o + 4], ARGV[o + 3], res))
+              redis.call('ZADD', P .. 'dly:' .. q, at, id)
               move(q, b, 2, 4)
               -- Idle workers elsewhere learn of the new due date.
               woke[q] = true
@@ -612,6 +641,8 @@ enum RedisScripts {
               move(q, b, 2, 5)
               finished(id, 5, nz(hc))
             end
+          else
+            fenced[#fenced + 1] = id; fenced[#fenced + 1] = ARGV[o + 1]
           end
         end
         many('ZREM', P .. 'act', actIds)
@@ -619,24 +650,26 @@ enum RedisScripts {
         local madeWork = runCascade()
         -- Waiters in other processes (results, batch progress) hear of it.
         if #actIds > 0 then redis.call('PUBLISH', P .. 'done', '1') end
-        return madeWork
+        table.insert(fenced, 1, madeWork)
+        return fenced
         """#)
 
-    // ARGV: lease expiry, then id, token pairs. Returns the pairs no longer held.
+    // ARGV: clock offset, lease µs, then id, token pairs. Returns the pairs no longer held.
     static let heartbeat = script("heartbeat", #"""
         local lost = {}
-        for o = 2, #ARGV, 2 do
+        local expiry = fmt(tonumber(NOW) + tonumber(ARGV[2]))
+        for o = 3, #ARGV, 2 do
           local id = ARGV[o]
           local h = loadM(id)
           local tk = tonumber(ARGV[o + 1])
           if h and h.s == 2 and h.tk == tk then
-            h.l = NOW
+            h.l = expiry
             saveM(id, h)
-            redis.call('ZADD', P .. 'act', 'XX', NOW, id)
-          elseif not (h and h.tk == tk and h.s ~= 1) then
-            -- Another claim holds it now, or it was handed back. (Under the same lease it may
-            -- just have been completed by its own outcome, written while this call was on its
-            -- way: that lease is not lost.)
+            redis.call('ZADD', P .. 'act', 'XX', expiry, id)
+          elseif not (h and h.tk == tk and (h.s == 3 or h.s == 4 or h.s == 5)) then
+            -- Another claim holds it now, or it was handed back or recovered (recovery moves the
+            -- token on). Under the same lease it may just have been completed by its own
+            -- outcome, written while this call was on its way: that lease is not lost.
             lost[#lost + 1] = id; lost[#lost + 1] = ARGV[o + 1]
           end
         end
@@ -659,49 +692,76 @@ enum RedisScripts {
         return runCascade()
         """#)
 
-    // ARGV: now, retention cut-off ('' keeps everything). Returns the number of recovered jobs.
+    // ARGV: clock offset, retention µs ('' keeps everything), most jobs to handle. Recovers at
+    // most that many expired leases (the earliest first) and deletes at most that many finished
+    // jobs older than the retention, so a call never holds Redis for long. Returns the number of
+    // recovered jobs and 1 when more finished jobs are due for deletion (0 otherwise).
     static let recover = script("recover", #"""
         local count = 0
-        while true do
-          local ids = redis.call('ZRANGEBYSCORE', P .. 'act', '-inf', '(' .. NOW, 'LIMIT', 0, 500)
-          if #ids == 0 then break end
-          for _, id in ipairs(ids) do
-            local h = load(id)
-            if h and h.s == 2 then
-              count = count + 1
-              local msg = subst(T_LEASE, '\1', h.w or '?')
-              if h.a >= h.m then
-                setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
-                finished(id, 5, h.hc)
-              else
-                h.r = NOW
-                setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg }, true)
-              end
+        local budget = tonumber(ARGV[3])
+        local ids = redis.call('ZRANGEBYSCORE', P .. 'act', '-inf', '(' .. NOW, 'LIMIT', 0, budget)
+        for _, id in ipairs(ids) do
+          local h = load(id)
+          if h and h.s == 2 then
+            count = count + 1
+            local msg = subst(T_LEASE, '\1', h.w or '?')
+            -- The lease is over: the token moves on, so its holder's heartbeats and outcomes no
+            -- longer count (even for a job that ends dead here).
+            h.tk = h.tk + 1
+            if h.a >= h.m then
+              setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
+              finished(id, 5, h.hc)
             else
-              redis.call('ZREM', P .. 'act', id)
+              h.r = NOW
+              setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg }, true)
             end
+          else
+            redis.call('ZREM', P .. 'act', id)
           end
         end
         runCascade()
         if count > 0 then redis.call('PUBLISH', P .. 'done', '1') end
+        local more = 0
         if ARGV[2] ~= '' then
-          -- Retention: finished jobs older than the cut-off go, a bounded number per call. An
-          -- entry whose job was retried, purged or finished again since is only dropped.
-          local cutoff = tonumber(ARGV[2])
-          local entries = redis.call('LRANGE', P .. 'fin', 0, 1999)
+          -- Retention: finished jobs older than the cut-off go, oldest first. An entry whose job
+          -- was retried, purged or finished again since is only dropped.
+          local cutoff = tonumber(NOW) - tonumber(ARGV[2])
+          local entries = redis.call('LRANGE', P .. 'fin', 0, budget - 1)
           local done = 0
+          local gone, counts = {}, {}
           for _, e in ipairs(entries) do
             local sep = string.find(e, ':', 1, true)
             local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
             if tonumber(at) >= cutoff then break end
             done = done + 1
             local h = load(id)
-            if h and isFinal(h.s) and h.f == at then deleteJob(id, h) end
+            if h and isFinal(h.s) and h.f == at then
+              if h.u or h.b ~= '' or h.wb or h.pa or h.hc then
+                deleteJob(id, h)
+              else
+                -- A plain job: its fields go in one command per hash below.
+                gone[#gone + 1] = id
+                local c = counts[h.q]
+                if not c then c = {}; counts[h.q] = c end
+                c[h.s] = (c[h.s] or 0) + 1
+              end
+            end
+          end
+          if #gone > 0 then
+            for i = 1, #gone, 1000 do
+              local last = math.min(#gone, i + 999)
+              redis.call('HDEL', JM, unpack(gone, i, last))
+              redis.call('HDEL', JD, unpack(gone, i, last))
+            end
+            for q, c in pairs(counts) do
+              for st, d in pairs(c) do redis.call('HINCRBY', P .. 'qc:' .. q, st, -d) end
+            end
           end
           if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
+          if done == budget then more = 1 end
           -- Batches that finished before the cut-off, oldest first, go once their members
           -- have (members finished no later than their batch, so the pass above takes them first).
-          for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bf', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 200)) do
+          for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bf', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, 200)) do
             if redis.call('ZCARD', P .. 'bj:' .. b) == 0 then
               redis.call('DEL', P .. 'b:' .. b, P .. 'bw:' .. b)
               redis.call('ZREM', P .. 'bs', b)
@@ -709,10 +769,10 @@ enum RedisScripts {
             end
           end
         end
-        return count
+        return { count, more }
         """#)
 
-    // ARGV: now, ids... Returns the ids cancelled.
+    // ARGV: clock offset, ids... Returns the ids cancelled.
     static let cancel = script("cancel", #"""
         local out = {}
         for i = 2, #ARGV do
@@ -745,7 +805,7 @@ enum RedisScripts {
 
         """#
 
-    // ARGV: now, ids... Returns the ids moved.
+    // ARGV: clock offset, ids... Returns the ids moved.
     static let retry = script("retry", revive + #"""
         local out = {}
         for i = 2, #ARGV do
@@ -770,7 +830,7 @@ enum RedisScripts {
         return out
         """#)
 
-    // ARGV: now, batch id, only retryable (1/0). Returns the ids moved, in id order.
+    // ARGV: clock offset, batch id, only retryable (1/0). Returns the ids moved, in id order.
     static let recoverBatch = script("recoverBatch", revive + #"""
         local b = ARGV[2]
         local out = {}
@@ -785,7 +845,7 @@ enum RedisScripts {
         return out
         """#)
 
-    // ARGV: now, id, name, then for on-success and on-complete: present (1/0) and 8 fields:
+    // ARGV: clock offset, id, name, then for on-success and on-complete: present (1/0) and 8 fields:
     // name, queue, payload, priority, max attempts, timeout, unique key, outer batch.
     // Returns the batch hash.
     static let createBatch = script("createBatch", #"""
@@ -800,7 +860,7 @@ enum RedisScripts {
               local name, q, payload, pr, m, t, u, outer = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
               local id = fmt(redis.call('INCR', P .. 'seq'))
               -- Callbacks are not members: they wait outside the batch's counters.
-              redis.call('HSET', JD, id, mpack(name, payload, tonumber(pr), tonumber(m), tonumber(t), NOW, u, '', b, fmt(kind), q, outer, NOW))
+              redis.call('HSET', JD, id, mpack(name, payload, tonumber(pr), tonumber(m), tonumber(t), u, '', b, fmt(kind), q, outer, NOW, NOW))
               if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
               if outer ~= '' then
                 -- A callback may itself be a member of an outer batch (a batch of chords).
@@ -818,12 +878,15 @@ enum RedisScripts {
         return redis.call('HGETALL', k)
         """#)
 
-    // ARGV: now, queue ('' any), older-than ('' any), first id, budget, states... Returns the
-    // number deleted and the id to continue from ('' when done). Purging finished jobs walks
-    // the finish list (all matches are deleted, so the work is what is purged); purging other
+    // ARGV: clock offset, queue ('' any), age µs ('' any), where to continue ('' from the
+    // start), budget, states... Returns the number deleted and where to continue ('' when
+    // done). Purging finished jobs walks the finish list from its oldest entry, at most
+    // `budget` entries per call, dropping leading entries whose job is gone; purging other
     // states walks ids, at most `budget` of them per call.
     static let purge = script("purge", #"""
-        local q, cutoff = ARGV[2], tonumber(ARGV[3])
+        local q, cutoff = ARGV[2], nil
+        if ARGV[3] ~= '' then cutoff = tonumber(NOW) - tonumber(ARGV[3]) end
+        local budget = tonumber(ARGV[5])
         local nextFrom = ''
         local want = {}
         for i = 6, #ARGV do
@@ -843,24 +906,31 @@ enum RedisScripts {
         if onlyFinished then
           -- Finished jobs only: walk the finish list (oldest first), not every id. An entry
           -- counts only if the job still finished at that time (not retried or purged since).
-          local start = 0
-          while true do
-            local entries = redis.call('LRANGE', P .. 'fin', start, start + 999)
-            if #entries == 0 then break end
-            for _, e in ipairs(entries) do
-              local sep = string.find(e, ':', 1, true)
-              local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
-              if cutoff and tonumber(at) >= cutoff then break end
-              local hm = loadM(id)
-              if hm and hm.f == at then consider(id) end
+          local start = tonumber(ARGV[4]) or 0
+          local entries = redis.call('LRANGE', P .. 'fin', start, start + budget - 1)
+          local stale, leading = 0, true
+          local reachedCutoff = false
+          for _, e in ipairs(entries) do
+            local sep = string.find(e, ':', 1, true)
+            local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
+            if cutoff and tonumber(at) >= cutoff then reachedCutoff = true; break end
+            local hm = loadM(id)
+            if hm and hm.f == at then
+              local before = #victims
+              consider(id)
+              -- An entry whose job this call deletes goes too, while only such entries lead.
+              if leading and #victims > before and start == 0 then stale = stale + 1 else leading = false end
+            elseif leading and start == 0 then
+              stale = stale + 1
+            else
+              leading = false
             end
-            local lastEntry = entries[#entries]
-            if cutoff and tonumber(string.sub(lastEntry, string.find(lastEntry, ':', 1, true) + 1)) >= cutoff then break end
-            start = start + #entries
           end
+          if stale > 0 then redis.call('LTRIM', P .. 'fin', stale, -1) end
+          if not reachedCutoff and #entries == budget then nextFrom = fmt(start + budget - stale) end
         else
           local last = tonumber(redis.call('GET', P .. 'seq') or '0')
-          local from = tonumber(ARGV[4])
+          local from = tonumber(ARGV[4]) or 1
           local to = math.min(last, from + tonumber(ARGV[5]) - 1)
           for i = from, to do consider(fmt(i)) end
           if to < last then nextFrom = fmt(to + 1) end
@@ -934,19 +1004,19 @@ enum RedisScripts {
         return out
         """#)
 
-    // ARGV: now (unused), id. Returns the job's fields and values (empty if there is none).
+    // ARGV: clock offset (unused), id. Returns the job's fields and values (empty if there is none).
     static let readJob = script("readJob", #"""
         local h = load(ARGV[2])
         if not h then return {} end
         return fieldsOf(ARGV[2], h)
         """#)
 
-    // ARGV: now (unused), worker id, JSON, last seen, forget-before.
+    // ARGV: clock offset, worker id, JSON. Its last-seen time is Redis's.
     static let registerWorker = script("registerWorker", #"""
         redis.call('HSET', P .. 'wk', ARGV[2], ARGV[3])
-        redis.call('ZADD', P .. 'wks', ARGV[4], ARGV[2])
+        redis.call('ZADD', P .. 'wks', NOW, ARGV[2])
         -- Workers that vanished without saying goodbye (SIGKILL) are forgotten after a day.
-        local gone = redis.call('ZRANGEBYSCORE', P .. 'wks', '-inf', '(' .. ARGV[5], 'LIMIT', 0, 100)
+        local gone = redis.call('ZRANGEBYSCORE', P .. 'wks', '-inf', '(' .. fmt(tonumber(NOW) - 86400000000), 'LIMIT', 0, 100)
         if #gone > 0 then
           redis.call('HDEL', P .. 'wk', unpack(gone))
           redis.call('ZREM', P .. 'wks', unpack(gone))
@@ -954,12 +1024,59 @@ enum RedisScripts {
         return 1
         """#)
 
+    // ARGV: clock offset, the layout this version writes. Returns the namespace's layout,
+    // recording ours in a namespace that holds no jobs yet; '1' for jobs from before layouts
+    // were recorded.
+    static let layout = script("layout", #"""
+        local v = redis.call('GET', P .. 'layout')
+        if v then return v end
+        if redis.call('HLEN', JD) > 0 then return '1' end
+        redis.call('SET', P .. 'layout', ARGV[2])
+        return ARGV[2]
+        """#)
+
+    // ARGV: clock offset, age µs. Returns id, last seen, JSON per worker seen within the age.
+    static let listWorkers = script("listWorkers", #"""
+        local seen = redis.call('ZRANGEBYSCORE', P .. 'wks', fmt(tonumber(NOW) - tonumber(ARGV[2])), '+inf', 'WITHSCORES', 'LIMIT', 0, 10000)
+        local out = {}
+        for i = 1, #seen, 2 do
+          out[#out + 1] = seen[i]
+          out[#out + 1] = seen[i + 1]
+          out[#out + 1] = redis.call('HGET', P .. 'wk', seen[i]) or ''
+        end
+        return out
+        """#)
+
+    // ARGV: clock offset, queues... Returns µs until the earliest scheduled or retrying job of a
+    // queue that is not paused is due (0 when one is due already), or '' when none waits.
+    static let untilNextDue = script("untilNextDue", #"""
+        local earliest = nil
+        for i = 2, #ARGV do
+          local q = ARGV[i]
+          if redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+            local first = redis.call('ZRANGE', P .. 'dly:' .. q, 0, 0, 'WITHSCORES')
+            if first[2] then
+              local at = tonumber(first[2])
+              if not earliest or at < earliest then earliest = at end
+            end
+          end
+        end
+        if not earliest then return '' end
+        return fmt(math.max(0, earliest - tonumber(NOW)))
+        """#)
+
     /// The state every script starts from. As a script (`EVALSHA`) it is set up by the source
     /// itself; in the function library, `begin` sets it at the start of each call (a library's
     /// top level runs once, at load, where not even `string` or `cmsgpack` may be touched).
     private static let scriptState = #"""
         local P = KEYS[1]
-        local NOW = ARGV[1]
+        -- Redis's own clock, shifted by the offset tests move it with (see the layout notes).
+        local NOW
+        do
+          local t = redis.call('TIME')
+          NOW = t[1] .. string.sub('00000' .. t[2], -6)
+          if ARGV[1] ~= '' then NOW = string.format('%d', tonumber(NOW) + tonumber(ARGV[1])) end
+        end
         local JD, JM = P .. 'J:d', P .. 'J:m'
         local mpack, munpack = cmsgpack.pack, cmsgpack.unpack
         -- Counter changes of this call, applied once per queue and batch (see applyBatches);
@@ -974,7 +1091,11 @@ enum RedisScripts {
         -- `fresh`: jobs created by the running enqueue whose records are not written yet.
         local qd, bd, border, settled, woke, fresh
         local function begin(keys, args)
-          P, NOW = keys[1], args[1]
+          P = keys[1]
+          -- Redis's own clock, shifted by the offset tests move it with (see the layout notes).
+          local t = redis.call('TIME')
+          NOW = t[1] .. string.sub('00000' .. t[2], -6)
+          if args[1] ~= '' then NOW = string.format('%d', tonumber(NOW) + tonumber(args[1])) end
           JD, JM = P .. 'J:d', P .. 'J:m'
           mpack, munpack = cmsgpack.pack, cmsgpack.unpack
           qd, bd, border, settled, woke, fresh = {}, {}, {}, {}, {}, {}
@@ -988,7 +1109,7 @@ enum RedisScripts {
 
     static let all: [StoreScript] = [
         enqueue, claim, complete, heartbeat, release, recover, cancel, retry, recoverBatch, createBatch, purge, listJobs,
-        readJob, registerWorker,
+        readJob, registerWorker, listWorkers, untilNextDue, layout,
     ]
 
     /// Every script as one Redis Functions library, so that a call runs only its own code and

@@ -107,8 +107,7 @@ extension SQLiteBackend {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
-        let now = micros(Date())
-        let batch = try await write { db -> Batch in
+        let batch = try await write { db, now -> Batch in
             try db.execute(sql: "INSERT OR IGNORE INTO batches (id, name, created_at) VALUES (?, ?, ?)", arguments: [new.id, new.name, now])
             if db.changesCount == 1 {
                 // Callbacks are not members: they wait outside the batch's counters.
@@ -151,8 +150,7 @@ extension SQLiteBackend {
 
     @discardableResult
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
-        let now = micros(Date())
-        let moved = try await write { db -> [JobID] in
+        let moved = try await write { db, now -> [JobID] in
             // OR IGNORE: a member whose unique key was taken by a newer job stays dead.
             let ids = try Int64.fetchAll(db, sql: """
                 UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
@@ -172,29 +170,30 @@ extension SQLiteBackend {
     }
 
     public func registerWorker(_ worker: WorkerInfo) async throws {
-        try await write { db in
+        try await write { db, now in
             try db.execute(sql: """
                 INSERT INTO workers (id, hostname, pid, queues, concurrency, started_at, last_seen_at, running)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET last_seen_at = excluded.last_seen_at, running = excluded.running
                 """, arguments: [
                     worker.id, worker.hostname, Int(worker.pid), worker.queues.joined(separator: ","), worker.concurrency,
-                    micros(worker.startedAt), micros(worker.lastSeenAt), worker.running,
+                    micros(worker.startedAt), now, worker.running,
                 ])
             // Workers that vanished without saying goodbye (SIGKILL) are forgotten after a day.
-            try db.execute(sql: "DELETE FROM workers WHERE last_seen_at < ?", arguments: [micros(worker.lastSeenAt) - 86_400_000_000])
+            try db.execute(sql: "DELETE FROM workers WHERE last_seen_at < ?", arguments: [now - 86_400_000_000])
         }
     }
 
     public func unregisterWorker(id: String) async throws {
-        try await write { db in
+        try await write { db, _ in
             try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id])
         }
     }
 
-    public func workers(seenSince since: Date) async throws -> [WorkerInfo] {
-        try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY id", arguments: [micros(since)]).map { row in
+    public func workers(seenWithin age: Duration) async throws -> [WorkerInfo] {
+        let since = now - max(0, min(age.microseconds, Int64.max / 2))
+        return try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY id", arguments: [since]).map { row in
                 WorkerInfo(
                     id: row["id"], hostname: row["hostname"], pid: Int32(row["pid"] as Int),
                     queues: (row["queues"] as String).split(separator: ",").map(String.init),

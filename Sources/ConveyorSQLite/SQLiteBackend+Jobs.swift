@@ -7,8 +7,7 @@ extension SQLiteBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
-        let now = micros(Date())
-        let results = try await write { db in
+        let results = try await write { db, now in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
                                   created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind)
@@ -38,7 +37,7 @@ extension SQLiteBackend {
                 if let batch = job.batchID, knownBatches.insert(batch).inserted {
                     try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
                 }
-                let runAt = job.runAt.map(micros) ?? now
+                let runAt = job.runAt.map(micros) ?? (now + max(0, job.delay?.microseconds ?? 0))
                 var state: JobState = runAt > now ? .scheduled : .ready
                 var parent: JobID?
                 var waitBatch: (String, BatchCondition)?
@@ -100,23 +99,30 @@ extension SQLiteBackend {
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
         guard limit > 0, !queues.isEmpty else { return [] }
-        let nowDate = Date()
-        let now = micros(nowDate)
-        let expiry = now + lease.microseconds
-        return try await write { db in
+        let leaseMicros = lease.microseconds
+        let stepLimit = configuration.stepLimit
+        return try await write { db, now in
+            let expiry = now + leaseMicros
             let paused = try Set(String.fetchAll(db.cachedStatement(sql: "SELECT name FROM queues WHERE paused = 1")))
             let active = queues.filter { !paused.contains($0) }
             guard !active.isEmpty else { return [] }
-            // Due scheduled and retrying jobs become ready first, so they take their place in line.
+            // Due scheduled and retrying jobs of the claimed queues become ready first, so they
+            // take their place in line: the earliest due first, a bounded number per claim.
             var cascade = Cascade()
-            let dueMembers = try db.cachedStatement(sql: "SELECT batch_id, state FROM jobs WHERE state IN (0, 4) AND run_at <= ? AND batch_id IS NOT NULL")
-            dueMembers.bind(1, now)
-            try dueMembers.stepRows(db) { row in
-                cascade.move(columnText(row, 0), from: JobState(rawValue: Int(columnInt64(row, 1))), to: .ready)
+            let promote = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 1
+                WHERE id IN (SELECT id FROM jobs WHERE state = ?1 AND run_at <= ?2 AND queue = ?3 ORDER BY run_at LIMIT ?4)
+                RETURNING batch_id
+                """)
+            for queue in active {
+                for due in [JobState.scheduled, .retrying] {
+                    promote.bind(1, due.rawValue)
+                    promote.bind(2, now)
+                    promote.bind(3, queue)
+                    promote.bind(4, stepLimit)
+                    try promote.stepRows(db) { row in cascade.move(columnText(row, 0), from: due, to: .ready) }
+                }
             }
-            let promote = try db.cachedStatement(sql: "UPDATE jobs SET state = 1 WHERE state IN (0, 4) AND run_at <= ?")
-            promote.bind(1, now)
-            try promote.stepDone(db)
 
             let claim = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 2, attempt = attempt + 1, lease_token = lease_token + 1,
@@ -160,10 +166,10 @@ extension SQLiteBackend {
         }
     }
 
-    public func complete(_ outcomes: [JobOutcome]) async throws {
-        guard !outcomes.isEmpty else { return }
-        let now = micros(Date())
-        let madeWork = try await write { db in
+    @discardableResult
+    public func complete(_ outcomes: [JobOutcome]) async throws -> [JobLease] {
+        guard !outcomes.isEmpty else { return [] }
+        let (madeWork, fenced) = try await write { db, now in
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
                 WHERE id = ?3 AND state = 2 AND lease_token = ?4
@@ -177,7 +183,10 @@ extension SQLiteBackend {
                 """)
             var retried = false
             var cascade = Cascade()
+            var fenced: [JobLease] = []
             for outcome in outcomes {
+                var written = false
+                defer { if !written { fenced.append(outcome.lease) } }
                 switch outcome.result {
                 case .succeeded(let output):
                     succeed.bind(1, output)
@@ -185,14 +194,15 @@ extension SQLiteBackend {
                     succeed.bind(3, outcome.lease.id.rawValue)
                     succeed.bind(4, outcome.lease.token)
                     try succeed.stepRows(db) { row in
+                        written = true
                         cascade.move(columnText(row, 0), from: .active, to: .succeeded)
                         cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
                     }
-                case .failed(let failure, let retryAt):
-                    if let retryAt {
+                case .failed(let failure, let retryAfter):
+                    if let retryAfter {
                         retried = true
                         fail.bind(1, JobState.retrying.rawValue)
-                        fail.bind(2, micros(retryAt))
+                        fail.bind(2, now + max(0, retryAfter.microseconds))
                         fail.bindNull(3)
                     } else {
                         fail.bind(1, JobState.dead.rawValue)
@@ -203,8 +213,9 @@ extension SQLiteBackend {
                     fail.bind(5, failure.message)
                     fail.bind(6, outcome.lease.id.rawValue)
                     fail.bind(7, outcome.lease.token)
-                    let state: JobState = retryAt == nil ? .dead : .retrying
+                    let state: JobState = retryAfter == nil ? .dead : .retrying
                     try fail.stepRows(db) { row in
+                        written = true
                         cascade.move(columnText(row, 0), from: .active, to: state)
                         cascade.finished(outcome.lease.id, state: state, hasChildren: columnInt64(row, 1) != 0)
                     }
@@ -212,26 +223,35 @@ extension SQLiteBackend {
             }
             // A batch that just finished released its callbacks; a chain's next step starts.
             try cascade.run(db, now: now)
-            return retried || cascade.madeWork
+            return (retried || cascade.madeWork, fenced)
         }
         if madeWork { announceWork() }
         announceCompletions()
+        return fenced
     }
 
 
     @discardableResult
     public func heartbeat(_ leases: [JobLease], lease: Duration) async throws -> [JobLease] {
         guard !leases.isEmpty else { return [] }
-        let expiry = micros(Date()) + lease.microseconds
-        return try await write { db in
+        let leaseMicros = lease.microseconds
+        return try await write { db, now in
             let extend = try db.cachedStatement(sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 2 AND lease_token = ?")
+            // Not extended: still held if this very lease just wrote the job's outcome
+            // (recovery moves the token on, so a job it declared dead does not match).
+            let finishedByIt = try db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE id = ? AND lease_token = ? AND state IN (3, 4, 5)")
             var lost: [JobLease] = []
             for held in leases {
-                extend.bind(1, expiry)
+                extend.bind(1, now + leaseMicros)
                 extend.bind(2, held.id.rawValue)
                 extend.bind(3, held.token)
                 try extend.stepDone(db)
-                if db.changesCount == 0 { lost.append(held) }
+                guard db.changesCount == 0 else { continue }
+                finishedByIt.bind(1, held.id.rawValue)
+                finishedByIt.bind(2, held.token)
+                var found = false
+                try finishedByIt.stepRows(db) { _ in found = true }
+                if !found { lost.append(held) }
             }
             return lost
         }
@@ -239,8 +259,7 @@ extension SQLiteBackend {
 
     public func release(_ leases: [JobLease]) async throws {
         guard !leases.isEmpty else { return }
-        let now = micros(Date())
-        try await write { db in
+        try await write { db, now in
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
                 WHERE id = ? AND state = 2 AND lease_token = ?
@@ -258,20 +277,23 @@ extension SQLiteBackend {
     }
 
     @discardableResult
-    public func recoverExpiredLeases(now: Date) async throws -> Int {
-        let now = micros(now)
-        let recovered = try await write { db -> Int in
+    public func recoverExpiredLeases() async throws -> Int {
+        let stepLimit = configuration.stepLimit
+        let retention = configuration.retention?.microseconds
+        let recovered = try await write { db, now -> Int in
             var cascade = Cascade()
             var count = 0
+            // The lease is over: the token moves on, so its holder's heartbeats and outcomes
+            // no longer count (even for a job that ends dead here).
             let rows = try Row.fetchAll(db, sql: """
                 UPDATE jobs SET
                     state = CASE WHEN attempt >= max_attempts THEN 5 ELSE 1 END,
                     finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
-                    run_at = ?1, lease_expires_at = NULL, error_kind = 0,
+                    run_at = ?1, lease_expires_at = NULL, error_kind = 0, lease_token = lease_token + 1,
                     error_message = ?2 || coalesce(worker_id, '?') || ?3
-                WHERE state = 2 AND lease_expires_at < ?1
+                WHERE id IN (SELECT id FROM jobs WHERE state = 2 AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?4)
                 RETURNING batch_id, state, id, has_children
-                """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after])
+                """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after, stepLimit])
             for row in rows {
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
@@ -279,6 +301,7 @@ extension SQLiteBackend {
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
             try cascade.run(db, now: now)
+            if let retention { try Self.deleteExpiredFinished(before: now - retention, limit: stepLimit, db) }
             return count
         }
         if recovered > 0 {
@@ -288,11 +311,27 @@ extension SQLiteBackend {
         return recovered
     }
 
+    /// Retention: finished jobs that finished before `cutoff`, oldest first, at most `limit`;
+    /// then finished batches none of whose members are left. Batch counters keep deleted
+    /// members (history), as a purge does.
+    static func deleteExpiredFinished(before cutoff: Int64, limit: Int, _ db: Database) throws {
+        try db.execute(sql: """
+            DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs WHERE state IN (3, 5, 6) AND finished_at < ? ORDER BY finished_at LIMIT ?)
+            """, arguments: [cutoff, limit])
+        try db.execute(sql: """
+            DELETE FROM batches WHERE id IN (
+                SELECT b.id FROM batches b WHERE b.finished_at < ?
+                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id)
+                    AND NOT EXISTS (SELECT 1 FROM jobs w WHERE w.wait_batch = b.id AND w.state = 7)
+                ORDER BY b.finished_at LIMIT 100)
+            """, arguments: [cutoff])
+    }
+
     @discardableResult
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let now = micros(Date())
-        let cancelled = try await write { db in
+        let cancelled = try await write { db, now in
             let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id")
             var cancelled: [JobID] = []
             var cascade = Cascade()
@@ -320,8 +359,7 @@ extension SQLiteBackend {
     @discardableResult
     public func retry(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let now = micros(Date())
-        let moved = try await write { db in
+        let moved = try await write { db, now in
             // OR IGNORE: a job whose unique key was taken by a newer job stays where it is.
             let retry = try db.cachedStatement(sql: """
                 UPDATE OR IGNORE jobs SET state = ?, attempt = 0, run_at = ?, finished_at = NULL
@@ -376,57 +414,69 @@ extension SQLiteBackend {
     }
 
     public func pause(queue: String) async throws {
-        try await write { db in
+        try await write { db, _ in
             try db.execute(sql: "INSERT INTO queues (name, paused) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET paused = 1", arguments: [queue])
         }
     }
 
     public func resume(queue: String) async throws {
-        try await write { db in
+        try await write { db, _ in
             try db.execute(sql: "INSERT INTO queues (name, paused) VALUES (?, 0) ON CONFLICT(name) DO UPDATE SET paused = 0", arguments: [queue])
         }
         announceWork()
     }
 
-    @discardableResult
-    public func purge(_ request: PurgeRequest) async throws -> Int {
-        let states = request.states.map { String($0.rawValue) }.joined(separator: ",")
-        guard !states.isEmpty else { return 0 }
-        let now = micros(Date())
-        return try await write { db in
-            var filter = "state IN (\(states))"
-            var arguments: StatementArguments = []
+    /// Deletes at most `stepLimit` matching jobs, lowest ids first, in one short transaction.
+    public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
+        let after = cursor.flatMap { Int64($0) } ?? 0
+        // Never active jobs, whatever the request says.
+        let states = request.states.filter { $0 != .active }.map { String($0.rawValue) }.joined(separator: ",")
+        guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
+        let stepLimit = configuration.stepLimit
+        let age = request.olderThan?.microseconds
+        let (step, unfinishedLeft) = try await write { db, now -> (PurgeStep, Bool) in
+            var filter = "id > ? AND state IN (\(states))"
+            var arguments: StatementArguments = [after]
             if let queue = request.queue {
                 filter += " AND queue = ?"
                 arguments += [queue]
             }
-            if let olderThan = request.olderThan {
+            if let age {
                 filter += " AND coalesce(finished_at, created_at) < ?"
-                arguments += [micros(olderThan)]
+                arguments += [now - age]
             }
+            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) ORDER BY id LIMIT ?",
+                                        arguments: arguments + [stepLimit + 1])
+            let doomed = rows.prefix(stepLimit)
             // An unfinished job leaves as if cancelled: what waits on it is settled and its batch
             // counts it as cancelled. Finished jobs stay in their batch's counts (history).
             var cascade = Cascade()
-            var unfinished: [Int64] = []
-            for row in try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) AND state NOT IN (2, 3, 5, 6)", arguments: arguments) {
+            var unfinished = false
+            for row in doomed {
+                guard let state = JobState(rawValue: row[1]), !state.isFinal else { continue }
                 let id = JobID(row[0] as Int64)
-                unfinished.append(id.rawValue)
-                cascade.move(row[2], from: JobState(rawValue: row[1]), to: .cancelled)
+                unfinished = true
+                cascade.move(row[2], from: state, to: .cancelled)
                 cascade.finished(id)
                 try db.execute(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ?", arguments: [now, id.rawValue])
             }
             try cascade.run(db, now: now)
-            try db.execute(sql: "DELETE FROM jobs WHERE \(filter)", arguments: arguments)
-            var deleted = db.changesCount
-            for id in unfinished {
-                try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
+            var deleted = 0
+            let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ? AND state <> 2")
+            for row in doomed {
+                delete.bind(1, row[0] as Int64)
+                try delete.stepDone(db)
                 deleted += db.changesCount
             }
-            return deleted
+            let cursor = rows.count > stepLimit ? doomed.last.map { String($0[0] as Int64) } : nil
+            return (PurgeStep(deleted: deleted, cursor: cursor), unfinished && cascade.madeWork)
         }
+        if unfinishedLeft { announceWork() }
+        if step.deleted > 0 { announceCompletions() }
+        return step
     }
 
-    public func nextDueDate(queues: [String]) async throws -> Date? {
+    public func timeUntilNextDue(queues: [String]) async throws -> Duration? {
         guard !queues.isEmpty else { return nil }
         let placeholders = Array(repeating: "?", count: queues.count).joined(separator: ",")
         let due = try await read { db in
@@ -436,6 +486,7 @@ extension SQLiteBackend {
                     AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
                 """, arguments: StatementArguments(queues))
         }
-        return due.map { date(micros: $0) }
+        let now = self.now
+        return due.map { .microseconds(max(0, $0 - now)) }
     }
 }

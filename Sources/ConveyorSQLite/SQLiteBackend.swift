@@ -26,12 +26,27 @@ public final class SQLiteBackend: JobBackend {
         public var busyTimeout: Duration
         /// Watch the database for other processes' enqueues (inotify), so idle workers wake at once.
         public var crossProcessWakeUps: Bool
+        /// How long finished jobs (succeeded, dead, cancelled) are kept before workers delete
+        /// them, a bounded number per recovery pass; `nil` keeps them until `conveyor purge`.
+        /// 7 days by default, as on Redis.
+        public var retention: Duration?
+        /// Most jobs one call promotes, recovers, deletes by retention or purges, so no call
+        /// holds the single writer for long.
+        public var stepLimit: Int
+        /// Where the store reads the time, inside each write transaction.
+        public var clock: any StoreClock
 
-        public init(path: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(30), crossProcessWakeUps: Bool = true) {
+        public init(
+            path: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(30), crossProcessWakeUps: Bool = true,
+            retention: Duration? = .seconds(7 * 86_400), stepLimit: Int = 1000, clock: any StoreClock = SystemClock()
+        ) {
             self.path = path
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout
             self.crossProcessWakeUps = crossProcessWakeUps
+            self.retention = retention
+            self.stepLimit = max(1, stepLimit)
+            self.clock = clock
         }
     }
 
@@ -58,12 +73,9 @@ public final class SQLiteBackend: JobBackend {
         }
         do {
             database = try DatabaseQueue(path: configuration.path, configuration: grdb)
-            try database.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try SQLiteSchema.migrate(db)
-                    return .commit
-                }
-            }
+            try SQLiteSchema.migrate(database, path: configuration.path)
+        } catch let error as ConveyorError {
+            throw error
         } catch {
             throw ConveyorError.storeFailure("cannot open the SQLite store at \(configuration.path): \(error)")
         }
@@ -72,17 +84,23 @@ public final class SQLiteBackend: JobBackend {
         doneFile = try WakeFile(path: configuration.path + "-done", signal: completionSignal, watch: watch)
     }
 
-    /// Runs `body` in one IMMEDIATE transaction on the store's own queue, off the cooperative pool.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await database.writeWithoutTransaction { db in
+    /// Runs `body` in one IMMEDIATE transaction on the store's own queue, off the cooperative
+    /// pool, with the store's time read once the transaction holds the write lock (µs since 1970):
+    /// a wait for another process's write never shortens a lease granted here.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database, _ now: Int64) throws -> T) async throws -> T {
+        let clock = configuration.clock
+        return try await database.writeWithoutTransaction { db in
             var result: T?
             try db.inTransaction(.immediate) {
-                result = try body(db)
+                result = try body(db, micros(clock.now()))
                 return .commit
             }
             return result!
         }
     }
+
+    /// The store's time now, µs since 1970.
+    var now: Int64 { micros(configuration.clock.now()) }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await database.read(body)

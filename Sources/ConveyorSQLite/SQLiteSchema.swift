@@ -1,3 +1,4 @@
+import Conveyor
 import GRDB
 
 /// The tables and indexes of a Conveyor SQLite store.
@@ -7,13 +8,59 @@ import GRDB
 ///
 /// Batch counters (`batches.c_<state>`) move in the same transaction as every state change
 /// of a member; ``BatchCounters`` applies them once per batch per transaction.
+///
+/// The schema grows through GRDB's `DatabaseMigrator`: each change is a named migration,
+/// applied once, in order, to any file an earlier version made. Never edit a registered
+/// migration; add one.
 enum SQLiteSchema {
-    static let version = 1
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        // Files made before the migrator have these tables already (`user_version` 1): every
+        // statement is IF NOT EXISTS, so this migration only records them.
+        migrator.registerMigration("v1 jobs, queues, batches, workers") { db in
+            try db.execute(sql: v1)
+        }
+        migrator.registerMigration("v2 retention indexes") { db in
+            try db.execute(sql: """
+                -- Retention and purges of finished jobs, oldest first.
+                CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE state IN (3, 5, 6);
+                CREATE INDEX IF NOT EXISTS batches_finished ON batches(finished_at) WHERE finished_at IS NOT NULL;
+                PRAGMA user_version = 2;
+                """)
+        }
+        return migrator
+    }
 
-    static func migrate(_ db: Database) throws {
-        let current = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-        guard current < version else { return }
-        try db.execute(sql: """
+    /// Brings the file's schema up to date. Refuses a file that a newer version of Conveyor
+    /// migrated further than this one knows, instead of writing jobs it may not understand.
+    static func migrate(_ database: DatabaseQueue, path: String) throws {
+        let migrator = Self.migrator
+        let superseded = try database.read { db in
+            try db.tableExists("grdb_migrations") ? try migrator.hasBeenSuperseded(db) : false
+        }
+        if superseded {
+            let known = Set(try database.read { try migrator.appliedIdentifiers($0) })
+            let all = try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+            throw ConveyorError.storeFailure(
+                "the SQLite store at \(path) was upgraded by a newer version of Conveyor (schema changes this one does not know: "
+                    + all.filter { !known.contains($0) }.joined(separator: ", ") + "); run a version at least as new")
+        }
+        // Processes opening one new file at the same moment may race to apply a migration: the
+        // loser's attempt fails on the record the winner wrote, and a second look finds it done.
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(database)
+                return
+            } catch {
+                attempt += 1
+                if attempt >= 3 { throw error }
+            }
+        }
+    }
+
+    /// The first schema, as files made before the migrator have it.
+    static let v1 = """
             CREATE TABLE IF NOT EXISTS jobs (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 name TEXT NOT NULL,
@@ -87,9 +134,8 @@ enum SQLiteSchema {
                 last_seen_at INTEGER NOT NULL,
                 running INTEGER NOT NULL
             ) WITHOUT ROWID;
-            PRAGMA user_version = \(version);
-            """)
-    }
+            PRAGMA user_version = 1;
+            """
 
     static let stateColumns = ["c_scheduled", "c_ready", "c_active", "c_succeeded", "c_retrying", "c_dead", "c_cancelled", "c_waiting"]
 

@@ -40,27 +40,27 @@ extension BackendConformance {
     static func batchCounters(_ backend: any JobBackend) async throws {
         try await backend.createBatch(NewBatch(id: "b", name: "counters"))
         let ids = try await backend.enqueue((0..<6).map { _ in job(maxAttempts: 2, batch: "b") }
-            + [job(runAt: Date().addingTimeInterval(3600), batch: "b")]).map(\.id)
+            + [job(delay: .seconds(3600), batch: "b")]).map(\.id)
         try await expectCountersMatchMembers(backend, "b")
         var batch = try #require(try await backend.batch("b"))
         #expect(batch.name == "counters")
         #expect(batch.total == 7)
         #expect(batch.pending == 7)
 
-        let claimed = try await backend.claim(queues: ["default"], limit: 5, lease: .milliseconds(1), workerID: "w")
+        let claimed = try await backend.claim(queues: ["default"], limit: 5, lease: .seconds(10), workerID: "w")
         try await expectCountersMatchMembers(backend, "b")
         #expect(try await backend.batch("b")?[.active] == 5)
         try await backend.complete([
             .succeeded(claimed[0].lease, output: Data("{}".utf8)),
-            .failed(claimed[1].lease, JobFailure(.retryable, "503"), retryAt: Date().addingTimeInterval(3600)),
-            .failed(claimed[2].lease, JobFailure(.permanent, "bad"), retryAt: nil),
+            .failed(claimed[1].lease, JobFailure(.retryable, "503"), retryAfter: .seconds(3600)),
+            .failed(claimed[2].lease, JobFailure(.permanent, "bad"), retryAfter: nil),
         ])
         try await expectCountersMatchMembers(backend, "b")
         _ = try await backend.cancel([ids[5], ids[6]])
         try await expectCountersMatchMembers(backend, "b")
         // Two leases expire: attempt 1 of 2, so both go back to ready.
-        try await Task.sleep(for: .milliseconds(5))
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 2)
+        clock.advance(by: .seconds(11))
+        #expect(try await backend.recoverExpiredLeases() == 2)
         try await expectCountersMatchMembers(backend, "b")
         batch = try #require(try await backend.batch("b"))
         #expect(batch.counts == [.succeeded: 1, .retrying: 1, .dead: 1, .cancelled: 2, .ready: 2])
@@ -85,7 +85,7 @@ extension BackendConformance {
         #expect(claimed.count == 2, "callbacks are not claimable while they wait")
         try await backend.complete([.succeeded(claimed[0].lease, output: Data("1".utf8))])
         #expect(try await state(backend, completeID) == .waiting)
-        try await backend.complete([.failed(claimed[1].lease, JobFailure(.retryable, "timeout"), retryAt: nil)])
+        try await backend.complete([.failed(claimed[1].lease, JobFailure(.retryable, "timeout"), retryAfter: nil)])
 
         var batch = try #require(try await backend.batch("cb"))
         #expect(batch.isFinished)
@@ -119,9 +119,9 @@ extension BackendConformance {
         _ = try await backend.enqueue((0..<4).map { _ in job(maxAttempts: 1, batch: "r") })
         let claimed = try await backend.claim(queues: ["default"], limit: 10, lease: lease, workerID: "w")
         try await backend.complete([
-            .failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAt: nil),
-            .failed(claimed[1].lease, JobFailure(.permanent, "no such HSN"), retryAt: nil),
-            .failed(claimed[2].lease, JobFailure(.retryable, "timeout"), retryAt: nil),
+            .failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAfter: nil),
+            .failed(claimed[1].lease, JobFailure(.permanent, "no such HSN"), retryAfter: nil),
+            .failed(claimed[2].lease, JobFailure(.retryable, "timeout"), retryAfter: nil),
             .succeeded(claimed[3].lease, output: Data()),
         ])
         let retryable = try await backend.recoverBatch("r", onlyRetryable: true)

@@ -8,7 +8,7 @@ extension BackendConformance {
                          maxAttempts: 4, timeout: .seconds(12), uniqueKey: "k1", batchID: "b1")
         let result = try await backend.enqueue(new)
         #expect(!result.isDuplicate)
-        let before = Date()
+        let before = clock.now()
         let claimed = try await backend.claim(queues: ["q1"], limit: 10, lease: .seconds(5), workerID: "w1")
         try #require(claimed.count == 1)
         let job = claimed[0]
@@ -22,6 +22,7 @@ extension BackendConformance {
         #expect(job.timeout == .seconds(12))
         #expect(job.batchID == "b1")
         #expect(job.leaseExpiresAt > before.addingTimeInterval(4))
+        #expect(job.leaseExpiresAt < clock.now().addingTimeInterval(6))
         let record = try #require(try await backend.job(job.id))
         #expect(record.state == .active)
         #expect(record.workerID == "w1")
@@ -59,26 +60,26 @@ extension BackendConformance {
     }
 
     static func delayedJobs(_ backend: any JobBackend) async throws {
-        let later = Date().addingTimeInterval(3600)
-        let soon = Date().addingTimeInterval(0.5)
-        let farID = try await backend.enqueue(job(runAt: later)).id
-        let soonID = try await backend.enqueue(job(runAt: soon)).id
+        let farID = try await backend.enqueue(job(delay: .seconds(3600))).id
+        let soonID = try await backend.enqueue(job(delay: .seconds(60))).id
+        let atID = try await backend.enqueue(job(runAt: clock.now().addingTimeInterval(120))).id
         #expect(try await state(backend, farID) == .scheduled)
-        // On a loaded machine the soon job may already be due here; the far one never is.
-        let early = try await claimAll(backend)
-        let checkedBeforeDue = Date() < soon
-        if checkedBeforeDue {
-            #expect(early.isEmpty)
-            let due = try #require(try await backend.nextDueDate(queues: ["default"]))
-            #expect(abs(due.timeIntervalSince(soon)) < 0.01)
-        }
-        #expect(!early.map(\.id).contains(farID))
-        #expect(try await backend.nextDueDate(queues: ["elsewhere"]) == nil)
-        try await Task.sleep(for: .seconds(max(0, soon.timeIntervalSinceNow) + 0.02))
-        let claimed = early + (try await claimAll(backend))
-        #expect(claimed.map(\.id) == [soonID])
-        let farDue = try #require(try await backend.nextDueDate(queues: ["default"]))
-        #expect(abs(farDue.timeIntervalSince(later)) < 0.01)
+        #expect(try await state(backend, soonID) == .scheduled)
+        #expect(try await state(backend, atID) == .scheduled)
+        // The store's clock has not moved: nothing is due, however slow this machine is.
+        #expect(try await claimAll(backend).isEmpty)
+        let due = try #require(try await backend.timeUntilNextDue(queues: ["default"]))
+        #expect(due > .seconds(55) && due <= .seconds(60))
+        #expect(try await backend.timeUntilNextDue(queues: ["elsewhere"]) == nil)
+        clock.advance(by: .seconds(61))
+        #expect(try await claimAll(backend).map(\.id) == [soonID])
+        clock.advance(by: .seconds(60))
+        #expect(try await claimAll(backend).map(\.id) == [atID])
+        let farDue = try #require(try await backend.timeUntilNextDue(queues: ["default"]))
+        #expect(farDue > .seconds(3400) && farDue < .seconds(3480))
+        clock.advance(by: .seconds(3600))
+        #expect(try await backend.timeUntilNextDue(queues: ["default"]) == .zero)
+        #expect(try await claimAll(backend).map(\.id) == [farID])
     }
 
     static func uniqueKeys(_ backend: any JobBackend) async throws {
@@ -92,7 +93,7 @@ extension BackendConformance {
         let claimed = try await claimAll(backend)
         let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) })
         try await backend.complete([
-            .failed(byID[first.id]!.lease, JobFailure(.permanent, "bad"), retryAt: nil),
+            .failed(byID[first.id]!.lease, JobFailure(.permanent, "bad"), retryAfter: nil),
             .succeeded(byID[results[1].id]!.lease, output: Data("{}".utf8)),
         ])
         let again = try await backend.enqueue([job(uniqueKey: "hsn-1"), job(uniqueKey: "hsn-2")])
@@ -120,19 +121,19 @@ extension BackendConformance {
     static func retryThenDead(_ backend: any JobBackend) async throws {
         let id = try await backend.enqueue(job(maxAttempts: 2)).id
         var claimed = try await claimAll(backend)
-        let retryAt = Date().addingTimeInterval(0.3)
-        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAt: retryAt)])
+        let failedAt = clock.now()
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503"), retryAfter: .seconds(60))])
         var record = try #require(try await backend.job(id))
         #expect(record.state == .retrying)
         #expect(record.lastError == JobFailure(.retryable, "HTTP 503"))
-        #expect(abs(record.runAt.timeIntervalSince(retryAt)) < 0.01)
-        let early = try await claimAll(backend)
-        if Date() < retryAt { #expect(early.isEmpty, "not before its retry-at") }
-        try await Task.sleep(for: .seconds(max(0, retryAt.timeIntervalSinceNow) + 0.02))
-        claimed = early + (try await claimAll(backend))
+        // Due 60 s after the store recorded the failure, by the store's clock.
+        #expect(abs(record.runAt.timeIntervalSince(failedAt) - 60) < 5)
+        #expect(try await claimAll(backend).isEmpty, "not before its retry time")
+        clock.advance(by: .seconds(61))
+        claimed = try await claimAll(backend)
         try #require(claimed.count == 1)
         #expect(claimed[0].attempt == 2)
-        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503 again"), retryAt: nil)])
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "HTTP 503 again"), retryAfter: nil)])
         record = try #require(try await backend.job(id))
         #expect(record.state == .dead)
         #expect(record.attempt == 2)
@@ -141,13 +142,14 @@ extension BackendConformance {
 
     static func staleLease(_ backend: any JobBackend) async throws {
         let id = try await backend.enqueue(job()).id
-        let first = try await claimAll(backend, lease: .milliseconds(1))[0]
-        try await Task.sleep(for: .milliseconds(5))
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 1)
+        let first = try await claimAll(backend, lease: .seconds(10))[0]
+        #expect(try await backend.recoverExpiredLeases() == 0)
+        clock.advance(by: .seconds(11))
+        #expect(try await backend.recoverExpiredLeases() == 1)
         let second = try await claimAll(backend)[0]
         #expect(second.attempt == 2)
-        // The first worker comes back late: nothing it says counts.
-        try await backend.complete([.succeeded(first.lease, output: Data(#""stale""#.utf8))])
+        // The first worker comes back late: nothing it says counts, and the store says so.
+        #expect(try await backend.complete([.succeeded(first.lease, output: Data(#""stale""#.utf8))]) == [first.lease])
         #expect(try await backend.heartbeat([first.lease], lease: lease) == [first.lease])
         try await backend.release([first.lease])
         var record = try #require(try await backend.job(id))
@@ -161,16 +163,18 @@ extension BackendConformance {
 
     static func staleLeaseAfterRetry(_ backend: any JobBackend) async throws {
         let id = try await backend.enqueue(job(maxAttempts: 1)).id
-        let stalled = try await claimAll(backend, lease: .milliseconds(1))[0]
-        try await Task.sleep(for: .milliseconds(5))
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 1)
+        let stalled = try await claimAll(backend, lease: .seconds(10))[0]
+        clock.advance(by: .seconds(11))
+        #expect(try await backend.recoverExpiredLeases() == 1)
         #expect(try await state(backend, id) == .dead)
+        // Recovered to dead: its old holder is told the lease is lost, not that it still holds it.
+        #expect(try await backend.heartbeat([stalled.lease], lease: lease) == [stalled.lease])
         #expect(try await backend.retry([id]) == [id])
         let fresh = try await claimAll(backend)[0]
         #expect(fresh.attempt == stalled.attempt, "attempts count again after a retry")
         #expect(fresh.leaseToken != stalled.leaseToken, "the lease token does not")
         // The stalled worker wakes up: nothing it says counts.
-        try await backend.complete([.failed(stalled.lease, JobFailure(.permanent, "stale"), retryAt: nil)])
+        try await backend.complete([.failed(stalled.lease, JobFailure(.permanent, "stale"), retryAfter: nil)])
         #expect(try await backend.heartbeat([stalled.lease], lease: lease) == [stalled.lease])
         #expect(try await state(backend, id) == .active)
         try await backend.complete([.succeeded(fresh.lease, output: Data("1".utf8))])
@@ -178,16 +182,20 @@ extension BackendConformance {
     }
 
     static func heartbeatExtends(_ backend: any JobBackend) async throws {
-        _ = try await backend.enqueue([job(), job()])
-        let claimed = try await claimAll(backend, lease: .milliseconds(200))
+        _ = try await backend.enqueue([job(), job(), job()])
+        let claimed = try await claimAll(backend, lease: .seconds(10))
         let lost = try await backend.heartbeat(claimed.map(\.lease), lease: .seconds(60))
         #expect(lost.isEmpty)
-        try await Task.sleep(for: .milliseconds(250))
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
+        clock.advance(by: .seconds(30))
+        #expect(try await backend.recoverExpiredLeases() == 0)
         let record = try #require(try await backend.job(claimed[0].id))
-        #expect(try #require(record.leaseExpiresAt) > Date().addingTimeInterval(30))
+        #expect(try #require(record.leaseExpiresAt) > clock.now().addingTimeInterval(20))
         let unknown = JobLease(id: JobID(999_999), token: 1)
         #expect(try await backend.heartbeat([claimed[1].lease, unknown], lease: .seconds(60)) == [unknown])
+        // A heartbeat racing the lease's own completion has lost nothing; a released lease is lost.
+        try await backend.complete([.succeeded(claimed[1].lease, output: Data("1".utf8))])
+        try await backend.release([claimed[2].lease])
+        #expect(try await backend.heartbeat([claimed[1].lease, claimed[2].lease], lease: .seconds(60)) == [claimed[2].lease])
     }
 
     static func releaseJob(_ backend: any JobBackend) async throws {
@@ -202,9 +210,11 @@ extension BackendConformance {
 
     static func recoverExpired(_ backend: any JobBackend) async throws {
         let ids = try await backend.enqueue([job(maxAttempts: 1), job(maxAttempts: 3)]).map(\.id)
-        _ = try await claimAll(backend, lease: .milliseconds(1))
-        try await Task.sleep(for: .milliseconds(5))
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 2)
+        _ = try await claimAll(backend, lease: .seconds(10))
+        clock.advance(by: .seconds(9))
+        #expect(try await backend.recoverExpiredLeases() == 0, "not before the lease ends")
+        clock.advance(by: .seconds(2))
+        #expect(try await backend.recoverExpiredLeases() == 2)
         let last = try #require(try await backend.job(ids[0]))
         #expect(last.state == .dead)
         #expect(last.lastError?.message.contains("lease expired") == true)
@@ -215,7 +225,7 @@ extension BackendConformance {
     }
 
     static func cancelJobs(_ backend: any JobBackend) async throws {
-        let ids = try await backend.enqueue([job(), job(), job(runAt: Date().addingTimeInterval(600))]).map(\.id)
+        let ids = try await backend.enqueue([job(), job(), job(delay: .seconds(600))]).map(\.id)
         _ = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
         let cancelled = try await backend.cancel(ids + [JobID(424_242)])
         #expect(cancelled == [ids[1], ids[2]])
@@ -227,7 +237,7 @@ extension BackendConformance {
     static func retryDead(_ backend: any JobBackend) async throws {
         let ids = try await backend.enqueue([job(maxAttempts: 1), job(), job()]).map(\.id)
         let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
-        try await backend.complete([.failed(claimed[0].lease, JobFailure(.permanent, "no"), retryAt: nil)])
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.permanent, "no"), retryAfter: nil)])
         _ = try await backend.cancel([ids[1]])
         let moved = try await backend.retry(ids)
         #expect(moved == [ids[0], ids[1]])
@@ -245,14 +255,12 @@ extension BackendConformance {
         let stats = try await backend.queueStats()
         #expect(stats.first { $0.queue == "a" }?.paused == true)
         // A paused queue's due jobs are not work: an idle worker must not be woken for them.
-        // Due 50 ms from now: soon enough to wait for, late enough that it is stored scheduled
-        // (a run-at already past when the store writes it makes the job ready at once).
-        let id = try await backend.enqueue(job(queue: "a", runAt: Date().addingTimeInterval(0.05))).id
+        let id = try await backend.enqueue(job(queue: "a", delay: .seconds(60))).id
         #expect(try await state(backend, id) == .scheduled)
-        try await Task.sleep(for: .milliseconds(60))
-        #expect(try await backend.nextDueDate(queues: ["a"]) == nil)
+        clock.advance(by: .seconds(61))
+        #expect(try await backend.timeUntilNextDue(queues: ["a"]) == nil)
         try await backend.resume(queue: "a")
-        #expect(try await backend.nextDueDate(queues: ["a"]) != nil)
+        #expect(try await backend.timeUntilNextDue(queues: ["a"]) == .zero)
         #expect(try await backend.claim(queues: ["a"], limit: 10, lease: lease, workerID: "w").count == 2)
         #expect(try await backend.queueStats().first { $0.queue == "a" }?.paused == false)
     }
@@ -263,8 +271,15 @@ extension BackendConformance {
         try await backend.complete([.succeeded(claimed[0].lease, output: Data("{}".utf8))])
         #expect(try await backend.purge(PurgeRequest()) == 1)
         #expect(try await backend.job(ids[0]) == nil)
-        // Active jobs are never purged, even when asked.
-        #expect(try await backend.purge(PurgeRequest(queue: "default", states: JobState.allCases)) == 1)
+        // Active jobs are never purged, even when asked (the store's own guard: the request's
+        // initializer drops `.active`, so set it after).
+        var onlyActive = PurgeRequest(queue: "default")
+        onlyActive.states = [.active]
+        #expect(try await backend.purge(onlyActive) == 0)
+        #expect(try await state(backend, ids[1]) == .active)
+        var everything = PurgeRequest(queue: "default")
+        everything.states = JobState.allCases
+        #expect(try await backend.purge(everything) == 1)
         #expect(try await state(backend, ids[1]) == .active)
         #expect(try await backend.job(ids[2]) == nil)
         #expect(try await state(backend, ids[3]) == .ready)
@@ -274,29 +289,31 @@ extension BackendConformance {
         let ids = try await backend.enqueue([job(), job(), job(queue: "other")]).map(\.id)
         let claimed = try await claimAll(backend, queues: ["default", "other"])
         try await backend.complete(claimed.map { .succeeded($0.lease, output: Data("{}".utf8)) })
-        // Finished just now: nothing is older than a minute ago.
-        #expect(try await backend.purge(PurgeRequest(olderThan: Date().addingTimeInterval(-60))) == 0)
-        // Everything finished before a minute from now; only the asked queue goes.
-        #expect(try await backend.purge(PurgeRequest(queue: "default", olderThan: Date().addingTimeInterval(60))) == 2)
+        // Finished just now: nothing finished a minute ago or longer.
+        #expect(try await backend.purge(PurgeRequest(olderThan: .seconds(60))) == 0)
+        // A minute and a half later, everything did; only the asked queue goes.
+        clock.advance(by: .seconds(90))
+        #expect(try await backend.purge(PurgeRequest(queue: "default", olderThan: .seconds(60))) == 2)
         #expect(try await backend.job(ids[0]) == nil)
         #expect(try await backend.job(ids[1]) == nil)
         #expect(try await state(backend, ids[2]) == .succeeded)
         // A retried job is not finished any more, whatever it was.
         let more = try await backend.enqueue(job()).id
         let again = try await claimAll(backend)
-        try await backend.complete([.failed(again[0].lease, JobFailure(.permanent, "x"), retryAt: nil)])
+        try await backend.complete([.failed(again[0].lease, JobFailure(.permanent, "x"), retryAfter: nil)])
         #expect(try await backend.retry([more]) == [more])
-        #expect(try await backend.purge(PurgeRequest(olderThan: Date().addingTimeInterval(60))) == 1)
+        clock.advance(by: .seconds(90))
+        #expect(try await backend.purge(PurgeRequest(olderThan: .seconds(60))) == 1)
         #expect(try await state(backend, more) == .ready)
     }
 
     static func inspection(_ backend: any JobBackend) async throws {
         let batch = try await backend.enqueue((0..<5).map { _ in job(batch: "sub-1") }).map(\.id)
-        _ = try await backend.enqueue([job(queue: "other", batch: "sub-2"), job(runAt: Date().addingTimeInterval(600))])
+        _ = try await backend.enqueue([job(queue: "other", batch: "sub-2"), job(delay: .seconds(600))])
         let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: lease, workerID: "w")
         try await backend.complete([
             .succeeded(claimed[0].lease, output: Data("1".utf8)),
-            .failed(claimed[1].lease, JobFailure(.permanent, "bad key"), retryAt: nil),
+            .failed(claimed[1].lease, JobFailure(.permanent, "bad key"), retryAfter: nil),
         ])
         let stats = try await backend.queueStats()
         let main = try #require(stats.first { $0.queue == "default" })
@@ -324,18 +341,22 @@ extension BackendConformance {
     }
 
     static func workerRegistry(_ backend: any JobBackend) async throws {
-        let now = Date()
+        let now = clock.now()
+        // The caller's idea of the time is ignored: last-seen is the store's own.
         let info = WorkerInfo(id: "host:1:a", hostname: "host", pid: 1, queues: ["a", "b"], concurrency: 4,
-                              startedAt: now, lastSeenAt: now, running: 2)
-        try await backend.registerWorker(info)
+                              startedAt: now, lastSeenAt: .distantPast, running: 2)
         try await backend.registerWorker(WorkerInfo(id: "old", hostname: "h", pid: 2, queues: ["a"], concurrency: 1,
-                                                    startedAt: now.addingTimeInterval(-600), lastSeenAt: now.addingTimeInterval(-600)))
-        let seen = try await backend.workers(seenSince: now.addingTimeInterval(-60))
+                                                    startedAt: now, lastSeenAt: now))
+        clock.advance(by: .seconds(600))
+        try await backend.registerWorker(info)
+        let seen = try await backend.workers(seenWithin: .seconds(60))
         #expect(seen.map(\.id) == ["host:1:a"])
         #expect(seen.first?.queues == ["a", "b"])
         #expect(seen.first?.running == 2)
+        #expect(abs(try #require(seen.first?.lastSeenAt).timeIntervalSince(clock.now())) < 5)
+        #expect(try await backend.workers(seenWithin: .seconds(3600)).count == 2)
         try await backend.unregisterWorker(id: "host:1:a")
-        #expect(try await backend.workers(seenSince: now.addingTimeInterval(-60)).isEmpty)
+        #expect(try await backend.workers(seenWithin: .seconds(60)).isEmpty)
     }
 
     static func wakeUps(_ backend: any JobBackend) async throws {
@@ -344,7 +365,7 @@ extension BackendConformance {
         #expect(backend.workSignal.generation != generation)
 
         let claimed = try await claimAll(backend)
-        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "x"), retryAt: nil)])
+        try await backend.complete([.failed(claimed[0].lease, JobFailure(.retryable, "x"), retryAfter: nil)])
         generation = backend.workSignal.generation
         _ = try await backend.retry([claimed[0].id])
         #expect(backend.workSignal.generation != generation)

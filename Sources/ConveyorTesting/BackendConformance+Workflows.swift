@@ -50,7 +50,7 @@ extension BackendConformance {
         var claimed = try await claimAll(backend)
         #expect(Set(claimed.map(\.id)) == [x1, y])
         try await backend.complete(claimed.map {
-            $0.id == x1 ? .failed($0.lease, JobFailure(.retryable, "HTTP 503"), retryAt: nil) : .succeeded($0.lease, output: Data())
+            $0.id == x1 ? .failed($0.lease, JobFailure(.retryable, "HTTP 503"), retryAfter: nil) : .succeeded($0.lease, output: Data())
         })
         #expect(try await state(backend, x2) == .cancelled)
         #expect(try await state(backend, merge) == .dead)
@@ -89,7 +89,7 @@ extension BackendConformance {
         let client = JobClient(backend: backend)
         let ids = try await client.enqueue(.chain(.job(job("a")), .job(job("b")), .job(job("c"))), batchID: "flow").map(\.id)
         let first = try await claimAll(backend)
-        try await backend.complete([.failed(first[0].lease, JobFailure(.permanent, "source returned 404"), retryAt: nil)])
+        try await backend.complete([.failed(first[0].lease, JobFailure(.permanent, "source returned 404"), retryAfter: nil)])
         for id in ids.dropFirst() {
             let record = try #require(try await backend.job(id))
             #expect(record.state == .cancelled)
@@ -144,7 +144,7 @@ extension BackendConformance {
         #expect(claimed.count == 3)
         try await backend.complete([
             .succeeded(claimed[0].lease, output: Data()),
-            .failed(claimed[1].lease, JobFailure(.retryable, "HTTP 503"), retryAt: nil),
+            .failed(claimed[1].lease, JobFailure(.retryable, "HTTP 503"), retryAfter: nil),
             .succeeded(claimed[2].lease, output: Data()),
         ])
         let merge = try #require(try await backend.job(ids[3]))
@@ -162,7 +162,7 @@ extension BackendConformance {
         let claimed = try await claimAll(backend)
         try await backend.complete([
             .succeeded(claimed[0].lease, output: Data("7".utf8)),
-            .failed(claimed[1].lease, JobFailure(.permanent, "no"), retryAt: nil),
+            .failed(claimed[1].lease, JobFailure(.permanent, "no"), retryAfter: nil),
         ])
         var afterOK = job("next")
         afterOK.dependsOn = .job(parents[0])
@@ -217,7 +217,7 @@ extension BackendConformance {
         _ = try await backend.enqueue((0..<3).map { _ in job(batch: "doomed") })
         _ = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
         let cancelled = try await backend.cancelBatch("doomed")
-        #expect(cancelled.count == 2)
+        #expect(cancelled == 2)
         #expect(try await backend.batch("doomed")?.counts == [.active: 1, .cancelled: 2])
     }
 

@@ -4,15 +4,22 @@ import Testing
 
 /// The one suite every store passes.
 ///
-/// A store's test target runs each case against a fresh store:
+/// A store's test target runs each case against a fresh store on the clock the suite drives:
 /// ```swift
 /// @Test(arguments: BackendConformance.names)
 /// func conformance(_ name: String) async throws {
-///     try await BackendConformance.run(name) { try SQLiteBackend(path: temporaryPath()) }
+///     try await BackendConformance.run(name) { clock in
+///         try SQLiteBackend(configuration: .init(path: temporaryPath(), clock: clock))
+///     }
 /// }
 /// ```
+/// Cases move time with ``clock`` (`clock.advance(by:)`) instead of sleeping, so every
+/// "not before its time" check holds however slow the machine is.
 public enum BackendConformance {
-    public typealias Factory = @Sendable () async throws -> any JobBackend
+    public typealias Factory = @Sendable (ManualStoreClock) async throws -> any JobBackend
+
+    /// The store's clock in the running case.
+    @TaskLocal public static var clock = ManualStoreClock()
 
     public struct Case: Sendable {
         public let name: String
@@ -26,7 +33,10 @@ public enum BackendConformance {
             Issue.record("no conformance case named \(name)")
             return
         }
-        try await testCase.body(try await makeBackend())
+        let clock = ManualStoreClock()
+        try await $clock.withValue(clock) {
+            try await testCase.body(try await makeBackend(clock))
+        }
     }
 
     static let lease = Duration.seconds(30)
@@ -63,9 +73,9 @@ public enum BackendConformance {
 
 extension BackendConformance {
     static func job(_ name: String = "test.job", queue: String = "default", priority: Priority = .normal,
-                    payload: String = "{}", runAt: Date? = nil, maxAttempts: Int = 3, uniqueKey: String? = nil,
-                    batch: String? = nil) -> NewJob {
-        NewJob(name: name, queue: queue, payload: Data(payload.utf8), priority: priority, runAt: runAt,
+                    payload: String = "{}", runAt: Date? = nil, delay: Duration? = nil, maxAttempts: Int = 3,
+                    uniqueKey: String? = nil, batch: String? = nil) -> NewJob {
+        NewJob(name: name, queue: queue, payload: Data(payload.utf8), priority: priority, runAt: runAt, delay: delay,
                maxAttempts: maxAttempts, timeout: .seconds(60), uniqueKey: uniqueKey, batchID: batch)
     }
 

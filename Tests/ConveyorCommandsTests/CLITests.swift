@@ -122,7 +122,7 @@ struct CLITests {
         defer { directory.remove() }
         let backend = try SQLiteBackend(path: store)
         let ids = try await backend.enqueue((0..<3).map { _ in NewJob(name: "nobody.knows", queue: "q", maxAttempts: 1) }).map(\.id)
-        let waiting = try await backend.enqueue(NewJob(name: "conveyor.echo", queue: "q", runAt: Date().addingTimeInterval(3600))).id
+        let waiting = try await backend.enqueue(NewJob(name: "conveyor.echo", queue: "q", delay: .seconds(3600))).id
 
         #expect(try await conveyor("pause", "q").stdout.contains("Paused queue 'q'"))
         #expect(try await conveyor("status").stdout.contains("paused"))

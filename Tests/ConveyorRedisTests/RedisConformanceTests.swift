@@ -12,9 +12,8 @@ struct RedisConformanceTests {
     func conformance(_ name: String) async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let backend = try RedisBackend(url: server.url)
-        try await BackendConformance.run(name) { backend }
-        await backend.close()
+        let base = try RedisBackend.Configuration(url: server.url)
+        try await BackendConformance.run(name) { clock in Self.backend(base, clock) }
     }
 
     /// The same suite with the Lua run as scripts (`EVALSHA`), as on a Redis before 7.0.
@@ -22,10 +21,16 @@ struct RedisConformanceTests {
     func conformanceAsScripts(_ name: String) async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        var configuration = try RedisBackend.Configuration(url: server.url)
-        configuration.useFunctions = false
-        let backend = RedisBackend(configuration: configuration)
-        try await BackendConformance.run(name) { backend }
-        await backend.close()
+        var scripts = try RedisBackend.Configuration(url: server.url)
+        scripts.useFunctions = false
+        let base = scripts
+        try await BackendConformance.run(name) { clock in Self.backend(base, clock) }
+    }
+
+    /// A store on Redis's clock shifted by the suite's.
+    static func backend(_ base: RedisBackend.Configuration, _ clock: ManualStoreClock) -> RedisBackend {
+        var configuration = base
+        configuration.clock = clock
+        return RedisBackend(configuration: configuration)
     }
 }

@@ -105,16 +105,20 @@ struct RedisStoreTests {
     @Test func retentionDeletesOldFinishedJobs() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let backend = try RedisBackend(url: server.url + "?retention=60")
+        let clock = ManualStoreClock()
+        var configuration = try RedisBackend.Configuration(url: server.url + "?retention=60")
+        configuration.clock = clock
+        let backend = RedisBackend(configuration: configuration)
         let ids = try await backend.enqueue([NewJob(name: "a", uniqueKey: "k", batchID: "old"), NewJob(name: "b", batchID: "old"), NewJob(name: "c")]).map(\.id)
         let claimed = try await backend.claim(queues: ["default"], limit: 2, lease: .seconds(30), workerID: "w")
         try await backend.complete(claimed.map { .succeeded($0.lease, output: Data("1".utf8)) })
         // Not yet: they finished just now.
-        #expect(try await backend.recoverExpiredLeases(now: Date()) == 0)
+        #expect(try await backend.recoverExpiredLeases() == 0)
         #expect(try await backend.job(ids[0]) != nil)
         #expect(try await backend.batch("old")?.isFinished == true)
-        // Two minutes later (the clock is passed in), the two finished jobs are gone.
-        _ = try await backend.recoverExpiredLeases(now: Date().addingTimeInterval(120))
+        // Two minutes later by the store's clock, the two finished jobs are gone.
+        clock.advance(by: .seconds(120))
+        _ = try await backend.recoverExpiredLeases()
         #expect(try await backend.job(ids[0]) == nil)
         #expect(try await backend.job(ids[1]) == nil)
         #expect(try await backend.job(ids[2])?.state == .ready)
@@ -133,13 +137,17 @@ struct RedisStoreTests {
     @Test func retentionIsNotHeldUpByOlderUnfinishedBatches() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let backend = try RedisBackend(url: server.url + "?retention=60")
+        let clock = ManualStoreClock()
+        var configuration = try RedisBackend.Configuration(url: server.url + "?retention=60")
+        configuration.clock = clock
+        let backend = RedisBackend(configuration: configuration)
         _ = try await backend.enqueue((0..<250).map { NewJob(name: "open", queue: "later", batchID: "open-\($0)") })
         _ = try await backend.enqueue(NewJob(name: "done", batchID: "done"))
         let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(30), workerID: "w")
         try await backend.complete(claimed.map { .succeeded($0.lease, output: Data()) })
         #expect(try await backend.batch("done")?.isFinished == true)
-        _ = try await backend.recoverExpiredLeases(now: Date().addingTimeInterval(120))
+        clock.advance(by: .seconds(120))
+        _ = try await backend.recoverExpiredLeases()
         #expect(try await backend.batch("done") == nil)
         #expect(try await backend.batch("open-0") != nil)
         #expect(try await backend.batches(limit: 1000).count == 250)

@@ -9,6 +9,8 @@ struct SQLiteConformanceTests {
     func conformance(_ name: String) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try await BackendConformance.run(name) { try SQLiteBackend(path: directory.file("store.sqlite")) }
+        try await BackendConformance.run(name) { clock in
+            try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), clock: clock))
+        }
     }
 }

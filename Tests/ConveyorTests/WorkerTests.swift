@@ -103,28 +103,6 @@ struct WorkerTests {
     }
 
     @Test func aHandlerThatIgnoresCancellationStillTimesOut() async throws {
-        /// Waits without ever looking at cancellation, until opened.
-        final class DeafGate: Sendable {
-            private let state = Mutex<(open: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-            func wait() async {
-                await withCheckedContinuation { continuation in
-                    let openAlready = state.withLock { state -> Bool in
-                        if state.open { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if openAlready { continuation.resume() }
-                }
-            }
-            func open() {
-                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    state.open = true
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume()
-            }
-        }
         let gate = DeafGate()
         var registry = JobRegistry()
         registry.register(name: "deaf", retryPolicy: .none) { _, _ in
@@ -229,7 +207,7 @@ struct WorkerTests {
         #expect(gate.startedLabels.count == 2)
     }
 
-    @Test func graceExpiryInterruptsAndHandsBackRunningJobs() async throws {
+    @Test func graceExpiryInterruptsRunningJobsAndCountsTheAttempt() async throws {
         let gate = TestGate()
         var registry = JobRegistry()
         registry.register(name: "stuck") { _, _ in
@@ -237,18 +215,23 @@ struct WorkerTests {
             try Task.checkCancellation()
             return Data()
         }
-        let id = try await backend.enqueue(NewJob(name: "stuck")).id
-        let worker = Worker(backend: backend, registry: registry,
-                            configuration: .init(concurrency: 1, shutdownGracePeriod: .milliseconds(100)))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await worker.run() }
-            await gate.waitForStarts(1)
-            worker.stop()
-            try await group.waitForAll()
+        let id = try await backend.enqueue(NewJob(name: "stuck", maxAttempts: 2)).id
+        for run in 1...2 {
+            let worker = Worker(backend: backend, registry: registry,
+                                configuration: .init(concurrency: 1, shutdownGracePeriod: .milliseconds(100)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                await gate.waitForStarts(run)
+                worker.stop()
+                try await group.waitForAll()
+            }
+            let record = try #require(try await backend.job(id))
+            #expect(record.attempt == run)
+            #expect(record.lastError?.message.contains("interrupted: the worker shut down before the job finished") == true)
+            // Due again at once, with the attempt counted: a job that always outlives the grace
+            // period ends dead after its last attempt instead of coming back forever.
+            #expect(record.state == (run == 1 ? .retrying : .dead))
         }
-        let record = try #require(try await backend.job(id))
-        #expect(record.state == .ready)
-        #expect(record.attempt == 0)
     }
 
     @Test func idleWorkerPicksUpNewWorkWithoutPolling() async throws {
@@ -293,9 +276,11 @@ struct WorkerTests {
         await gate.waitForStarts(1)
         task.cancel()
         _ = try? await task.value
-        // The interrupted job was handed back or will be once its lease expires; never lost.
+        // Cancelled, the worker writes nothing more: the job keeps its lease until it expires
+        // (then another worker runs it, the attempt counted). Never lost, never released early.
         let record = try #require(try await backend.job(id))
-        #expect(record.state == .ready || record.state == .active)
+        #expect(record.state == .active)
+        #expect(record.attempt == 1)
     }
 
     @Test func classifiesErrors() {

@@ -117,7 +117,7 @@ struct BatchCommand: AsyncParsableCommand {
             let backend = try storeOptions.open()
             _ = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let cancelled = try await backend.cancelBatch(id)
-            print("Cancelled \(cancelled.count) job(s) of batch \(id)")
+            print("Cancelled \(cancelled) job(s) of batch \(id)")
         }
     }
 }

@@ -27,12 +27,17 @@ struct RetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let backend = try storeOptions.open()
-        var targets = try parseIDs(ids)
+        let targets = try parseIDs(ids)
+        var moved = targets.isEmpty ? 0 : try await backend.retry(targets).count
+        var asked = targets.count
         if allDead || batch != nil {
-            targets += try await backend.allJobs(JobQuery(states: [.dead], queue: queue, batchID: batch)).map(\.id)
+            // A page of dead jobs per store call, so millions never go in one call.
+            try await backend.forEachPage(of: JobQuery(states: [.dead], queue: queue, batchID: batch, limit: 1000)) { page in
+                asked += page.count
+                moved += try await backend.retry(page.map(\.id)).count
+            }
         }
-        let moved = try await backend.retry(targets)
-        print("Retrying \(moved.count) job(s)" + (moved.count < targets.count ? "; \(targets.count - moved.count) were not dead or cancelled, or their unique key is taken" : ""))
+        print("Retrying \(moved) job(s)" + (moved < asked ? "; \(asked - moved) were not dead or cancelled, or their unique key is taken" : ""))
     }
 }
 
@@ -50,12 +55,11 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         let backend = try storeOptions.open()
-        var targets = try parseIDs(ids)
-        if let batch {
-            targets += try await backend.allJobs(JobQuery(states: JobState.cancellable, batchID: batch)).map(\.id)
-        }
-        let cancelled = try await backend.cancel(targets)
-        print("Cancelled \(cancelled.count) job(s)" + (cancelled.count < targets.count ? "; \(targets.count - cancelled.count) were running or already finished" : ""))
+        let targets = try parseIDs(ids)
+        let cancelled = targets.isEmpty ? 0 : try await backend.cancel(targets).count
+        var ofBatch = 0
+        if let batch { ofBatch = try await backend.cancelBatch(batch) }
+        print("Cancelled \(cancelled + ofBatch) job(s)" + (cancelled < targets.count ? "; \(targets.count - cancelled) were running or already finished" : ""))
     }
 }
 
@@ -98,7 +102,7 @@ struct PurgeCommand: AsyncParsableCommand {
             }
             return state
         }
-        let request = PurgeRequest(queue: queue, states: states, olderThan: olderThan.map { Date().addingTimeInterval(-$0.duration.seconds) })
+        let request = PurgeRequest(queue: queue, states: states, olderThan: olderThan?.duration)
         let count = try await storeOptions.open().purge(request)
         print("Purged \(count) job(s)")
     }

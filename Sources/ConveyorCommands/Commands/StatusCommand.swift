@@ -35,7 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
             lines.append(table.render())
         }
-        let workers = try await backend.workers(seenSince: Date().addingTimeInterval(-workersSeenWithin.seconds))
+        let workers = try await backend.workers(seenWithin: workersSeenWithin)
         lines.append("")
         if workers.isEmpty {
             lines.append("Workers: none seen in the last \(workersSeenWithin.formatted). Start one with: conveyor worker")

@@ -73,7 +73,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let terminal = Terminal()
         let backend = try storeOptions.open()
         let client = JobClient(backend: backend)
-        let runAt = delay.map { Date().addingTimeInterval($0.duration.seconds) }
+        let delay = self.delay?.duration
         let priority = Priority(priority)!
         let routes = try JobRoutes(ProcessInfo.processInfo.environment["CONVEYOR_ROUTES"] ?? "")
         let queue = self.queue ?? routes.queue(for: name) ?? "default"
@@ -81,7 +81,7 @@ struct SubmitCommand: AsyncParsableCommand {
         guard let file else {
             let body = try Self.validatedJSON(payload ?? "{}")
             let result = try await client.enqueue([NewJob(
-                name: name, queue: queue, payload: body, priority: priority, runAt: runAt,
+                name: name, queue: queue, payload: body, priority: priority, delay: delay,
                 maxAttempts: maxAttempts, timeout: timeout.duration, uniqueKey: uniqueKey, batchID: batch)])[0]
             terminal.line(result.isDuplicate ? "Already queued as job \(result.id) (unique key \(uniqueKey ?? ""))" : "Submitted job \(result.id)")
             return
@@ -108,7 +108,7 @@ struct SubmitCommand: AsyncParsableCommand {
             let chunk = keys.keys[chunkStart..<min(keys.keys.count, chunkStart + 1000)]
             let jobs = try chunk.map { key in
                 NewJob(name: name, queue: queue, payload: try encoder.encode([keyField: key]), priority: priority,
-                       runAt: runAt, maxAttempts: maxAttempts, timeout: timeout.duration,
+                       delay: delay, maxAttempts: maxAttempts, timeout: timeout.duration,
                        uniqueKey: unique ? "\(name):\(key)" : nil, batchID: batchID)
             }
             let results = try await client.enqueue(jobs)
