@@ -93,7 +93,10 @@ let package = Package(
             name: "ConveyorTests",
             dependencies: ["Conveyor", "ConveyorTesting", .product(name: "MetricsTestKit", package: "swift-metrics")]
         ),
-        .testTarget(name: "ConveyorSQLiteTests", dependencies: ["ConveyorSQLite", "ConveyorTesting"]),
+        .testTarget(
+            name: "ConveyorSQLiteTests",
+            dependencies: ["ConveyorSQLite", "ConveyorTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),
         .testTarget(
             name: "ConveyorRedisClientTests",

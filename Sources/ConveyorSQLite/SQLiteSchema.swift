@@ -39,7 +39,7 @@ enum SQLiteSchema {
             try db.tableExists("grdb_migrations") ? try migrator.hasBeenSuperseded(db) : false
         }
         if superseded {
-            let known = Set(try database.read { try migrator.appliedIdentifiers($0) })
+            let known = Set(migrator.migrations)
             let all = try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
             throw ConveyorError.storeFailure(
                 "the SQLite store at \(path) was upgraded by a newer version of Conveyor (schema changes this one does not know: "

@@ -307,6 +307,44 @@ extension BackendConformance {
         #expect(try await state(backend, more) == .ready)
     }
 
+    static func boundedSteps(_ backend: any JobBackend) async throws {
+        let count = stepLimit * 2 + 50
+        _ = try await backend.enqueue((0..<count).map { _ in job(maxAttempts: 5) })
+        var claimed = try await claimAll(backend, lease: .seconds(10))
+        #expect(claimed.count == count)
+        clock.advance(by: .seconds(11))
+        // Each call recovers a bounded number; calls go on until none is left.
+        var calls: [Int] = []
+        while true {
+            let recovered = try await backend.recoverExpiredLeases()
+            if recovered == 0 { break }
+            calls.append(recovered)
+            try #require(calls.count < 100)
+        }
+        #expect(calls.reduce(0, +) == count)
+        #expect(calls.allSatisfy { $0 <= stepLimit }, "each call handles a bounded number")
+        claimed = try await claimAll(backend)
+        #expect(claimed.count == count)
+        // Retried jobs due at once are promoted a bounded number per claim, and every one in time.
+        try await backend.complete(claimed.map { .failed($0.lease, JobFailure(.retryable, "again"), retryAfter: .seconds(5)) })
+        clock.advance(by: .seconds(6))
+        var again: [ClaimedJob] = []
+        for _ in 0..<20 where again.count < count { again += try await claimAll(backend) }
+        #expect(again.count == count)
+        try await backend.complete(again.map { .succeeded($0.lease, output: Data()) })
+        // A purge goes step by step, each bounded, continuing from the last step's cursor.
+        var cursor: String?
+        var deleted: [Int] = []
+        repeat {
+            let step = try await backend.purgeStep(PurgeRequest(), from: cursor)
+            deleted.append(step.deleted)
+            cursor = step.cursor
+            try #require(deleted.count < 100)
+        } while cursor != nil
+        #expect(deleted.reduce(0, +) == count)
+        #expect(try await backend.queueStats().first { $0.queue == "default" }?.total ?? 0 == 0)
+    }
+
     static func inspection(_ backend: any JobBackend) async throws {
         let batch = try await backend.enqueue((0..<5).map { _ in job(batch: "sub-1") }).map(\.id)
         _ = try await backend.enqueue([job(queue: "other", batch: "sub-2"), job(delay: .seconds(600))])

@@ -41,6 +41,10 @@ public enum BackendConformance {
 
     static let lease = Duration.seconds(30)
 
+    /// The most jobs one bounded store call (recovery, promotion, retention, purge, listing)
+    /// should handle: factories give their store this, so the cases walk cursors.
+    public static let stepLimit = 100
+
     public static let cases: [Case] = [
         Case(name: "enqueue and claim round-trips every field", body: enqueueAndClaim),
         Case(name: "bulk enqueue returns increasing ids in order", body: bulkEnqueue),
@@ -60,6 +64,7 @@ public enum BackendConformance {
         Case(name: "paused queues are skipped until resumed", body: pauseResume),
         Case(name: "purge deletes finished jobs and never active ones", body: purgeJobs),
         Case(name: "purge older than a time keeps newer and unfinished jobs", body: purgeOlderThan),
+        Case(name: "recovery, promotion and purge work in bounded steps", body: boundedSteps),
         Case(name: "inspection counts, lists and summarizes", body: inspection),
         Case(name: "workers are registered, seen and forgotten", body: workerRegistry),
         Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),

@@ -31,6 +31,8 @@ struct RedisConformanceTests {
     static func backend(_ base: RedisBackend.Configuration, _ clock: ManualStoreClock) -> RedisBackend {
         var configuration = base
         configuration.clock = clock
+        configuration.stepLimit = BackendConformance.stepLimit
+        configuration.listingBudget = BackendConformance.stepLimit
         return RedisBackend(configuration: configuration)
     }
 }

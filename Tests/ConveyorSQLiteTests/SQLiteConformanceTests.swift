@@ -10,7 +10,7 @@ struct SQLiteConformanceTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try await BackendConformance.run(name) { clock in
-            try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), clock: clock))
+            try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), stepLimit: BackendConformance.stepLimit, clock: clock))
         }
     }
 }
