@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .target(
@@ -53,6 +54,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Children of `conveyor worker --command`, without Foundation's `Process`.
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands"]),
@@ -112,7 +115,11 @@ let package = Package(
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorRedisClient", "ConveyorTesting"]),
         .testTarget(
             name: "ConveyorCommandsTests",
-            dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor"]
+            dependencies: [
+                "ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor",
+                // The tests start `conveyor` processes the way the worker starts commands.
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

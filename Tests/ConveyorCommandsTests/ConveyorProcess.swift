@@ -1,8 +1,11 @@
 import Conveyor
 import Foundation
+import Subprocess
+import Synchronization
 import Testing
 
-/// Runs the real `conveyor` binary built next to the test bundle.
+/// Runs the real `conveyor` binary built next to the test bundle, through swift-subprocess
+/// like the worker's commands (not Foundation's `Process`, which crashes on Linux).
 struct ConveyorProcess {
     static var executable: String {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -21,71 +24,89 @@ struct ConveyorProcess {
         var all: String { stdout + stderr }
     }
 
+    static func status(_ termination: TerminationStatus) -> Int32 {
+        switch termination {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        }
+    }
+
     /// Runs `conveyor ARGUMENTS` to the end in `directory`.
     static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let outFile = "\(directory)/.out-\(UUID().uuidString)"
-        let errFile = "\(directory)/.err-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: outFile, contents: nil)
-        _ = FileManager.default.createFile(atPath: errFile, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outFile)
-            try? FileManager.default.removeItem(atPath: errFile)
-        }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
-        process.standardInput = FileHandle.nullDevice
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in continuation.resume() }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return Output(
-            status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")
+        let outputLimit = 16 << 20
+        let result = try await Subprocess.run(
+            .path(.init(executable)), arguments: Arguments(arguments),
+            environment: .inherit.updating(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(rawValue: $0.key)!, Optional($0.value)) })),
+            workingDirectory: .init(directory),
+            output: .string(limit: outputLimit), error: .string(limit: outputLimit))
+        return Output(status: status(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
     }
 
     /// A `conveyor` process running in the background.
     final class Child: Sendable {
-        let process: Process
-        let exited = AsyncSignal()
-        init(process: Process) { self.process = process }
+        /// Set once the process has exited.
+        final class ExitStatus: Sendable {
+            let value = Mutex<Int32?>(nil)
+        }
+        let pid: pid_t
+        private let exit: Task<Int32, Never>
+        private let exitStatus: ExitStatus
 
-        var pid: Int32 { process.processIdentifier }
-
-        func kill(_ signal: Int32) {
-            Glibc.kill(process.processIdentifier, signal)
+        fileprivate init(pid: pid_t, exit: Task<Int32, Never>, exitStatus: ExitStatus) {
+            self.pid = pid
+            self.exit = exit
+            self.exitStatus = exitStatus
         }
 
-        /// Waits for the process to exit and returns its status.
+        var isRunning: Bool { exitStatus.value.withLock { $0 == nil } }
+
+        func kill(_ signal: Int32) {
+            Glibc.kill(pid, signal)
+        }
+
+        /// Waits for the process to exit and returns its status (128 + the signal that ended it).
         func waitForExit() async -> Int32 {
-            while true {
-                let generation = exited.generation
-                if !process.isRunning { return process.terminationStatus }
-                await exited.wait(after: generation, timeout: .seconds(5))
-            }
+            await exit.value
         }
     }
 
-    /// Starts `conveyor ARGUMENTS` in the background, its output appended to `log`.
-    static func start(_ arguments: [String], in directory: String, log: String) throws -> Child {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let child = Child(process: process)
-        process.terminationHandler = { [exited = child.exited] _ in exited.notify() }
-        try process.run()
-        return child
+    /// Starts `conveyor ARGUMENTS` (or `program ARGUMENTS`) in the background, its output
+    /// appended to `log`.
+    static func start(_ arguments: [String], in directory: String, log: String, program: String = executable) async throws -> Child {
+        let descriptor = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let (started, startedContinuation) = AsyncStream.makeStream(of: pid_t.self)
+        let exitStatus = Child.ExitStatus()
+        let exit = Task { () -> Int32 in
+            let status: Int32
+            do {
+                let result = try await Subprocess.run(
+                    .path(.init(program)), arguments: Arguments(arguments), workingDirectory: .init(directory),
+                    input: .none, output: .fileDescriptor(.init(rawValue: descriptor), closeAfterSpawningProcess: true),
+                    error: .combinedWithOutput
+                ) { execution in
+                    startedContinuation.yield(execution.processIdentifier.value)
+                }
+                status = Self.status(result.terminationStatus)
+            } catch {
+                status = -1
+            }
+            startedContinuation.finish()
+            exitStatus.value.withLock { $0 = status }
+            return status
+        }
+        var pids = started.makeAsyncIterator()
+        guard let pid = await pids.next() else {
+            throw ConveyorProcessError.cannotStart([program] + arguments)
+        }
+        return Child(pid: pid, exit: exit, exitStatus: exitStatus)
+    }
+
+    enum ConveyorProcessError: Error, CustomStringConvertible {
+        case cannotStart([String])
+        var description: String { "cannot start \(arguments)" }
+        private var arguments: String {
+            switch self { case .cannotStart(let arguments): arguments.joined(separator: " ") }
+        }
     }
 }

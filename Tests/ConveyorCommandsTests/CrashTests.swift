@@ -47,8 +47,8 @@ struct CrashTests {
         let worker = ["worker", "--store", store, "--queues", "default", "--concurrency", "6", "--lease", "1s", "--log-level", "notice"]
 
         // Two workers share the batch; one is killed mid-run.
-        let first = try ConveyorProcess.start(worker, in: directory.path, log: log)
-        let second = try ConveyorProcess.start(worker, in: directory.path, log: log)
+        let first = try await ConveyorProcess.start(worker, in: directory.path, log: log)
+        let second = try await ConveyorProcess.start(worker, in: directory.path, log: log)
         _ = try await waitUntil(backend) { $0[.succeeded] >= 60 }
         first.kill(SIGKILL)
         #expect(await first.waitForExit() != 0)
@@ -58,7 +58,7 @@ struct CrashTests {
         _ = try await waitUntil(backend) { $0[.succeeded] >= 150 }
         second.kill(SIGKILL)
         #expect(await second.waitForExit() != 0)
-        let third = try ConveyorProcess.start(worker, in: directory.path, log: log)
+        let third = try await ConveyorProcess.start(worker, in: directory.path, log: log)
         let summary = try await waitUntil(backend) { $0.isFinished }
         let callback = try await backend.waitUntilFinished(callbackID, timeout: .seconds(60))
         let chord = try await backend.waitUntilFinished(chordID, timeout: .seconds(60))
@@ -66,7 +66,7 @@ struct CrashTests {
         // third is still starting. A worker that has registered itself runs inside its
         // ServiceGroup, whose SIGTERM handler is installed before any service starts.
         while try await !backend.workers(seenWithin: .seconds(86_400)).contains(where: { $0.id.contains(":\(third.pid):") }) {
-            try #require(third.process.isRunning, "the third worker exited before registering")
+            try #require(third.isRunning, "the third worker exited before registering")
             try await Task.sleep(for: .milliseconds(20))
         }
         third.kill(SIGTERM)

@@ -14,7 +14,7 @@ struct WakeUpTests {
         let store = directory.file("wake.sqlite")
         let backend = try SQLiteBackend(path: store)
         // The worker registers itself once it is up; wait for that.
-        let worker = try ConveyorProcess.start(
+        let worker = try await ConveyorProcess.start(
             ["worker", "--store", store, "--queues", "default", "--poll-interval", "3600s", "--log-level", "notice"],
             in: directory.path, log: directory.file("worker.log"))
         defer { worker.kill(SIGKILL) }

@@ -247,19 +247,39 @@ struct WorkerTests {
     }
 
     @Test func heartbeatsKeepALongJobsLeaseAlive() async throws {
+        // The store's clock moves by hand: the job outlives two leases by that clock while
+        // heartbeats, on the worker's own timer, keep extending its lease from the store's now.
+        let clock = ManualStoreClock()
+        let backend = MemoryBackend(clock: clock)
+        let gate = TestGate()
         var registry = JobRegistry()
         registry.register(name: "long") { _, _ in
-            try await Task.sleep(for: .milliseconds(2500))
+            await gate.pass("long")
             return Data("done".utf8)
         }
         let id = try await backend.enqueue(NewJob(name: "long", maxAttempts: 1)).id
-        // The job runs longer than two leases; this worker also recovers expired leases every
-        // 100 ms, so only its heartbeats (ten per lease) keep the job from being taken away.
-        let configuration = Worker.Configuration(concurrency: 1, lease: .seconds(1), heartbeatInterval: .milliseconds(100),
-                                                 recoveryInterval: .milliseconds(100))
-        let record = try await withWorker(registry, configuration) { _ in try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
-        #expect(record.state == .succeeded)
-        #expect(record.attempt == 1)
+        let configuration = Worker.Configuration(concurrency: 1, lease: .seconds(10), heartbeatInterval: .milliseconds(10),
+                                                 recoveryInterval: .seconds(3600))
+        let worker = Worker(backend: backend, registry: registry, configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            await gate.waitForStarts(1)
+            for _ in 0..<3 {
+                let before = try #require(try await backend.job(id)?.leaseExpiresAt)
+                clock.advance(by: .seconds(7))
+                // The next heartbeat extends the lease past the old expiry.
+                while try #require(try await backend.job(id)?.leaseExpiresAt) <= before.addingTimeInterval(5) {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(try await backend.recoverExpiredLeases() == 0)
+            }
+            gate.open()
+            let record = try await backend.waitUntilFinished(id, timeout: .seconds(30))
+            #expect(record.state == .succeeded)
+            #expect(record.attempt == 1)
+            worker.stop()
+            try await group.waitForAll()
+        }
     }
 
     @Test func cancellingTheRunningTaskStopsTheWorker() async throws {

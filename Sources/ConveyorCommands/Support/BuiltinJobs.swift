@@ -1,6 +1,5 @@
 import Conveyor
 import Foundation
-import Synchronization
 
 /// Job kinds every `conveyor worker` runs, whatever program embeds the commands.
 public enum BuiltinJobs {
@@ -47,85 +46,4 @@ public struct CommandResult: Codable, Sendable, Hashable {
     public var durationMs: Int
     /// The last few kilobytes of standard output and error, interleaved.
     public var outputTail: String
-}
-
-/// Runs one `conveyor.command` job as a child process.
-struct CommandRunner: Sendable {
-    var template: CommandTemplate
-    var permanentExitCodes: Set<Int32>
-    static let tailBytes = 4096
-
-    func run(payload: Data, context: JobContext) async throws -> Data {
-        guard let fields = try? JSONSerialization.jsonObject(with: payload) as? [String: Any] else {
-            throw JobError.permanent("the payload of a command job must be a JSON object of arguments, got: \(String(decoding: payload, as: UTF8.self).clipped(100))")
-        }
-        let arguments: [String]
-        do {
-            arguments = try template.arguments(for: fields)
-        } catch {
-            throw JobError.permanent("\(error)")
-        }
-        let started = ContinuousClock.now
-        let (status, tail) = try await Self.execute(arguments)
-        let result = CommandResult(exitStatus: status, durationMs: Int((ContinuousClock.now - started).seconds * 1000), outputTail: tail)
-        guard status == 0 else {
-            let lastLines = tail.split(separator: "\n").suffix(3).joined(separator: " | ").clipped(300)
-            let message = "command exited with status \(status): \(arguments.joined(separator: " ").clipped(120))" + (lastLines.isEmpty ? "" : " — \(lastLines)")
-            throw permanentExitCodes.contains(status) ? JobError.permanent(message) : JobError.retryable(message)
-        }
-        return try JSONEncoder().encode(result)
-    }
-
-    /// Runs `arguments` (found on PATH), keeps the tail of its output; terminates it when cancelled.
-    static func execute(_ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["--"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        let tail = Mutex(Data())
-
-        let finished: Void = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let group = DispatchGroup()
-                group.enter()
-                process.terminationHandler = { _ in group.leave() }
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(throwing: JobError.permanent("cannot start '\(arguments[0])': \(error.localizedDescription)"))
-                    return
-                }
-                try? pipe.fileHandleForWriting.close()
-                group.enter()
-                DispatchQueue.global().async {
-                    let reader = pipe.fileHandleForReading
-                    while true {
-                        let chunk = reader.availableData
-                        if chunk.isEmpty { break }
-                        tail.withLock { buffer in
-                            buffer.append(chunk)
-                            if buffer.count > tailBytes * 2 { buffer = buffer.suffix(tailBytes) }
-                        }
-                    }
-                    group.leave()
-                }
-                group.notify(queue: .global()) { continuation.resume() }
-            }
-        } onCancel: {
-            if process.isRunning { process.terminate() }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            }
-        }
-        _ = finished
-        try Task.checkCancellation()
-        let output = tail.withLock { String(decoding: $0.suffix(tailBytes), as: UTF8.self) }
-        if process.terminationReason == .uncaughtSignal {
-            return (128 + process.terminationStatus, output)
-        }
-        return (process.terminationStatus, output)
-    }
 }

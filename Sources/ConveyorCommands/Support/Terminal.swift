@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Synchronization
 
 /// Output for people: a live progress bar on a terminal, plain lines otherwise.
 public struct Terminal: Sendable {
@@ -20,13 +21,16 @@ public struct Terminal: Sendable {
 }
 
 /// Draws progress in place on a terminal, or prints a line every 10 % otherwise.
-public final class ProgressBar: @unchecked Sendable {
+public final class ProgressBar: Sendable {
+    private struct State {
+        var lastPrintedTenth = -1
+        var lastLength = 0
+    }
     private let terminal: Terminal
     private let label: String
     private let width = 30
-    private var lastPrintedTenth = -1
-    private var lastLength = 0
     private let started = Date()
+    private let state = Mutex(State())
 
     public init(terminal: Terminal, label: String) {
         self.terminal = terminal
@@ -35,26 +39,34 @@ public final class ProgressBar: @unchecked Sendable {
 
     /// - Parameter detail: extra text after the counts, e.g. "12 ok · 1 failed".
     public func update(done: Int, total: Int, detail: String = "") {
-        let fraction = total > 0 ? Double(done) / Double(total) : 1
-        let percent = Int((fraction * 100).rounded(.down))
+        let (percent, bar) = Self.bar(done: done, total: total, width: width)
         let elapsed = Date().timeIntervalSince(started)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(max(0, done)) / elapsed : 0
         let rateText = rate >= 1000 ? String(format: "%.1fk/s", rate / 1000) : String(format: "%.0f/s", rate)
         let suffix = detail.isEmpty ? "" : " · \(detail)"
-        if terminal.isInteractive {
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let text = "\(label) \(bar) \(percent)% \(done)/\(total) \(rateText)\(suffix)"
-            let pad = max(0, lastLength - text.count)
-            print("\r" + text + String(repeating: " ", count: pad), terminator: "")
-            lastLength = text.count
-            fflush(nil)
-        } else {
-            let tenth = percent / 10
-            guard tenth > lastPrintedTenth else { return }
-            lastPrintedTenth = tenth
-            terminal.line("\(label): \(percent)% (\(done)/\(total))\(suffix)")
+        state.withLock { state in
+            if terminal.isInteractive {
+                let text = "\(label) \(bar) \(percent)% \(done)/\(total) \(rateText)\(suffix)"
+                let pad = max(0, state.lastLength - text.count)
+                print("\r" + text + String(repeating: " ", count: pad), terminator: "")
+                state.lastLength = text.count
+                fflush(nil)
+            } else {
+                let tenth = percent / 10
+                guard tenth > state.lastPrintedTenth else { return }
+                state.lastPrintedTenth = tenth
+                terminal.line("\(label): \(percent)% (\(done)/\(total))\(suffix)")
+            }
         }
+    }
+
+    /// The percentage and a bar `width` cells wide. Counts out of range (more done than the
+    /// total, a total of zero or less) show as full rather than trap.
+    static func bar(done: Int, total: Int, width: Int) -> (percent: Int, bar: String) {
+        let fraction = total > 0 ? min(1, Double(max(0, done)) / Double(total)) : 1
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        return (Int((fraction * 100).rounded(.down)), bar)
     }
 
     public func finish() {
