@@ -2,10 +2,10 @@
 import PackageDescription
 
 // Heavy dependencies stay in the targets that need them: the core and the SQLite store
-// build in about a minute on two cores.
+// build in about a minute on two cores. Linux only: the SQLite store's cross-process wake-ups
+// use inotify, so no other platform is declared.
 let package = Package(
     name: "conveyor",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorSQLite", targets: ["ConveyorSQLite"]),

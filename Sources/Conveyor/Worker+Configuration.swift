@@ -9,6 +9,10 @@ extension Worker {
         public var id: String
         /// Queues to claim from, in order of preference.
         public var queues: [String]
+        /// Also claim from every queue the store knows, looked up again every `pollInterval`,
+        /// so queues first used after the worker started are picked up (after `queues`, in
+        /// name order). Default off.
+        public var discoversQueues: Bool
         /// Jobs run at once.
         public var concurrency: Int
         /// Jobs claimed ahead of free slots, so a fast job never waits for a round trip.
@@ -54,6 +58,7 @@ extension Worker {
             shutdownGracePeriod: Duration = .seconds(25),
             pollInterval: Duration = .seconds(5),
             stopWhenIdle: Bool = false,
+            discoversQueues: Bool = false,
             metricsFactory: (any MetricsFactory)? = nil,
             logger: Logger = Logger(label: "conveyor.worker"),
             clock: any StoreClock = SystemClock()
@@ -70,6 +75,7 @@ extension Worker {
             self.shutdownGracePeriod = shutdownGracePeriod
             self.pollInterval = pollInterval
             self.stopWhenIdle = stopWhenIdle
+            self.discoversQueues = discoversQueues
             self.metricsFactory = metricsFactory
             self.logger = logger
             self.clock = clock

@@ -33,7 +33,13 @@ extension Worker {
         // The claim that ended the last wait took fewer jobs than it could: nothing else was
         // ready then, and anything since leaves a wake-up token, so wait again at once.
         var nothingElseReady = false
+        let clock = ContinuousClock()
+        var nextDiscovery = clock.now
         while isRunning && !Task.isCancelled {
+            if configuration.discoversQueues, clock.now >= nextDiscovery {
+                nextDiscovery = clock.now + configuration.pollInterval
+                await discoverQueues()
+            }
             let capacityGeneration = capacitySignal.generation
             let free = capacity - occupied
             if free < claimThreshold {
@@ -43,7 +49,7 @@ extension Worker {
             let workGeneration = backend.workSignal.generation
             do {
                 let jobs = nothingElseReady ? [] : try await backend.claim(
-                    queues: configuration.queues, limit: free, lease: configuration.lease, workerID: configuration.id)
+                    queues: queues, limit: free, lease: configuration.lease, workerID: configuration.id)
                 nothingElseReady = false
                 failures = 0
                 // A store that claims as its wait ends hands the jobs over here.
@@ -66,6 +72,21 @@ extension Worker {
 
     var isRunning: Bool { state.withLock { $0.phase == .running } }
 
+    /// Adds the store's queues that this worker does not claim from yet.
+    private func discoverQueues() async {
+        do {
+            let known = try await backend.queueStats().map(\.queue)
+            let added = state.withLock { state -> [String] in
+                let new = known.filter { !state.queues.contains($0) }.sorted()
+                state.queues += new
+                return new
+            }
+            if !added.isEmpty { logger.info("claiming from new queues", metadata: ["queues": "\(added.joined(separator: ","))"]) }
+        } catch {
+            logger.error("cannot list the store's queues; claiming from the ones known", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Backoff while the store fails: 100 ms doubling to 5 s.
     static func storeRetryDelay(failures: Int) -> Duration {
         .milliseconds(min(5000, 50 << min(failures, 7)))
@@ -75,7 +96,7 @@ extension Worker {
     /// ended, if it does that.
     private func waitForWork(after generation: UInt64, free: Int) async throws -> [ClaimedJob] {
         var timeout = configuration.pollInterval
-        let untilDue = try? await backend.timeUntilNextDue(queues: configuration.queues)
+        let untilDue = try? await backend.timeUntilNextDue(queues: queues)
         if let untilDue {
             timeout = min(timeout, untilDue + .milliseconds(1))
         }
@@ -92,7 +113,7 @@ extension Worker {
             return []
         }
         return try await backend.waitForWork(
-            queues: configuration.queues, after: generation, timeout: timeout,
+            queues: queues, after: generation, timeout: timeout,
             claimingUpTo: free, lease: configuration.lease, workerID: configuration.id)
     }
 

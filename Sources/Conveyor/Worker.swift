@@ -46,6 +46,8 @@ public final class Worker: Service, Sendable {
         /// cancellation, still runs: each keeps its runner's slot until the handler returns.
         var overdue = 0
         var processed = 0
+        /// The queues claimed from now: the configured ones, plus the store's when discovering.
+        var queues: [String] = []
         /// Outcomes the store ignored because their lease was no longer held, and attempts
         /// stopped because their lease was lost.
         var fenced = 0
@@ -68,7 +70,12 @@ public final class Worker: Service, Sendable {
         self.registry = registry
         self.configuration = configuration
         metrics = WorkerMetrics(factory: configuration.metricsFactory)
+        let queues = configuration.queues
+        state.withLock { $0.queues = queues }
     }
+
+    /// The queues this worker claims from now.
+    public var queues: [String] { state.withLock { $0.queues } }
 
     var logger: Logger { configuration.logger }
 
@@ -161,7 +168,7 @@ public final class Worker: Service, Sendable {
     func workerInfo(startedAt: Date) -> WorkerInfo {
         WorkerInfo(
             id: configuration.id, hostname: ProcessInfo.processInfo.hostName, pid: getpid(),
-            queues: configuration.queues, concurrency: configuration.concurrency,
+            queues: queues, concurrency: configuration.concurrency,
             startedAt: startedAt, lastSeenAt: configuration.clock.now(), running: state.withLock { $0.running.count + $0.overdue }
         )
     }

@@ -143,6 +143,23 @@ struct WorkerSafetyTests {
         deaf.open()
     }
 
+    /// A worker that discovers queues picks up one first used after it started.
+    @Test func aDiscoveringWorkerPicksUpQueuesCreatedLater() async throws {
+        let backend = MemoryBackend()
+        var registry = JobRegistry()
+        registry.register(name: "echo") { payload, _ in payload }
+        let worker = Worker(backend: backend, registry: registry, configuration: .init(
+            queues: ["default"], concurrency: 1, pollInterval: .milliseconds(50), discoversQueues: true))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            let id = try await backend.enqueue(NewJob(name: "echo", queue: "created-later")).id
+            #expect(try await backend.waitUntilFinished(id, timeout: .seconds(30)).state == .succeeded)
+            #expect(worker.queues == ["default", "created-later"])
+            worker.stop()
+            try await group.waitForAll()
+        }
+    }
+
     /// A sink can fence its writes with the attempt's lease token.
     @Test func theContextCarriesTheLeaseToken() async throws {
         let backend = MemoryBackend()

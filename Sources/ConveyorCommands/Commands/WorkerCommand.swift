@@ -62,6 +62,8 @@ struct WorkerCommand: AsyncParsableCommand {
             commandTemplate: try command.map(CommandTemplate.init), permanentExitCodes: Set(permanentExitCodes)))
 
         var workQueues = queues.flatMap { $0.split(separator: ",").map(String.init) }
+        // Without --queues: every queue of the store, including those first used later.
+        let discovers = workQueues.isEmpty
         if workQueues.isEmpty {
             workQueues = try await backend.queueStats().map(\.queue)
             if workQueues.isEmpty { workQueues = ["default"] }
@@ -69,7 +71,8 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = Worker(backend: backend, registry: registry, configuration: .init(
             queues: workQueues, concurrency: concurrency, prefetch: prefetch, lease: lease.duration,
-            shutdownGracePeriod: grace.duration, pollInterval: pollInterval.duration, stopWhenIdle: burst, logger: logger))
+            shutdownGracePeriod: grace.duration, pollInterval: pollInterval.duration, stopWhenIdle: burst,
+            discoversQueues: discovers, logger: logger))
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -56,8 +56,17 @@ public struct StoreOptions: ParsableArguments, Sendable {
                 switch (key, value.lowercased()) {
                 case ("synchronous", "normal"): configuration.synchronous = .normal
                 case ("synchronous", "full"): configuration.synchronous = .full
+                case ("retention", let seconds):
+                    if seconds == "forever" {
+                        configuration.retention = nil
+                    } else if let whole = Int(seconds), whole > 0 {
+                        configuration.retention = .seconds(whole)
+                    } else {
+                        throw ConveyorError.invalidStoreURL(url, reason: "retention must be a whole number of seconds or 'forever', not '\(value)'")
+                    }
                 default:
-                    throw ConveyorError.invalidStoreURL(url, reason: "unknown option '\(key)=\(value)'; the SQLite store takes synchronous=normal or synchronous=full")
+                    throw ConveyorError.invalidStoreURL(
+                        url, reason: "unknown option '\(key)=\(value)'; the SQLite store takes synchronous=normal|full and retention=seconds|forever")
                 }
             }
             return try SQLiteBackend(configuration: configuration)
