@@ -153,7 +153,6 @@ extension Worker {
             let (batch, finished) = state.withLock { state -> ([JobOutcome], Bool) in
                 let count = min(state.outcomes.count, configuration.maximumAckBatch)
                 let batch = Array(state.outcomes.prefix(count))
-                state.writing = Set(batch.map(\.lease))
                 return (batch, state.phase == .finished)
             }
             if finished, finishedSince == nil { finishedSince = clock.now }
@@ -179,7 +178,6 @@ extension Worker {
                 failures = 0
                 state.withLock { state in
                     state.outcomes.removeFirst(batch.count)
-                    state.writing = []
                     state.fenced += fenced.count
                 }
                 capacitySignal.notify()
@@ -253,9 +251,9 @@ extension Worker {
     }
 
     /// Acts on leases the store says this worker lost: their running attempts are stopped
-    /// (their outcomes would be ignored) and their unstarted jobs dropped. Leases whose
-    /// outcome is written meanwhile, or is being written, are not lost to this worker: the
-    /// store decides those, and ``complete`` reports the ones it ignored.
+    /// (their outcomes would be ignored) and their unstarted jobs dropped, and only those are
+    /// reported. Leases whose outcome is waiting to be written, or was written meanwhile, are
+    /// not acted on here: the store decides those, and ``complete`` reports the ones it ignored.
     private func loseLeases(_ lost: [JobLease]) {
         let lostSet = Set(lost)
         let (attempts, dropped) = state.withLock { state -> ([(JobLease, Attempt?)], [JobLease]) in

@@ -40,8 +40,6 @@ public final class Worker: Service, Sendable {
         var idleRunners: Deque<CheckedContinuation<ClaimedJob?, Never>> = []
         var running: [JobID: Running] = [:]
         var outcomes: [JobOutcome] = []
-        /// Outcomes being written now (the acker's batch in flight).
-        var writing: Set<JobLease> = []
         /// Attempts that ended (timed out, lease lost) while their handler, ignoring
         /// cancellation, still runs: each keeps its runner's slot until the handler returns.
         var overdue = 0
