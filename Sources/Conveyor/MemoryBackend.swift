@@ -237,11 +237,21 @@ public final class MemoryBackend: JobBackend {
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
         let now = clock.now()
         let expiry = now.addingTimeInterval(lease.seconds)
+        let stepLimit = self.stepLimit
         return storage.withLock { storage in
+            // Due scheduled and retrying jobs of the claimed queues become ready first, so they
+            // take their place in line: the earliest due first, a bounded number per claim.
+            for queue in queues where !storage.paused.contains(queue) {
+                let due = storage.jobs.values
+                    .filter { $0.queue == queue && ($0.state == .scheduled || $0.state == .retrying) && $0.runAt <= now }
+                    .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }
+                    .prefix(stepLimit)
+                for job in due { storage.setState(job.id, .ready, now: now) }
+            }
             var claimed: [ClaimedJob] = []
             for queue in queues where !storage.paused.contains(queue) && claimed.count < limit {
                 let candidates = storage.jobs.values
-                    .filter { $0.queue == queue && ($0.state == .ready || (($0.state == .scheduled || $0.state == .retrying) && $0.runAt <= now)) }
+                    .filter { $0.queue == queue && $0.state == .ready }
                     .sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
                 for candidate in candidates.prefix(limit - claimed.count) {
                     storage.setState(candidate.id, .active, now: now)

@@ -433,7 +433,8 @@ enum RedisScripts {
           end
         end
         local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, {}
-        local nextID = redis.call('INCRBY', P .. 'seq', n) - n
+        local reservedEnd = redis.call('INCRBY', P .. 'seq', n)
+        local nextID = reservedEnd - n
         for i = 1, n do
           local record = ARGV[4 + i]
           local _, _, pr, _, _, u, pa, wb, _, q, b = munpack(record)
@@ -508,6 +509,9 @@ enum RedisScripts {
             results[i] = nextID
           end
         end
+        -- Duplicates took no id: give back the reserved ones they did not use (nothing else
+        -- can have taken an id meanwhile), so ids stay dense as on the other stores.
+        if nextID < reservedEnd then redis.call('SET', P .. 'seq', fmt(nextID)) end
         many('HSET', JD, immutable)
         for b, list in pairs(members) do many('ZADD', P .. 'bj:' .. b, list) end
         for k, list in pairs(ready) do many('RPUSH', k, list) end
@@ -543,7 +547,6 @@ enum RedisScripts {
         local count = 0
         local wakeQueue = nil
         for i = 5, #ARGV do
-          if count >= limit then break end
           local q = ARGV[i]
           if redis.call('SISMEMBER', P .. 'paused', q) == 0 then
             -- Due scheduled and retrying jobs become ready first, so they take their place in
@@ -782,9 +785,11 @@ enum RedisScripts {
             setState(id, h, 6, { 'f', NOW })
             finished(id, 6, h.hc)
             out[#out + 1] = id
+            -- In order: what this cancel settles (a chain's next steps, a finished batch's
+            -- callbacks) is settled before the next id is looked at.
+            runCascade()
           end
         end
-        runCascade()
         if #out > 0 then redis.call('PUBLISH', P .. 'done', '1') end
         return out
         """#)

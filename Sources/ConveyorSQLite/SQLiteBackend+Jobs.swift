@@ -344,8 +344,10 @@ extension SQLiteBackend {
                     cascade.move(columnText(row, 0), from: old.state, to: .cancelled)
                     cascade.finished(id, state: .cancelled)
                 }
+                // In order: what this cancel settles (a chain's next steps, a finished batch's
+                // callbacks) is settled before the next id is looked at.
+                try cascade.run(db, now: now)
             }
-            try cascade.run(db, now: now)
             return cancelled
         }
         if !cancelled.isEmpty {

@@ -32,7 +32,6 @@ struct RedisConformanceTests {
         var configuration = base
         configuration.clock = clock
         configuration.stepLimit = BackendConformance.stepLimit
-        configuration.listingBudget = BackendConformance.stepLimit
         return RedisBackend(configuration: configuration)
     }
 }
