@@ -206,14 +206,16 @@ enum RedisScripts {
     }
 
     /// A Lua string literal for `text`: every byte outside printable ASCII, and quotes and
-    /// backslashes, as a decimal escape.
+    /// backslashes, as a decimal escape of three digits (so a digit after it is not read as
+    /// part of it).
     static func lua(_ text: String) -> String {
         var out = "\""
         for byte in text.utf8 {
             if byte >= 0x20 && byte < 0x7f && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
                 out.append(Character(Unicode.Scalar(byte)))
             } else {
-                out += "\\\(byte)"
+                let digits = String(byte)
+                out += "\\" + String(repeating: "0", count: 3 - digits.count) + digits
             }
         }
         return out + "\""
