@@ -80,7 +80,9 @@ let package = Package(
                 "Conveyor", "ConveyorRedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The Lua, one file per subject and per operation, read at first use.
+            resources: [.copy("Lua")]
         ),
         .executableTarget(
             name: "conveyor-bench",

@@ -85,6 +85,7 @@ extension RedisBackend {
             await workSignal.wait(after: generation, timeout: timeout)
             return []
         }
+        let lua = try Self.lua()
         let waiter: BlockingWaits.Waiter
         do {
             waiter = try await waits.take()
@@ -105,9 +106,10 @@ extension RedisBackend {
         let claimArguments = claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)
         let pop: [RESPArgument] = ["BLPOP"] + queues.map { key("wake:" + $0) }
             + [.string(String(format: "%.3f", Double(wait.microseconds) / 1_000_000))]
-        let call = useFunctions.load(ordering: .relaxed)
-            ? RedisFunctionLibrary.command(RedisScripts.functionName(RedisScripts.claim), keys: [.string(prefix)], arguments: claimArguments)
-            : RedisScripts.claim.eval.command(keys: [.string(prefix)], arguments: claimArguments)
+        let asFunction = useFunctions.load(ordering: .relaxed)
+        let call = asFunction
+            ? RedisFunctionLibrary.command(lua.functionName(RedisScripts.claim), keys: [.string(prefix)], arguments: claimArguments)
+            : lua.script(RedisScripts.claim).eval.command(keys: [.string(prefix)], arguments: claimArguments)
         let results: RedisPipelineResults
         do {
             results = try await waiter.connection.pipeline([pop, call], timeout: wait + configuration.redis.commandTimeout)
@@ -126,7 +128,7 @@ extension RedisBackend {
             // Not loaded (Redis restarted empty) or no FCALL: the caller's next claim sees to it.
             return []
         case .failure(let error):
-            throw refused("claim", error)
+            throw refused("claim", error, lua: asFunction ? lua.libraryLines : lua.script(RedisScripts.claim).lines)
         }
     }
 

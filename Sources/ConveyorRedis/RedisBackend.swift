@@ -183,11 +183,14 @@ public final class RedisBackend: JobBackend {
     }
 
     private func call(_ script: StoreScript, _ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+        let lua = try Self.lua()
+        // The source that ran, for the file and line of an error Redis reports.
+        var lines = lua.libraryLines
         do {
             if useFunctions.load(ordering: .relaxed) {
                 do {
                     return try await client.callFunction(
-                        RedisScripts.functionName(script), in: RedisScripts.library, keys: [.string(prefix)], arguments: arguments)
+                        lua.functionName(script), in: lua.library, keys: [.string(prefix)], arguments: arguments)
                 } catch let error as RedisServerError where error.isUnknownCommand {
                     useFunctions.store(false, ordering: .relaxed)
                     logger.notice("Redis has no FCALL (before 7.0); running the store's Lua as scripts", metadata: [
@@ -195,26 +198,39 @@ public final class RedisBackend: JobBackend {
                     ])
                 }
             }
-            return try await client.evalScript(script.eval, keys: [.string(prefix)], arguments: arguments)
+            let compiled = lua.script(script)
+            lines = compiled.lines
+            return try await client.evalScript(compiled.eval, keys: [.string(prefix)], arguments: arguments)
         } catch let error as RedisServerError {
             if error.message.hasPrefix("NOJOB "), let id = JobID(String(error.message.dropFirst(6))) {
                 throw ConveyorError.jobNotFound(id)
             }
-            throw refused(operation, error)
+            throw refused(operation, error, lua: lines)
         } catch let error as RedisClientError {
             throw ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) failed during \(operation): \(error.message)")
         }
     }
 
+    /// The store's Lua, read from the module's resources at first use.
+    static func lua() throws -> StoreLua {
+        do {
+            return try RedisScripts.loaded()
+        } catch {
+            throw ConveyorError.storeFailure(error.description)
+        }
+    }
+
     /// The server's error, with a hint when it is about a missing password: an unauthenticated
-    /// client gets NOAUTH, or for a long command a protocol error that does not say why.
-    func refused(_ operation: String, _ error: RedisServerError) -> ConveyorError {
+    /// client gets NOAUTH, or for a long command a protocol error that does not say why. An
+    /// error of the store's Lua (`lua`, the source that ran) names the file and line it came from.
+    func refused(_ operation: String, _ error: RedisServerError, lua: LuaLineMap? = nil) -> ConveyorError {
         if error.code == "NOAUTH" || error.message.contains("unauthenticated") {
             return ConveyorError.storeFailure(
                 "Redis at \(configuration.redis.endpoint) requires a password (NOAUTH: \(error.message)); "
                     + "put it in the store URL: redis://:password@host:port/db")
         }
-        return ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(error.message)")
+        let message = lua.map { $0.explain(error.message) } ?? error.message
+        return ConveyorError.storeFailure("Redis at \(configuration.redis.endpoint) refused \(operation): \(message)")
     }
 
     func send(_ operation: String, _ arguments: [RESPArgument]) async throws -> RESPValue {

@@ -1,0 +1,44 @@
+local b, q, limit, budget = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6])
+local want = nil
+if #ARGV >= 7 then
+  want = {}
+  for i = 7, #ARGV do want[ARGV[i]] = true end
+end
+local out = { '' }
+local found, looked = 0, 0
+local function take(id)
+  looked = looked + 1
+  out[1] = id
+  local h = loadM(id)
+  if h and (not want or want[fmt(h.s)]) and (q == '' or h.q == q) then
+    out[#out + 1] = id
+    out[#out + 1] = fieldsOf(load(id))
+    found = found + 1
+  end
+end
+local more
+if b ~= '' then
+  local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
+  more = true
+  while found < limit and looked < budget do
+    local page = math.min(500, budget - looked)
+    local ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, page)
+    for _, id in ipairs(ids) do
+      take(id)
+      if found >= limit then break end
+    end
+    if #ids < page then more = false; break end
+    from = '(' .. out[1]
+  end
+else
+  -- Ids only grow: walk them from `after`; deleted ones are skipped.
+  local last = tonumber(redis.call('GET', P .. 'seq') or '0')
+  local id = (tonumber(ARGV[4]) or 0) + 1
+  while found < limit and looked < budget and id <= last do
+    take(fmt(id))
+    id = id + 1
+  end
+  more = id <= last
+end
+if not more then out[1] = '' end
+return out

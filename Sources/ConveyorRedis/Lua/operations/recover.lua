@@ -1,0 +1,73 @@
+local count = 0
+local budget = tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', P .. 'act', '-inf', '(' .. NOW, 'LIMIT', 0, budget)
+for _, id in ipairs(ids) do
+  local h = load(id)
+  if h and h.s == 2 then
+    count = count + 1
+    local msg = fill(LEASE_EXPIRED, { worker = h.w or '?' })
+    -- The lease is over: the token moves on, so its holder's heartbeats and outcomes no
+    -- longer count (even for a job that ends dead here).
+    h.tk = h.tk + 1
+    if h.a >= h.m then
+      setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
+      finished(id, 5, h.hc)
+    else
+      h.r = NOW
+      setState(id, h, 1, { 'f', '', 'r', NOW, 'l', '', 'ek', '0', 'em', msg }, true)
+    end
+  else
+    redis.call('ZREM', P .. 'act', id)
+  end
+end
+runCascade()
+if count > 0 then redis.call('PUBLISH', P .. 'done', '1') end
+local more = 0
+if ARGV[2] ~= '' then
+  -- Retention: finished jobs older than the cut-off go, oldest first. An entry whose job
+  -- was retried, purged or finished again since is only dropped.
+  local cutoff = tonumber(NOW) - tonumber(ARGV[2])
+  local entries = redis.call('LRANGE', P .. 'fin', 0, budget - 1)
+  local done = 0
+  local gone, counts = {}, {}
+  for _, e in ipairs(entries) do
+    local sep = string.find(e, ':', 1, true)
+    local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
+    if tonumber(at) >= cutoff then break end
+    done = done + 1
+    local h = load(id)
+    if h and isFinal(h.s) and h.f == at then
+      if h.u or h.b ~= '' or h.wb or h.pa or h.hc then
+        deleteJob(id, h)
+      else
+        -- A plain job: its fields go in one command per hash below.
+        gone[#gone + 1] = id
+        local c = counts[h.q]
+        if not c then c = {}; counts[h.q] = c end
+        c[h.s] = (c[h.s] or 0) + 1
+      end
+    end
+  end
+  if #gone > 0 then
+    for i = 1, #gone, 1000 do
+      local last = math.min(#gone, i + 999)
+      redis.call('HDEL', JM, unpack(gone, i, last))
+      redis.call('HDEL', JD, unpack(gone, i, last))
+    end
+    for q, c in pairs(counts) do
+      for st, d in pairs(c) do redis.call('HINCRBY', P .. 'qc:' .. q, st, -d) end
+    end
+  end
+  if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
+  if done == budget then more = 1 end
+  -- Batches that finished before the cut-off, oldest first, go once their members
+  -- have (members finished no later than their batch, so the pass above takes them first).
+  for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'bf', '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, 200)) do
+    if redis.call('ZCARD', P .. 'bj:' .. b) == 0 then
+      redis.call('DEL', P .. 'b:' .. b, P .. 'bw:' .. b)
+      redis.call('ZREM', P .. 'bs', b)
+      redis.call('ZREM', P .. 'bf', b)
+    end
+  end
+end
+return { count, more }

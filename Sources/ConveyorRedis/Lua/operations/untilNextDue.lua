@@ -1,0 +1,13 @@
+local earliest = nil
+for i = 2, #ARGV do
+  local q = ARGV[i]
+  if redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+    local first = redis.call('ZRANGE', P .. 'dly:' .. q, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local at = tonumber(first[2])
+      if not earliest or at < earliest then earliest = at end
+    end
+  end
+end
+if not earliest then return '' end
+return fmt(math.max(0, earliest - tonumber(NOW)))
