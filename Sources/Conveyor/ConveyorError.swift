@@ -14,6 +14,7 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidStoreURL(String, reason: String)
     case payloadTooLarge(job: String, bytes: Int, limit: Int)
     case invalidDependency(job: String, reason: String)
+    case invalidHeaders(job: String, reason: String)
     case storeFailure(String)
 
     public var description: String {
@@ -43,6 +44,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "the payload of '\(job)' is \(bytes) bytes, over the limit of \(limit) bytes; store large data elsewhere and pass a reference"
         case .invalidDependency(let job, let reason):
             "'\(job)' has an invalid dependency: \(reason); nothing of this enqueue was stored"
+        case .invalidHeaders(let job, let reason):
+            "the headers of '\(job)' are invalid: \(reason); nothing of this enqueue was stored"
         case .storeFailure(let message):
             message
         }

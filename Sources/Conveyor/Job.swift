@@ -62,6 +62,8 @@ public struct JobContext: Sendable {
     /// that stores the highest token it has seen per job can refuse the writes of an attempt
     /// that lost its lease to a newer one.
     public var lease: JobLease?
+    /// The headers the job was enqueued with (trace context, limit keys, tenant).
+    public var headers: [String: String] = [:]
     /// This attempt's lease token (see ``lease``), 0 outside a worker.
     public var leaseToken: Int { lease?.token ?? 0 }
 

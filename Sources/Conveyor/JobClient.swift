@@ -12,14 +12,17 @@ public struct JobOptions: Sendable, Hashable {
     public var maxAttempts: Int?
     public var timeout: Duration?
     public var batchID: String?
+    /// Carried to every attempt (``JobContext/headers``).
+    public var headers: [String: String]
 
     public init(
         queue: String? = nil, priority: Priority? = nil, delay: Duration? = nil, runAt: Date? = nil,
-        uniqueKey: String? = nil, maxAttempts: Int? = nil, timeout: Duration? = nil, batchID: String? = nil
+        uniqueKey: String? = nil, maxAttempts: Int? = nil, timeout: Duration? = nil, batchID: String? = nil,
+        headers: [String: String] = [:]
     ) {
         self.queue = queue; self.priority = priority; self.delay = delay; self.runAt = runAt
         self.uniqueKey = uniqueKey; self.maxAttempts = maxAttempts; self.timeout = timeout
-        self.batchID = batchID
+        self.batchID = batchID; self.headers = headers
     }
 }
 
@@ -91,7 +94,8 @@ public struct JobClient: Sendable {
             maxAttempts: options.maxAttempts ?? J.retryPolicy.maxAttempts,
             timeout: options.timeout ?? J.timeout,
             uniqueKey: options.uniqueKey,
-            batchID: options.batchID
+            batchID: options.batchID,
+            headers: options.headers
         )
     }
 }

@@ -28,15 +28,17 @@ public struct JobRecord: Sendable, Hashable, Identifiable {
     public var parentID: JobID?
     /// The batch this one waits (or waited) for, if any.
     public var waitedForBatch: String?
+    /// The headers it was enqueued with.
+    public var headers: [String: String]
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, state: JobState,
         attempt: Int, maxAttempts: Int, timeout: Duration, runAt: Date, createdAt: Date,
         startedAt: Date? = nil, finishedAt: Date? = nil, uniqueKey: String? = nil, batchID: String? = nil,
         workerID: String? = nil, leaseExpiresAt: Date? = nil, lastError: JobFailure? = nil, result: Data? = nil,
-        parentID: JobID? = nil, waitedForBatch: String? = nil
+        parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:]
     ) {
-        self.id = id; self.name = name; self.queue = queue; self.payload = payload
+        self.id = id; self.name = name; self.queue = queue; self.payload = payload; self.headers = headers
         self.priority = priority; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.runAt = runAt; self.createdAt = createdAt; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.uniqueKey = uniqueKey; self.batchID = batchID
@@ -86,12 +88,15 @@ public struct ClaimedJob: Sendable, Hashable {
     public var parentID: JobID?
     /// The batch this one waited for (a chord's callback), if any.
     public var waitedForBatch: String?
+    /// The headers it was enqueued with.
+    public var headers: [String: String]
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, attempt: Int,
         maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date,
-        leaseToken: Int, parentID: JobID? = nil, waitedForBatch: String? = nil
+        leaseToken: Int, parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:]
     ) {
+        self.headers = headers
         self.id = id; self.name = name; self.queue = queue; self.payload = payload
         self.priority = priority; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.batchID = batchID; self.createdAt = createdAt

@@ -47,7 +47,7 @@ public final class MemoryBackend: JobBackend {
             jobs[id] = JobRecord(
                 id: id, name: job.name, queue: job.queue, payload: job.payload, priority: job.priority,
                 state: state, attempt: 0, maxAttempts: job.maxAttempts, timeout: job.timeout, runAt: runAt,
-                createdAt: now, uniqueKey: job.uniqueKey, batchID: job.batchID)
+                createdAt: now, uniqueKey: job.uniqueKey, batchID: job.batchID, headers: job.headers)
             if let key = job.uniqueKey { uniqueHolders[key] = id }
             knownQueues.insert(job.queue)
             if let batch = job.batchID {
@@ -266,7 +266,8 @@ public final class MemoryBackend: JobBackend {
                         id: record.id, name: record.name, queue: record.queue, payload: record.payload,
                         priority: record.priority, attempt: record.attempt, maxAttempts: record.maxAttempts,
                         timeout: record.timeout, batchID: record.batchID, createdAt: record.createdAt, leaseExpiresAt: expiry,
-                        leaseToken: storage.leaseTokens[record.id]!, parentID: record.parentID, waitedForBatch: record.waitedForBatch))
+                        leaseToken: storage.leaseTokens[record.id]!, parentID: record.parentID, waitedForBatch: record.waitedForBatch,
+                        headers: record.headers))
                 }
             }
             return claimed

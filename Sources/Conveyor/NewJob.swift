@@ -24,6 +24,8 @@ public struct NewJob: Sendable, Hashable {
     public var batchID: String?
     /// What must finish before the job may run; it waits in the `waiting` state until then.
     public var dependsOn: Dependency?
+    /// A small string map carried to every attempt (trace context, limit keys, tenant).
+    public var headers: [String: String]
 
     public init(
         name: String,
@@ -36,7 +38,8 @@ public struct NewJob: Sendable, Hashable {
         timeout: Duration = .seconds(300),
         uniqueKey: String? = nil,
         batchID: String? = nil,
-        dependsOn: Dependency? = nil
+        dependsOn: Dependency? = nil,
+        headers: [String: String] = [:]
     ) {
         self.name = name
         self.queue = queue
@@ -49,6 +52,7 @@ public struct NewJob: Sendable, Hashable {
         self.uniqueKey = uniqueKey
         self.batchID = batchID
         self.dependsOn = dependsOn
+        self.headers = headers
     }
 }
 
@@ -64,6 +68,7 @@ extension NewJob {
     /// one in the same call. Every store calls it before writing anything.
     public static func validateDependencies(_ jobs: [NewJob]) throws {
         for (position, job) in jobs.enumerated() {
+            if !job.headers.isEmpty { try JobHeaders.validate(job.headers, job: job.name) }
             if case .earlier(let index)? = job.dependsOn, !(0..<position).contains(index) {
                 let allowed = position == 0 ? "the first job of a call has no earlier job" : "use an index from 0 to \(position - 1)"
                 throw ConveyorError.invalidDependency(

@@ -236,12 +236,14 @@ public final class Worker: Service, Sendable {
     }
 
     private func execute(_ job: ClaimedJob) async {
-        let context = JobContext(
+        var context = JobContext(
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             batchID: job.batchID, workerID: configuration.id, enqueuedAt: job.createdAt,
             logger: logger, parentID: job.parentID, waitedForBatch: job.waitedForBatch, backend: backend,
             lease: job.lease
         )
+        context.headers = job.headers
+        let attemptContext = context
         let registry = self.registry
         let started = ContinuousClock.now
         // Both instants are the store's: the claim's is its lease's start.
@@ -260,7 +262,7 @@ public final class Worker: Service, Sendable {
         } else {
             metrics.running.increment()
             end = await attempt.run(timeout: job.timeout, abandonAfter: Self.abandonAfter) {
-                try await registry.run(name: job.name, payload: job.payload, context: context)
+                try await registry.run(name: job.name, payload: job.payload, context: attemptContext)
             }
             metrics.running.decrement()
         }

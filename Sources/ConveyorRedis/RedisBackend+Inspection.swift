@@ -16,8 +16,9 @@ extension RedisBackend {
         return fields
     }
 
-    static func record(id: JobID, _ f: [String: RESPValue]) -> JobRecord? {
+    static func record(id: JobID, _ f: [String: RESPValue]) throws -> JobRecord? {
         guard let state = f["s"]?.int.flatMap(JobState.init(rawValue:)) else { return nil }
+        let headers = try JobHeaders.decode(f["hd"]?.text, job: id)
         func time(_ name: String) -> Date? { f[name]?.text.flatMap { date(micros: $0) } }
         return JobRecord(
             id: id,
@@ -40,14 +41,15 @@ extension RedisBackend {
             lastError: f["em"]?.string.map { JobFailure(f["ek"]?.int == 1 ? .permanent : .retryable, $0) },
             result: state == .succeeded ? f["res"]?.data : nil,
             parentID: f["pa"]?.text.flatMap { JobID($0) },
-            waitedForBatch: f["wb"]?.text
+            waitedForBatch: f["wb"]?.text,
+            headers: headers
         )
     }
 
     public func job(_ id: JobID) async throws -> JobRecord? {
         startCompletionListener()
         let reply = try await run(RedisScripts.readJob, "read job \(id)", [clockOffset, .string(id.description)])
-        return Self.record(id: id, Self.fields(reply))
+        return try Self.record(id: id, Self.fields(reply))
     }
 
     public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
@@ -66,7 +68,7 @@ extension RedisBackend {
             }
             for index in stride(from: 1, to: values.count, by: 2) {
                 guard let id = values[index].string.flatMap({ JobID($0) }) else { throw unexpected("list jobs", reply) }
-                if let record = Self.record(id: id, Self.fields(values[index + 1])) { found.append(record) }
+                if let record = try Self.record(id: id, Self.fields(values[index + 1])) { found.append(record) }
             }
             if cursor.isEmpty { break }
             after = cursor
@@ -110,13 +112,13 @@ extension RedisBackend {
         var arguments: [RESPArgument] = [clockOffset, .string(new.id), .string(new.name ?? "")]
         for callback in [new.onSuccess, new.onComplete] {
             guard let job = callback else {
-                arguments += ["0", "", "", "", "", "", "", "", ""]
+                arguments += ["0", "", "", "", "", "", "", "", "", ""]
                 continue
             }
             arguments += [
                 "1", .string(job.name), .string(job.queue), RESPArgument(job.payload), .int(job.priority.rawValue),
                 .int(job.maxAttempts), .string(String(job.timeout.microseconds)), .string(job.uniqueKey ?? ""),
-                .string(job.batchID ?? ""),
+                .string(job.batchID ?? ""), .string(JobHeaders.encode(job.headers)),
             ]
         }
         let reply = try await run(RedisScripts.createBatch, "create batch \(new.id)", arguments)

@@ -48,6 +48,7 @@ extension RedisBackend {
             records.string(condition)
             records.string(job.queue)
             records.string(job.batchID ?? "")
+            records.string(JobHeaders.encode(job.headers))
             ends.append(records.count)
         }
         let buffer = ByteBuffer(bytes: records.bytes)
@@ -160,13 +161,14 @@ extension RedisBackend {
                 let parent = try record.optionalString(), waitedFor = try record.optionalString()
                 _ = try record.next()  // batch condition
                 let queue = try record.string(), batch = try record.optionalString()
+                let headers = try JobHeaders.decode(try record.string(), job: JobID(Int64(id)))
                 let created = try record.string()
                 claimed.append(ClaimedJob(
                     id: JobID(Int64(id)), name: name, queue: queue, payload: payload,
                     priority: Priority(rawValue: priority), attempt: attempt, maxAttempts: maxAttempts,
                     timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? expiry,
                     leaseExpiresAt: expiry, leaseToken: token,
-                    parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor))
+                    parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor, headers: headers))
             } catch ConveyorError.storeFailure(let message) {
                 unreadable.append((JobLease(id: JobID(Int64(id)), token: token), message))
             }

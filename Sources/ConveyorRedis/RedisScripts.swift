@@ -41,8 +41,9 @@ import Foundation
 ///
 /// - `J:d`, written once at enqueue (layout 2): `n` name, `p` payload, `pr` priority, `m` max
 ///   attempts, `t` timeout µs, `u` unique key, `pa` parent (the script fills it in), `wb`/`wk`
-///   batch waited for and condition, `q` queue, `b` batch, packed by Swift; then `c` created
-///   and `r` run-at, which the script appends from Redis's clock.
+///   batch waited for and condition, `q` queue, `b` batch, `hd` headers (a JSON object, '' for
+///   none), packed by Swift; then `c` created and `r` run-at, which the script appends from
+///   Redis's clock.
 /// - `J:m`, written by the scripts once the job first changes state (a job that was never
 ///   claimed, cancelled or settled has none: its state follows from `J:d`, see `loadM`):
 ///   `s` state, `a` attempt, `tk` lease token, `hc` has children, `q`, `b`, `r`, `l` lease
@@ -113,8 +114,8 @@ enum RedisScripts {
     // ARGV: clock offset, batch id, only retryable (1/0). Returns the ids moved, in id order.
     static let recoverBatch = StoreScript("recoverBatch", using: ["revive.lua"])
 
-    // ARGV: clock offset, id, name, then for on-success and on-complete: present (1/0) and 8 fields:
-    // name, queue, payload, priority, max attempts, timeout, unique key, outer batch.
+    // ARGV: clock offset, id, name, then for on-success and on-complete: present (1/0) and 9 fields:
+    // name, queue, payload, priority, max attempts, timeout, unique key, outer batch, headers.
     // Returns the batch hash.
     static let createBatch = StoreScript("createBatch")
 

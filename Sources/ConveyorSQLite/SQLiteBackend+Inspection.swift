@@ -6,12 +6,13 @@ extension SQLiteBackend {
     static let recordColumns = """
         id, name, queue, payload, priority, state, attempt, max_attempts, timeout_us, run_at, created_at,
         started_at, finished_at, unique_key, batch_id, worker_id, lease_expires_at, error_kind, error_message, result,
-        parent_id, wait_batch
+        parent_id, wait_batch, headers
         """
 
-    static func record(_ row: Row) -> JobRecord {
+    static func record(_ row: Row) throws -> JobRecord {
         let errorMessage: String? = row["error_message"]
         let errorKind: Int? = row["error_kind"]
+        let id = JobID(row["id"] as Int64)
         return JobRecord(
             id: JobID(row["id"] as Int64),
             name: row["name"],
@@ -33,14 +34,15 @@ extension SQLiteBackend {
             lastError: errorMessage.map { JobFailure(errorKind == 1 ? .permanent : .retryable, $0) },
             result: row["result"],
             parentID: (row["parent_id"] as Int64?).map { JobID($0) },
-            waitedForBatch: row["wait_batch"]
+            waitedForBatch: row["wait_batch"],
+            headers: try JobHeaders.decode(row["headers"], job: id)
         )
     }
 
     public func job(_ id: JobID) async throws -> JobRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.recordColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue])
-                .map(Self.record)
+                .map { try Self.record($0) }
         }
     }
 
@@ -66,7 +68,7 @@ extension SQLiteBackend {
         let sql = "SELECT \(Self.recordColumns) FROM jobs \(whereClause) ORDER BY id LIMIT \(max(0, query.limit))"
         let finalArguments = arguments
         return try await read { db in
-            try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.record)
+            try Row.fetchAll(db, sql: sql, arguments: finalArguments).map { try Self.record($0) }
         }
     }
 
@@ -115,10 +117,11 @@ extension SQLiteBackend {
                     guard let job else { continue }
                     try db.execute(sql: """
                         INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at, created_at,
-                                          unique_key, batch_id, wait_batch, wait_kind)
-                        VALUES (?, ?, ?, ?, 7, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          unique_key, batch_id, wait_batch, wait_kind, headers)
+                        VALUES (?, ?, ?, ?, 7, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [job.name, job.queue, job.payload, job.priority.rawValue, job.maxAttempts,
-                                         job.timeout.microseconds, now, now, job.uniqueKey, job.batchID, new.id, kind])
+                                         job.timeout.microseconds, now, now, job.uniqueKey, job.batchID, new.id, kind,
+                                         JobHeaders.encode(job.headers)])
                     // A callback may itself be a member of an outer batch (a batch of chords).
                     if let outer = job.batchID {
                         try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [outer, now])

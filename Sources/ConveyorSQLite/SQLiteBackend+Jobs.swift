@@ -10,8 +10,8 @@ extension SQLiteBackend {
         let results = try await write { db, now in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
-                                  created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var findUnique: Statement?
             var queues = Set<String>()
@@ -73,6 +73,7 @@ extension SQLiteBackend {
                 if let parent { insert.bind(12, parent.rawValue) } else { insert.bindNull(12) }
                 insert.bind(13, waitBatch?.0)
                 if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
+                insert.bind(15, JobHeaders.encode(job.headers))
                 try insert.stepDone(db)
                 results.append(.created(JobID(db.lastInsertedRowID)))
                 cascade.move(job.batchID, from: nil, to: state)
@@ -129,10 +130,11 @@ extension SQLiteBackend {
                                 started_at = ?1, worker_id = ?2, lease_expires_at = ?3
                 WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 1 ORDER BY priority DESC, id LIMIT ?5)
                 RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at,
-                          parent_id, wait_batch, lease_token
+                          parent_id, wait_batch, lease_token, headers
                 """)
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(limit)
+            var unreadable: [(JobID, String?, String)] = []
             for queue in active where claimed.count < limit {
                 let start = claimed.count
                 claim.bind(1, now)
@@ -142,6 +144,15 @@ extension SQLiteBackend {
                 claim.bind(5, limit - claimed.count)
                 try claim.stepRows(db) { row in
                     cascade.move(columnText(row, 8), from: .ready, to: .active)
+                    let id = JobID(columnInt64(row, 0))
+                    let headers: [String: String]
+                    do {
+                        headers = try JobHeaders.decode(columnText(row, 13), job: id)
+                    } catch {
+                        // One unreadable record fails its own job, never the claim.
+                        unreadable.append((id, columnText(row, 8), "\(error)"))
+                        return
+                    }
                     claimed.append(ClaimedJob(
                         id: JobID(columnInt64(row, 0)),
                         name: columnText(row, 1) ?? "",
@@ -156,10 +167,16 @@ extension SQLiteBackend {
                         leaseExpiresAt: date(micros: expiry),
                         leaseToken: Int(columnInt64(row, 12)),
                         parentID: columnIsNull(row, 10) ? nil : JobID(columnInt64(row, 10)),
-                        waitedForBatch: columnText(row, 11)))
+                        waitedForBatch: columnText(row, 11), headers: headers))
                 }
                 // RETURNING gives no order; hand jobs out in claim order.
                 claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
+            }
+            for (id, batch, message) in unreadable {
+                try db.execute(sql: "UPDATE jobs SET state = 5, finished_at = ?, lease_expires_at = NULL, error_kind = 1, error_message = ? WHERE id = ?",
+                               arguments: [now, "the stored record of job \(id) cannot be read: \(message)", id.rawValue])
+                cascade.move(batch, from: .active, to: .dead)
+                cascade.finished(id, state: .dead)
             }
             try cascade.run(db, now: now)
             return claimed

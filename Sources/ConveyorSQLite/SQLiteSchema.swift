@@ -28,6 +28,13 @@ enum SQLiteSchema {
                 PRAGMA user_version = 2;
                 """)
         }
+        migrator.registerMigration("v3 job headers") { db in
+            try db.execute(sql: """
+                -- A small string map carried to every attempt, as a JSON object ('' when empty).
+                ALTER TABLE jobs ADD COLUMN headers TEXT NOT NULL DEFAULT '';
+                PRAGMA user_version = 3;
+                """)
+        }
         return migrator
     }
 

@@ -4,8 +4,10 @@ import Testing
 
 extension BackendConformance {
     static func enqueueAndClaim(_ backend: any JobBackend) async throws {
+        let headers = ["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "limit": "host:api.worldbank.org",
+                       "tenant": "42", "note": "ünïcødé \"quoted\" / slash"]
         let new = NewJob(name: "export", queue: "q1", payload: Data(#"{"hsn":"09011112"}"#.utf8), priority: 7,
-                         maxAttempts: 4, timeout: .seconds(12), uniqueKey: "k1", batchID: "b1")
+                         maxAttempts: 4, timeout: .seconds(12), uniqueKey: "k1", batchID: "b1", headers: headers)
         let result = try await backend.enqueue(new)
         #expect(!result.isDuplicate)
         let before = clock.now()
@@ -21,12 +23,22 @@ extension BackendConformance {
         #expect(job.maxAttempts == 4)
         #expect(job.timeout == .seconds(12))
         #expect(job.batchID == "b1")
+        #expect(job.headers == headers)
         #expect(job.leaseExpiresAt > before.addingTimeInterval(4))
         #expect(job.leaseExpiresAt < clock.now().addingTimeInterval(6))
         let record = try #require(try await backend.job(job.id))
         #expect(record.state == .active)
         #expect(record.workerID == "w1")
         #expect(record.uniqueKey == "k1")
+        #expect(record.headers == headers)
+        // A job without headers has none; a batch's callback keeps its own.
+        let plain = try await backend.enqueue(BackendConformance.job(queue: "q2")).id
+        #expect(try await backend.job(plain)?.headers == [:])
+        let batch = try await backend.createBatch(NewBatch(id: "with-callback", onSuccess: NewJob(name: "done", headers: ["tenant": "7"])))
+        #expect(try await backend.job(try #require(batch.onSuccessJob))?.headers == ["tenant": "7"])
+        // Headers too large to carry are refused, naming the job, and nothing is stored.
+        let huge = NewJob(name: "too.big", headers: ["blob": String(repeating: "x", count: JobHeaders.maximumBytes + 1)])
+        await #expect(throws: ConveyorError.self) { _ = try await backend.enqueue([BackendConformance.job(), huge]) }
         #expect(try await backend.claim(queues: ["q1"], limit: 10, lease: .seconds(5), workerID: "w2").isEmpty)
     }
 

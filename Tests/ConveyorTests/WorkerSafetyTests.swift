@@ -160,17 +160,17 @@ struct WorkerSafetyTests {
         }
     }
 
-    /// A sink can fence its writes with the attempt's lease token.
+    /// A sink can fence its writes with the attempt's lease token; the job's headers come along.
     @Test func theContextCarriesTheLeaseToken() async throws {
         let backend = MemoryBackend()
         var registry = JobRegistry()
-        registry.register(name: "token") { _, context in Data(String(context.leaseToken).utf8) }
-        let id = try await backend.enqueue(NewJob(name: "token")).id
+        registry.register(name: "token") { _, context in Data("\(context.leaseToken) \(context.headers["tenant"] ?? "-")".utf8) }
+        let id = try await backend.enqueue(NewJob(name: "token", headers: ["tenant": "42"])).id
         let worker = Worker(backend: backend, registry: registry, configuration: .init(concurrency: 1))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await worker.run() }
             let record = try await backend.waitUntilFinished(id, timeout: .seconds(30))
-            #expect(record.result == Data("1".utf8))
+            #expect(record.result == Data("1 42".utf8))
             worker.stop()
             try await group.waitForAll()
         }

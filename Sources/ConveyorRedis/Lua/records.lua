@@ -1,7 +1,8 @@
 -- The job record: the one place that knows the positions of its fields (see the layout
 -- notes in RedisScripts.swift). Part of the prelude, after support.lua.
 --
--- `J:d` holds the part written once: n, p, pr, m, t, u, pa, wb, wk, q, b, c, r. `J:m` holds
+-- `J:d` holds the part written once: n, p, pr, m, t, u, pa, wb, wk, q, b, hd, c, r (hd: the
+-- headers as a JSON object, '' for none). `J:m` holds
 -- the part that changes: s, a, tk, hc, q, b, r, l, w, st, f, ek, em, res; a job has none until
 -- it first leaves its first state, which follows from the written-once part. Absent optional
 -- values are ''. In a loaded record (a table) they are nil, under the same short names, which
@@ -22,7 +23,7 @@ end
 -- The written-once part's fields that decide where a job is: parent, awaited batch, queue,
 -- batch, created, run-at. The one place that knows their positions, besides `load`.
 local function route(d)
-  local _, _, _, _, _, _, pa, wb, _, q, b, c, r = munpack(d)
+  local _, _, _, _, _, _, pa, wb, _, q, b, _, c, r = munpack(d)
   return pa, wb, q, b, c, r
 end
 -- The changing part of job `id` (nil if there is no such job).
@@ -42,19 +43,19 @@ end
 local function load(id)
   local d = redis.call('HGET', JD, id)
   if not d then return nil end
-  local n, p, pr, m, t, u, pa, wb, wk, q, b, c, r = munpack(d)
+  local n, p, pr, m, t, u, pa, wb, wk, q, b, hd, c, r = munpack(d)
   local raw = redis.call('HGET', JM, id)
   local h
   if raw then h = fromM(raw) else h = { s = firstState(pa, wb, r, c), a = 0, tk = 0, q = q, b = b, r = r } end
   h.n, h.p, h.pr, h.m, h.t, h.c = n, p, pr, m, t, c
-  h.u, h.pa, h.wb, h.wk = nonEmpty(u), nonEmpty(pa), nonEmpty(wb), nonEmpty(wk)
+  h.u, h.pa, h.wb, h.wk, h.hd = nonEmpty(u), nonEmpty(pa), nonEmpty(wb), nonEmpty(wk), nonEmpty(hd)
   return h
 end
 -- A loaded job as field, value pairs (the names of the layout notes), for reading and listing.
 local function fieldsOf(h)
   local out = {}
   for _, k in ipairs({ 'n', 'q', 'p', 'pr', 's', 'a', 'm', 't', 'r', 'c', 'st', 'f', 'u', 'b', 'w', 'l', 'ek', 'em', 'pa',
-                       'wb', 'wk', 'tk', 'res' }) do
+                       'wb', 'wk', 'tk', 'res', 'hd' }) do
     local v = h[k]
     if v and v ~= '' then
       out[#out + 1] = k
