@@ -68,4 +68,10 @@ end
 files[dir .. "revive.lua"] = { read_globals = concat(templates, before), globals = state, ignore = sharedBy({ "revive" }) }
 files[dir .. "operations"] = { read_globals = concat(templates, before), globals = state }
 files[dir .. "operations/retry.lua"] = { read_globals = { "revive" } }
+-- enqueue.lua comes after enqueueArguments.lua (an enqueue) or fire.lua (a schedule's fire),
+-- which give it its arguments and the slot to record.
+files[dir .. "enqueueArguments.lua"] = { ignore = sharedBy({ "args", "fireSlot" }) }
+files[dir .. "operations/fire.lua"] = { read_globals = concat(templates, before), globals = state,
+                                        ignore = sharedBy({ "args", "fireSlot" }) }
+files[dir .. "operations/enqueue.lua"] = { read_globals = { "args", "fireSlot" } }
 files[dir .. "operations/recoverBatch.lua"] = { read_globals = { "revive" } }

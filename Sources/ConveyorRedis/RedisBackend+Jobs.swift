@@ -7,6 +7,15 @@ extension RedisBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
+        let reply = try await run(RedisScripts.enqueue, "enqueue", [clockOffset] + Self.enqueueArguments(jobs))
+        let results = try enqueueResults(reply, count: jobs.count, "enqueue")
+        workSignal.notify()
+        return results
+    }
+
+    /// The enqueue script's arguments after the clock offset: count, linked, when each job is
+    /// due, the records.
+    static func enqueueArguments(_ jobs: [NewJob]) -> [RESPArgument] {
         // Every record into one byte array, then one buffer whose slices are the arguments:
         // no allocation per job.
         var records = PackedWriter(capacity: jobs.reduce(0) { $0 + 64 + $1.name.utf8.count + $1.payload.count })
@@ -52,23 +61,23 @@ extension RedisBackend {
             ends.append(records.count)
         }
         let buffer = ByteBuffer(bytes: records.bytes)
-        var arguments: [RESPArgument] = [clockOffset, .int(jobs.count), linked ? "1" : "", due.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? ""]
-        arguments.reserveCapacity(4 + jobs.count)
+        var arguments: [RESPArgument] = [.int(jobs.count), linked ? "1" : "", due.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? ""]
+        arguments.reserveCapacity(3 + jobs.count)
         var start = 0
         for end in ends {
             arguments.append(.bytes(buffer.getSlice(at: start, length: end - start)!))
             start = end
         }
-        let reply = try await run(RedisScripts.enqueue, "enqueue", arguments)
-        guard let values = reply.array, values.count == jobs.count else {
-            throw unexpected("enqueue", reply)
-        }
-        let results = try values.map { value -> EnqueueResult in
-            guard let raw = value.int, raw != 0 else { throw unexpected("enqueue", reply) }
+        return arguments
+    }
+
+    /// The enqueue script's reply: ids, negative for duplicates.
+    func enqueueResults(_ reply: RESPValue, count: Int, _ operation: String) throws -> [EnqueueResult] {
+        guard let values = reply.array, values.count == count else { throw unexpected(operation, reply) }
+        return try values.map { value -> EnqueueResult in
+            guard let raw = value.int, raw != 0 else { throw unexpected(operation, reply) }
             return raw > 0 ? .created(JobID(Int64(raw))) : .duplicate(JobID(Int64(-raw)))
         }
-        workSignal.notify()
-        return results
     }
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {

@@ -81,7 +81,22 @@ enum RedisScripts {
     // record without its times, packed by Swift. Its parent is an id, or `#i` for the i-th
     // (from 0) job of this call, which the script resolves. Returns ids, negative for
     // duplicates.
-    static let enqueue = StoreScript("enqueue")
+    static let enqueue = StoreScript("enqueue", using: ["enqueueArguments.lua"])
+
+    // ARGV: clock offset, leadership name, its token, schedule, slot µs, then enqueue's
+    // arguments after its clock offset. Returns enqueue's ids, or 'already' and the last slot;
+    // an error NOTLEADER when the leadership no longer holds.
+    static let fire = StoreScript(name: "fire", files: ["operations/fire.lua", "operations/enqueue.lua"])
+
+    // ARGV: clock offset, name, holder, ttl µs. Returns the token and expiry, or '' while
+    // another holder's lease runs.
+    static let acquireLeadership = StoreScript("acquireLeadership")
+
+    // ARGV: clock offset, name, token.
+    static let releaseLeadership = StoreScript("releaseLeadership")
+
+    // ARGV: clock offset, key, expected version ('' none), value. Returns the new version or ''.
+    static let compareAndSet = StoreScript("compareAndSet")
 
     // ARGV: clock offset, lease µs, worker id, limit, queues... Returns the leases' expiry,
     // then per claimed job its id, its written-once record, attempt and lease token.
@@ -152,7 +167,7 @@ enum RedisScripts {
 
     static let all: [StoreScript] = [
         enqueue, claim, complete, heartbeat, release, recover, cancel, retry, recoverBatch, createBatch, purge, listJobs,
-        readJob, registerWorker, listWorkers, untilNextDue, layout,
+        readJob, registerWorker, listWorkers, untilNextDue, layout, fire, acquireLeadership, releaseLeadership, compareAndSet,
     ]
 
     /// The helpers every operation shares, in this order: a part sees what the parts before it
@@ -232,6 +247,11 @@ struct StoreScript: Sendable, Hashable {
     init(_ name: String, using shared: [String] = []) {
         self.name = name
         files = shared + ["operations/\(name).lua"]
+    }
+
+    init(name: String, files: [String]) {
+        self.name = name
+        self.files = files
     }
 }
 

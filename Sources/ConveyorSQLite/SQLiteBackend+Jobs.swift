@@ -7,94 +7,97 @@ extension SQLiteBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         try NewJob.validateDependencies(jobs)
-        let results = try await write { db, now in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
-                                  created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            var findUnique: Statement?
-            var queues = Set<String>()
-            var knownBatches = Set<String>()
-            var cascade = Cascade()
-            var recheckBatches = Set<String>()
-            var results: [EnqueueResult] = []
-            results.reserveCapacity(jobs.count)
-            for job in jobs {
-                if let key = job.uniqueKey {
-                    if findUnique == nil {
-                        findUnique = try db.cachedStatement(sql: "SELECT id FROM jobs WHERE unique_key = ? AND state NOT IN (5, 6)")
-                    }
-                    findUnique!.bind(1, key)
-                    var existing: Int64?
-                    try findUnique!.stepRows(db) { existing = columnInt64($0, 0) }
-                    if let existing {
-                        results.append(.duplicate(JobID(existing)))
-                        continue
-                    }
-                }
-                // The batch row must exist before this transaction's counter changes are applied.
-                if let batch = job.batchID, knownBatches.insert(batch).inserted {
-                    try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
-                }
-                let runAt = job.runAt.map(micros) ?? (now + max(0, job.delay?.microseconds ?? 0))
-                var state: JobState = runAt > now ? .scheduled : .ready
-                var parent: JobID?
-                var waitBatch: (String, BatchCondition)?
-                switch job.dependsOn {
-                case nil: break
-                case .earlier(let index): parent = results[index].id
-                case .job(let id): parent = id
-                case .batch(let batch, let condition): waitBatch = (batch, condition)
-                }
-                if let parent {
-                    guard let parentState = try Self.stateAndBatch(of: parent, db)?.state else { throw ConveyorError.jobNotFound(parent) }
-                    try db.execute(sql: "UPDATE jobs SET has_children = 1 WHERE id = ?", arguments: [parent.rawValue])
-                    state = .waiting
-                    // A parent that already finished settles its new child at once.
-                    cascade.finished(parent, state: parentState)
-                }
-                if let (batch, _) = waitBatch {
-                    try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
-                    state = .waiting
-                    recheckBatches.insert(batch)
-                }
-                insert.bind(1, job.name)
-                insert.bind(2, job.queue)
-                insert.bind(3, job.payload)
-                insert.bind(4, job.priority.rawValue)
-                insert.bind(5, state.rawValue)
-                insert.bind(6, job.maxAttempts)
-                insert.bind(7, job.timeout.microseconds)
-                insert.bind(8, runAt)
-                insert.bind(9, now)
-                insert.bind(10, job.uniqueKey)
-                insert.bind(11, job.batchID)
-                if let parent { insert.bind(12, parent.rawValue) } else { insert.bindNull(12) }
-                insert.bind(13, waitBatch?.0)
-                if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
-                insert.bind(15, JobHeaders.encode(job.headers))
-                try insert.stepDone(db)
-                results.append(.created(JobID(db.lastInsertedRowID)))
-                cascade.move(job.batchID, from: nil, to: state)
-                queues.insert(job.queue)
-            }
-            // Waiting for a batch that has already finished: settle now, after this call's own
-            // members are counted (they may make the batch unfinished again).
-            try cascade.run(db, now: now)
-            for batch in recheckBatches {
-                if let row = try Row.fetchOne(db, sql: "SELECT finished_at IS NOT NULL, c_succeeded = \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch]),
-                   row[0] as Bool {
-                    try cascade.settleFinishedBatch(batch, allSucceeded: row[1], db, now: now)
-                }
-            }
-            try cascade.run(db, now: now)
-            for queue in queues {
-                try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
-            }
-            return results
-        }
+        let results = try await write { db, now in try Self.insert(jobs, db, now: now) }
         announceWork()
+        return results
+    }
+
+    /// Stores one enqueue call's jobs inside the caller's write transaction.
+    static func insert(_ jobs: [NewJob], _ db: Database, now: Int64) throws -> [EnqueueResult] {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
+                              created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        var findUnique: Statement?
+        var queues = Set<String>()
+        var knownBatches = Set<String>()
+        var cascade = Cascade()
+        var recheckBatches = Set<String>()
+        var results: [EnqueueResult] = []
+        results.reserveCapacity(jobs.count)
+        for job in jobs {
+            if let key = job.uniqueKey {
+                if findUnique == nil {
+                    findUnique = try db.cachedStatement(sql: "SELECT id FROM jobs WHERE unique_key = ? AND state NOT IN (5, 6)")
+                }
+                findUnique!.bind(1, key)
+                var existing: Int64?
+                try findUnique!.stepRows(db) { existing = columnInt64($0, 0) }
+                if let existing {
+                    results.append(.duplicate(JobID(existing)))
+                    continue
+                }
+            }
+            // The batch row must exist before this transaction's counter changes are applied.
+            if let batch = job.batchID, knownBatches.insert(batch).inserted {
+                try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
+            }
+            let runAt = job.runAt.map(micros) ?? (now + max(0, job.delay?.microseconds ?? 0))
+            var state: JobState = runAt > now ? .scheduled : .ready
+            var parent: JobID?
+            var waitBatch: (String, BatchCondition)?
+            switch job.dependsOn {
+            case nil: break
+            case .earlier(let index): parent = results[index].id
+            case .job(let id): parent = id
+            case .batch(let batch, let condition): waitBatch = (batch, condition)
+            }
+            if let parent {
+                guard let parentState = try Self.stateAndBatch(of: parent, db)?.state else { throw ConveyorError.jobNotFound(parent) }
+                try db.execute(sql: "UPDATE jobs SET has_children = 1 WHERE id = ?", arguments: [parent.rawValue])
+                state = .waiting
+                // A parent that already finished settles its new child at once.
+                cascade.finished(parent, state: parentState)
+            }
+            if let (batch, _) = waitBatch {
+                try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [batch, now])
+                state = .waiting
+                recheckBatches.insert(batch)
+            }
+            insert.bind(1, job.name)
+            insert.bind(2, job.queue)
+            insert.bind(3, job.payload)
+            insert.bind(4, job.priority.rawValue)
+            insert.bind(5, state.rawValue)
+            insert.bind(6, job.maxAttempts)
+            insert.bind(7, job.timeout.microseconds)
+            insert.bind(8, runAt)
+            insert.bind(9, now)
+            insert.bind(10, job.uniqueKey)
+            insert.bind(11, job.batchID)
+            if let parent { insert.bind(12, parent.rawValue) } else { insert.bindNull(12) }
+            insert.bind(13, waitBatch?.0)
+            if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
+            insert.bind(15, JobHeaders.encode(job.headers))
+            try insert.stepDone(db)
+            results.append(.created(JobID(db.lastInsertedRowID)))
+            cascade.move(job.batchID, from: nil, to: state)
+            queues.insert(job.queue)
+        }
+        // Waiting for a batch that has already finished: settle now, after this call's own
+        // members are counted (they may make the batch unfinished again).
+        try cascade.run(db, now: now)
+        for batch in recheckBatches {
+            if let row = try Row.fetchOne(db, sql: "SELECT finished_at IS NOT NULL, c_succeeded = \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch]),
+               row[0] as Bool {
+                try cascade.settleFinishedBatch(batch, allSucceeded: row[1], db, now: now)
+            }
+        }
+        try cascade.run(db, now: now)
+        for queue in queues {
+            try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
+        }
         return results
     }
 
@@ -110,18 +113,23 @@ extension SQLiteBackend {
             // Due scheduled and retrying jobs of the claimed queues become ready first, so they
             // take their place in line: the earliest due first, a bounded number per claim.
             var cascade = Cascade()
-            let promote = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = 1
-                WHERE id IN (SELECT id FROM jobs WHERE state = ?1 AND run_at <= ?2 AND queue = ?3 ORDER BY run_at LIMIT ?4)
-                RETURNING batch_id
+            // `state IN (0, 4)` as written in the partial index `jobs_due`, so SQLite uses it.
+            let due = try db.cachedStatement(sql: """
+                SELECT id, state, batch_id FROM jobs WHERE state IN (0, 4) AND run_at <= ?1 AND queue = ?2 ORDER BY run_at LIMIT ?3
                 """)
+            let promote = try db.cachedStatement(sql: "UPDATE jobs SET state = 1 WHERE id = ?")
             for queue in active {
-                for due in [JobState.scheduled, .retrying] {
-                    promote.bind(1, due.rawValue)
-                    promote.bind(2, now)
-                    promote.bind(3, queue)
-                    promote.bind(4, stepLimit)
-                    try promote.stepRows(db) { row in cascade.move(columnText(row, 0), from: due, to: .ready) }
+                due.bind(1, now)
+                due.bind(2, queue)
+                due.bind(3, stepLimit)
+                var promoted: [(Int64, JobState?, String?)] = []
+                try due.stepRows(db) { row in
+                    promoted.append((columnInt64(row, 0), JobState(rawValue: Int(columnInt64(row, 1))), columnText(row, 2)))
+                }
+                for (id, state, batch) in promoted {
+                    promote.bind(1, id)
+                    try promote.stepDone(db)
+                    cascade.move(batch, from: state, to: .ready)
                 }
             }
 
@@ -446,25 +454,45 @@ extension SQLiteBackend {
     }
 
     /// Deletes at most `stepLimit` matching jobs, lowest ids first, in one short transaction.
+    /// Finished jobs only: walks `jobs_finished` oldest first from the cursor (finished-at and
+    /// id), so a step never reads more than it deletes plus what other queues left in between.
+    /// Other states: walks ids from the cursor.
     public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
-        let after = cursor.flatMap { Int64($0) } ?? 0
         // Never active jobs, whatever the request says.
-        let states = request.states.filter { $0 != .active }.map { String($0.rawValue) }.joined(separator: ",")
+        let wanted = request.states.filter { $0 != .active }
+        let states = wanted.map { String($0.rawValue) }.joined(separator: ",")
         guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
+        let finishedOnly = wanted.allSatisfy(\.isFinal)
+        let position = (cursor ?? "").split(separator: ":").compactMap { Int64($0) }
         let stepLimit = configuration.stepLimit
         let age = request.olderThan?.microseconds
         let (step, unfinishedLeft) = try await write { db, now -> (PurgeStep, Bool) in
-            var filter = "id > ? AND state IN (\(states))"
-            var arguments: StatementArguments = [after]
+            var filter: String
+            var arguments: StatementArguments
+            let order: String
+            if finishedOnly {
+                // `state IN (3, 5, 6)` as written in the partial index, so SQLite uses it.
+                filter = "state IN (3, 5, 6) AND state IN (\(states))"
+                arguments = []
+                if position.count == 2 {
+                    filter += " AND (finished_at > ? OR (finished_at = ? AND id > ?))"
+                    arguments += [position[0], position[0], position[1]]
+                }
+                order = "finished_at, id"
+            } else {
+                filter = "id > ? AND state IN (\(states))"
+                arguments = [position.first ?? 0]
+                order = "id"
+            }
             if let queue = request.queue {
                 filter += " AND queue = ?"
                 arguments += [queue]
             }
             if let age {
-                filter += " AND coalesce(finished_at, created_at) < ?"
+                filter += finishedOnly ? " AND finished_at < ?" : " AND coalesce(finished_at, created_at) < ?"
                 arguments += [now - age]
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) ORDER BY id LIMIT ?",
+            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id, finished_at FROM jobs WHERE \(filter) ORDER BY \(order) LIMIT ?",
                                         arguments: arguments + [stepLimit + 1])
             let doomed = rows.prefix(stepLimit)
             // An unfinished job leaves as if cancelled: what waits on it is settled and its batch
@@ -487,7 +515,9 @@ extension SQLiteBackend {
                 try delete.stepDone(db)
                 deleted += db.changesCount
             }
-            let cursor = rows.count > stepLimit ? doomed.last.map { String($0[0] as Int64) } : nil
+            let cursor = rows.count > stepLimit ? doomed.last.map { row in
+                finishedOnly ? "\(row[3] as Int64? ?? 0):\(row[0] as Int64)" : String(row[0] as Int64)
+            } : nil
             return (PurgeStep(deleted: deleted, cursor: cursor), unfinished && cascade.madeWork)
         }
         if unfinishedLeft { announceWork() }

@@ -35,6 +35,30 @@ enum SQLiteSchema {
                 PRAGMA user_version = 3;
                 """)
         }
+        migrator.registerMigration("v4 coordination and schedule slots") { db in
+            try db.execute(sql: """
+                -- A named leadership: its holder until expires_at; token grows with every new holder
+                -- (the row stays after a release, holder NULL, so tokens never go back).
+                CREATE TABLE IF NOT EXISTS leaderships (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT,
+                    token INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Records changed by compare-and-set on their version.
+                CREATE TABLE IF NOT EXISTS records (
+                    key TEXT PRIMARY KEY,
+                    value BLOB NOT NULL,
+                    version INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Each schedule's last fired slot, kept apart from its jobs (which retention deletes).
+                CREATE TABLE IF NOT EXISTS schedule_slots (
+                    schedule TEXT PRIMARY KEY,
+                    last_slot INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                PRAGMA user_version = 4;
+                """)
+        }
         return migrator
     }
 

@@ -72,7 +72,7 @@ public enum BackendConformance {
         Case(name: "concurrent claimers never share a job", body: concurrentClaims),
         Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
         Case(name: "random operations leave every job and batch as the model does", body: modelBased),
-    ] + batchCases + workflowCases
+    ] + batchCases + workflowCases + coordinationCases
 }
 
 // MARK: Helpers

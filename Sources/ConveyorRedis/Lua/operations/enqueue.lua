@@ -1,12 +1,12 @@
-local n = tonumber(ARGV[2])
-local linked = ARGV[3] == '1'
+local n = tonumber(args[2])
+local linked = args[3] == '1'
 local due = nil
-if ARGV[4] ~= '' then due = munpack(ARGV[4]) end
+if args[4] ~= '' then due = munpack(args[4]) end
 local nowTail = mpack(NOW, NOW)
 -- Check every parent first: a script cannot roll back what it already wrote.
 if linked then
   for i = 1, n do
-    local pa = select(7, munpack(ARGV[4 + i]))
+    local pa = select(7, munpack(args[4 + i]))
     if pa ~= '' and string.sub(pa, 1, 1) ~= '#' and redis.call('HEXISTS', JD, pa) == 0 then
       return redis.error_reply('NOJOB ' .. pa)
     end
@@ -16,7 +16,7 @@ local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, 
 local reservedEnd = redis.call('INCRBY', P .. 'seq', n)
 local nextID = reservedEnd - n
 for i = 1, n do
-  local record = ARGV[4 + i]
+  local record = args[4 + i]
   local _, _, pr, _, _, u, pa, wb, _, q, b = munpack(record)
   local r, tail = NOW, nowTail
   if due then
@@ -89,6 +89,8 @@ for i = 1, n do
     results[i] = nextID
   end
 end
+-- A schedule's fire records its slot with its jobs, once nothing can fail any more.
+if fireSlot then redis.call('HSET', P .. 'slots', fireSlot[1], fireSlot[2]) end
 -- Duplicates took no id: give back the reserved ones they did not use (nothing else can
 -- have taken an id meanwhile), so ids stay dense as on the other stores.
 if nextID < reservedEnd then redis.call('SET', P .. 'seq', fmt(nextID)) end

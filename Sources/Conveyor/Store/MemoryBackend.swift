@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// For unit tests of the engine and in-process pipelines; it is not durable and never a
 /// stand-in for a durable store's own tests.
-public final class MemoryBackend: JobBackend {
+public final class MemoryBackend: JobBackend, ScheduleStore {
     private struct StoredBatch {
         var batch: Batch
         var sequence: Int
@@ -33,6 +33,36 @@ public final class MemoryBackend: JobBackend {
         var leaseTokens: [JobID: Int] = [:]
         /// Set when a transition made work ready, so the caller wakes workers.
         var madeWorkReady = false
+        /// Coordination: leaderships by name, the last token given out per name, records, and
+        /// each schedule's last fired slot.
+        var leaderships: [String: Leadership] = [:]
+        var leadershipTokens: [String: Int] = [:]
+        var records: [String: VersionedRecord] = [:]
+        var firedSlots: [String: Date] = [:]
+
+        /// Stores the jobs of one enqueue call (dependencies checked already).
+        mutating func enqueue(_ jobs: [NewJob], now: Date) -> Result<[EnqueueResult], ConveyorError> {
+            for job in jobs {
+                if case .job(let parent)? = job.dependsOn, self.jobs[parent] == nil { return .failure(.jobNotFound(parent)) }
+            }
+            var results: [EnqueueResult] = []
+            for job in jobs {
+                if let key = job.uniqueKey, let holder = uniqueHolders[key] {
+                    results.append(.duplicate(holder))
+                    continue
+                }
+                switch job.dependsOn {
+                case nil:
+                    let runAt = job.dueAt(now: now)
+                    results.append(.created(insert(job, state: runAt > now ? .scheduled : .ready, now: now)))
+                case .earlier(let index):
+                    results.append(.created(insertDependent(job, on: .job(results[index].id), now: now)))
+                case let dependency?:
+                    results.append(.created(insertDependent(job, on: dependency, now: now)))
+                }
+            }
+            return .success(results)
+        }
 
         mutating func ensureBatch(_ id: String, name: String? = nil, now: Date) {
             guard batches[id] == nil else { return }
@@ -191,10 +221,10 @@ public final class MemoryBackend: JobBackend {
     }
 
     /// Runs `body` on the storage and wakes workers if it made work ready.
-    private func mutate<T>(_ body: (inout Storage) -> T) -> T {
-        let (result, wake) = storage.withLock { storage -> (T, Bool) in
+    private func mutate<T>(_ body: (inout Storage) throws -> T) rethrows -> T {
+        let (result, wake) = try storage.withLock { storage -> (T, Bool) in
             storage.madeWorkReady = false
-            let result = body(&storage)
+            let result = try body(&storage)
             return (result, storage.madeWorkReady)
         }
         if wake { workSignal.notify() }
@@ -204,32 +234,7 @@ public final class MemoryBackend: JobBackend {
     public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
         let now = clock.now()
         try NewJob.validateDependencies(jobs)
-        let missing = storage.withLock { storage -> JobID? in
-            for job in jobs {
-                if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { return parent }
-            }
-            return nil
-        }
-        if let missing { throw ConveyorError.jobNotFound(missing) }
-        let results = mutate { storage in
-            var results: [EnqueueResult] = []
-            for job in jobs {
-                if let key = job.uniqueKey, let holder = storage.uniqueHolders[key] {
-                    results.append(.duplicate(holder))
-                    continue
-                }
-                switch job.dependsOn {
-                case nil:
-                    let runAt = job.dueAt(now: now)
-                    results.append(.created(storage.insert(job, state: runAt > now ? .scheduled : .ready, now: now)))
-                case .earlier(let index):
-                    results.append(.created(storage.insertDependent(job, on: .job(results[index].id), now: now)))
-                case let dependency?:
-                    results.append(.created(storage.insertDependent(job, on: dependency, now: now)))
-                }
-            }
-            return results
-        }
+        let results = try mutate { storage in try storage.enqueue(jobs, now: now).get() }
         workSignal.notify()
         return results
     }
@@ -540,5 +545,69 @@ public final class MemoryBackend: JobBackend {
                 .min()
         }
         return due.map { Duration.seconds(max(0, $0.timeIntervalSince(now))) }
+    }
+
+    // MARK: Coordination
+
+    public func acquireLeadership(_ name: String, holder: String, ttl: Duration) async throws -> Leadership? {
+        let now = clock.now()
+        return storage.withLock { storage in
+            if let current = storage.leaderships[name], current.expiresAt > now, current.holder != holder { return nil }
+            var token = storage.leaderships[name].flatMap { $0.holder == holder && $0.expiresAt > now ? $0.token : nil } ?? 0
+            if token == 0 {
+                token = storage.leadershipTokens[name, default: 0] + 1
+                storage.leadershipTokens[name] = token
+            }
+            let granted = Leadership(name: name, holder: holder, token: token, expiresAt: now.addingTimeInterval(ttl.seconds))
+            storage.leaderships[name] = granted
+            return granted
+        }
+    }
+
+    public func releaseLeadership(_ leadership: Leadership) async throws {
+        storage.withLock { storage in
+            if storage.leaderships[leadership.name]?.token == leadership.token { storage.leaderships[leadership.name] = nil }
+        }
+    }
+
+    public func record(_ key: String) async throws -> VersionedRecord? {
+        storage.withLock { $0.records[key] }
+    }
+
+    public func compareAndSet(_ key: String, expectedVersion: Int?, value: Data) async throws -> VersionedRecord? {
+        storage.withLock { storage in
+            guard storage.records[key]?.version == expectedVersion else { return nil }
+            let written = VersionedRecord(key: key, value: value, version: (expectedVersion ?? 0) + 1)
+            storage.records[key] = written
+            return written
+        }
+    }
+
+    public func fire(_ fires: [ScheduleFire], as leadership: Leadership) async throws -> [FireResult] {
+        for fire in fires { try NewJob.validateDependencies(fire.jobs) }
+        let now = clock.now()
+        let results = try mutate { storage -> [FireResult] in
+            guard let current = storage.leaderships[leadership.name], current.token == leadership.token, current.expiresAt > now else {
+                throw ConveyorError.notLeader(leadership.name)
+            }
+            // Nothing is written unless every fire can be: a missing parent fails the call.
+            for fire in fires {
+                for job in fire.jobs {
+                    if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { throw ConveyorError.jobNotFound(parent) }
+                }
+            }
+            return fires.map { fire in
+                if let last = storage.firedSlots[fire.schedule], last >= fire.slot { return .alreadyFired(lastSlot: last) }
+                storage.firedSlots[fire.schedule] = fire.slot
+                // Cannot fail: parents were checked above.
+                return .fired((try? storage.enqueue(fire.jobs, now: now).get()) ?? [])
+            }
+        }
+        if results.contains(where: { if case .fired(let made) = $0 { !made.isEmpty } else { false } }) { workSignal.notify() }
+        return results
+    }
+
+    public func lastFiredSlot(_ schedule: String) async throws -> Date? {
+        storage.withLock { $0.firedSlots[schedule] }
     }
 }
