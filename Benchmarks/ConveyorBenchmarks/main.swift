@@ -30,6 +30,8 @@ struct Options {
     var compare: String?
     var workers = 1
     var sqlitePath: String?
+    /// `--retention SECONDS` (Redis): drain with that retention and follow Redis's memory.
+    var retention: Int?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -49,6 +51,7 @@ struct Options {
             case "--compare": compare = value
             case "--workers": workers = Int(value) ?? workers
             case "--sqlite-path": sqlitePath = value
+            case "--retention": retention = Int(value)
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -213,6 +216,18 @@ final class LatencySamples: @unchecked Sendable {
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 func format(_ value: Double) -> String { value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value) }
+
+if let retention = options.retention {
+    do {
+        try await retentionRun(retention)
+        ownRedis?.stop()
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("conveyor-bench --retention: \(error)\n".utf8))
+        ownRedis?.stop()
+        exit(1)
+    }
+}
 
 if let workload = options.compare {
     do {

@@ -23,8 +23,9 @@ extension Worker {
         public var lease: Duration
         /// How often held leases are extended. Default: a third of `lease`.
         public var heartbeatInterval: Duration
-        /// How often this worker returns other workers' expired leases to ready.
-        /// Default: half the lease, at most 10 s.
+        /// How often this worker returns other workers' expired leases to ready and lets the
+        /// store delete finished jobs past their retention. Default: half the lease, at most 1 s
+        /// (each call is bounded, so retention keeps up with a full-speed drain).
         public var recoveryInterval: Duration
         /// Completions wait at most this long to be written together with others.
         public var ackInterval: Duration
@@ -69,7 +70,7 @@ extension Worker {
             self.prefetch = max(0, prefetch ?? concurrency)
             self.lease = lease
             self.heartbeatInterval = heartbeatInterval ?? lease / 3
-            self.recoveryInterval = recoveryInterval ?? min(lease / 2, .seconds(10))
+            self.recoveryInterval = recoveryInterval ?? min(lease / 2, .seconds(1))
             self.ackInterval = ackInterval
             self.maximumAckBatch = max(1, maximumAckBatch)
             self.shutdownGracePeriod = shutdownGracePeriod
