@@ -31,11 +31,12 @@ local state = { "P", "NOW", "JD", "JM", "mpack", "munpack", "queueDeltas", "batc
                 "unwritten" }
 local prelude = {
   { "support.lua", { "fmt", "PRIOS", "rkey", "later", "isFinal", "nonEmpty", "fill", "startsWith", "many" } },
-  { "records.lua", { "fromM", "firstState", "route", "loadM", "saveM", "load", "fieldsOf", "stateOf", "uniqueHolder" } },
+  { "records.lua", { "fromM", "firstState", "route", "links", "loadM", "saveM", "load", "fieldsOf", "stateOf",
+                     "uniqueHolder" } },
   { "counters.lua", { "move", "ensureBatch", "applyBatches" } },
   { "transitions.lua", { "unindex", "reindex", "setState", "finished" } },
   { "cascade.lua", { "chainStopped", "settleChildren", "releaseWaiters", "restoreDependents", "wake", "runCascade",
-                     "deleteJob" } },
+                     "deletePlain", "deleteJob" } },
 }
 
 local function concat(...)

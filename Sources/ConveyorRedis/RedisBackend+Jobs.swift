@@ -323,7 +323,7 @@ extension RedisBackend {
         guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
         let arguments: [RESPArgument] = [
             clockOffset, .string(request.queue ?? ""), .string(request.olderThan.map { String(max(0, $0.microseconds)) } ?? ""),
-            .string(cursor ?? ""), .int(max(1, configuration.listingBudget)),
+            .string(cursor ?? ""), .int(max(1, min(configuration.listingBudget, configuration.stepLimit))),
         ] + states.map { .int($0.rawValue) }
         let reply = try await run(RedisScripts.purge, "purge", arguments)
         guard let values = reply.array, values.count == 2, let count = values[0].int, let next = values[1].string else {

@@ -141,7 +141,8 @@ enum RedisScripts {
     // states walks ids, at most `budget` of them per call.
     static let purge = StoreScript("purge")
 
-    // ARGV: batch ('' any), queue ('' any), after id ('' none), limit, budget, states ('' any)...
+    // ARGV: clock offset, batch ('' any), queue ('' any), after id ('' none), limit, budget, newest
+    // first ('1') or oldest first (''), states ('' any)...
     // Looks at no more than `budget` ids (or batch members) per call, so a listing over
     // millions of jobs never holds Redis for long. Returns the last id looked at ('' when
     // nothing is left), then id and the job's fields and values per job found.

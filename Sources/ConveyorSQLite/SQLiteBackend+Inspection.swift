@@ -61,11 +61,11 @@ extension SQLiteBackend {
             arguments += [batch]
         }
         if let after = query.after {
-            conditions.append("id > ?")
+            conditions.append(query.newestFirst ? "id < ?" : "id > ?")
             arguments += [after.rawValue]
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT \(Self.recordColumns) FROM jobs \(whereClause) ORDER BY id LIMIT \(max(0, query.limit))"
+        let sql = "SELECT \(Self.recordColumns) FROM jobs \(whereClause) ORDER BY id \(query.newestFirst ? "DESC" : "") LIMIT \(max(0, query.limit))"
         let finalArguments = arguments
         return try await read { db in
             try Row.fetchAll(db, sql: sql, arguments: finalArguments).map { try Self.record($0) }

@@ -387,6 +387,13 @@ extension BackendConformance {
         let page1 = try await backend.jobs(JobQuery(batchID: "sub-1", limit: 2))
         let page2 = try await backend.jobs(JobQuery(batchID: "sub-1", after: page1.last?.id, limit: 10))
         #expect((page1 + page2).map(\.id) == batch)
+        let newest1 = try await backend.jobs(JobQuery(batchID: "sub-1", limit: 3, newestFirst: true))
+        let newest2 = try await backend.jobs(JobQuery(batchID: "sub-1", after: newest1.last?.id, limit: 10, newestFirst: true))
+        #expect((newest1 + newest2).map(\.id) == batch.reversed())
+        let all = try await backend.jobs(JobQuery(limit: 1000)).map(\.id)
+        var pages: [JobID] = []
+        try await backend.forEachPage(of: JobQuery(limit: 2, newestFirst: true)) { pages += $0.map(\.id) }
+        #expect(pages == all.reversed())
         #expect(try await backend.jobs(JobQuery(queue: "other")).count == 1)
     }
 

@@ -219,8 +219,8 @@ struct ModelRun {
             let fromModel = try await model.recoverBatch(batch, onlyRetryable: onlyRetryable)
             try expect(step, operation, fromStore.sorted() == fromModel.sorted(), "recovered \(fromStore) against \(fromModel)")
         default:
-            operation = "purge"
             let request = chance(70) ? PurgeRequest() : PurgeRequest(queue: pick(Self.queues), states: [.succeeded, .dead, .cancelled, .ready, .scheduled])
+            operation = "purge \(request.states.map(\.name))\(request.queue.map { " of \($0)" } ?? "")"
             let fromStore = try await store.purge(request)
             let fromModel = try await model.purge(request)
             try expect(step, operation, fromStore == fromModel, "purged \(fromStore) against \(fromModel)")

@@ -45,16 +45,21 @@ public struct JobQuery: Sendable, Hashable {
     public var states: [JobState]?
     public var queue: String?
     public var batchID: String?
-    /// Only jobs with a larger id: page through a listing by passing the last id seen.
+    /// Where a page starts: only jobs after this id in the listing's order (larger ids, or
+    /// smaller ones when `newestFirst`). Page through a listing by passing the last id seen.
     public var after: JobID?
     public var limit: Int
+    /// Newest (largest id) first instead of oldest first.
+    public var newestFirst: Bool
 
-    public init(states: [JobState]? = nil, queue: String? = nil, batchID: String? = nil, after: JobID? = nil, limit: Int = 100) {
+    public init(states: [JobState]? = nil, queue: String? = nil, batchID: String? = nil, after: JobID? = nil, limit: Int = 100,
+                newestFirst: Bool = false) {
         self.states = states
         self.queue = queue
         self.batchID = batchID
         self.after = after
         self.limit = limit
+        self.newestFirst = newestFirst
     }
 }
 

@@ -463,9 +463,9 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                     (query.states.map { $0.contains(record.state) } ?? true)
                         && (query.queue.map { $0 == record.queue } ?? true)
                         && (query.batchID.map { $0 == record.batchID } ?? true)
-                        && (query.after.map { record.id > $0 } ?? true)
+                        && (query.after.map { query.newestFirst ? record.id < $0 : record.id > $0 } ?? true)
                 }
-                .sorted { $0.id < $1.id }
+                .sorted { query.newestFirst ? $0.id > $1.id : $0.id < $1.id }
                 .prefix(query.limit)
                 .map { $0 }
         }

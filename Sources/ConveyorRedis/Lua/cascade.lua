@@ -121,6 +121,27 @@ local function runCascade()
 end
 
 -- Deletes a job and every index entry that names it. Batch counters keep it (history).
+-- Deletes finished jobs that link to nothing else (no unique key, parent, awaited batch,
+-- batch or children) in a few commands for all of them: `plain` holds { id, queue, state }.
+local function deletePlain(plain)
+  if #plain == 0 then return end
+  local ids, counts = {}, {}
+  for _, j in ipairs(plain) do
+    ids[#ids + 1] = j[1]
+    local c = counts[j[2]]
+    if not c then c = {}; counts[j[2]] = c end
+    c[j[3]] = (c[j[3]] or 0) + 1
+  end
+  for i = 1, #ids, 1000 do
+    local last = math.min(#ids, i + 999)
+    redis.call('HDEL', JM, unpack(ids, i, last))
+    redis.call('HDEL', JD, unpack(ids, i, last))
+  end
+  for q, c in pairs(counts) do
+    for s, d in pairs(c) do redis.call('HINCRBY', P .. 'qc:' .. q, s, -d) end
+  end
+end
+
 local function deleteJob(id, h)
   unindex(id, h.s, h.q)
   if h.u and redis.call('HGET', P .. 'uq', h.u) == id then redis.call('HDEL', P .. 'uq', h.u) end

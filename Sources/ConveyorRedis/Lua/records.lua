@@ -26,6 +26,12 @@ local function route(d)
   local _, _, _, _, _, _, pa, wb, _, q, b, _, c, r = munpack(d)
   return pa, wb, q, b, c, r
 end
+-- The written-once part's links to other keys: unique key, parent, awaited batch (nil when
+-- absent). Reads no further than it needs.
+local function links(d)
+  local _, _, _, _, _, _, u, pa, wb = cmsgpack.unpack_limit(d, 8)
+  return nonEmpty(u), nonEmpty(pa), nonEmpty(wb)
+end
 -- The changing part of job `id` (nil if there is no such job).
 local function loadM(id)
   local raw = redis.call('HGET', JM, id)

@@ -1,8 +1,9 @@
 local b, q, limit, budget = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6])
+local newestFirst = ARGV[7] == '1'
 local want = nil
-if #ARGV >= 7 then
+if #ARGV >= 8 then
   want = {}
-  for i = 7, #ARGV do want[ARGV[i]] = true end
+  for i = 8, #ARGV do want[ARGV[i]] = true end
 end
 local out = { '' }
 local found, looked = 0, 0
@@ -18,11 +19,16 @@ local function take(id)
 end
 local more
 if b ~= '' then
-  local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or '-inf'
+  local from = ARGV[4] ~= '' and ('(' .. ARGV[4]) or (newestFirst and '+inf' or '-inf')
   more = true
   while found < limit and looked < budget do
     local page = math.min(500, budget - looked)
-    local ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, page)
+    local ids
+    if newestFirst then
+      ids = redis.call('ZREVRANGEBYSCORE', P .. 'bj:' .. b, from, '-inf', 'LIMIT', 0, page)
+    else
+      ids = redis.call('ZRANGEBYSCORE', P .. 'bj:' .. b, from, '+inf', 'LIMIT', 0, page)
+    end
     for _, id in ipairs(ids) do
       take(id)
       if found >= limit then break end
@@ -30,6 +36,14 @@ if b ~= '' then
     if #ids < page then more = false; break end
     from = '(' .. out[1]
   end
+elseif newestFirst then
+  -- Ids only grow: walk them down from `after` (or the last id); deleted ones are skipped.
+  local id = (tonumber(ARGV[4]) or (tonumber(redis.call('GET', P .. 'seq') or '0') + 1)) - 1
+  while found < limit and looked < budget and id >= 1 do
+    take(fmt(id))
+    id = id - 1
+  end
+  more = id >= 1
 else
   -- Ids only grow: walk them from `after`; deleted ones are skipped.
   local last = tonumber(redis.call('GET', P .. 'seq') or '0')

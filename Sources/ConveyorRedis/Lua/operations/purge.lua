@@ -7,7 +7,7 @@ for i = 6, #ARGV do
   local s = tonumber(ARGV[i])
   if s ~= 2 then want[s] = true end
 end
-local victims = {}
+local victims, plain, linked = {}, {}, {}
 local function consider(id)
   local h = load(id)
   if h and want[h.s] and (q == '' or h.q == q) then
@@ -30,10 +30,15 @@ if onlyFinished then
     if cutoff and tonumber(at) >= cutoff then reachedCutoff = true; break end
     local hm = loadM(id)
     if hm and hm.f == at then
-      local before = #victims
-      consider(id)
+      local matches = want[hm.s] and (q == '' or hm.q == q)
+      if matches then
+        -- Finished: nothing waits on it any more, so it only has to go, with its index entries.
+        local u, pa, wb = links(redis.call('HGET', JD, id))
+        if u or pa or wb or hm.b ~= '' or hm.hc then linked[#linked + 1] = id
+        else plain[#plain + 1] = { id, hm.q, hm.s } end
+      end
       -- An entry whose job this call deletes goes too, while only such entries lead.
-      if leading and #victims > before and start == 0 then stale = stale + 1 else leading = false end
+      if leading and matches and start == 0 then stale = stale + 1 else leading = false end
     elseif leading and start == 0 then
       stale = stale + 1
     else
@@ -59,7 +64,9 @@ for _, v in ipairs(victims) do
   end
 end
 runCascade()
-local deleted = 0
+local deleted = #plain
+deletePlain(plain)
+for _, id in ipairs(linked) do victims[#victims + 1] = { id } end
 for _, v in ipairs(victims) do
   local h = load(v[1])
   if h then deleteJob(v[1], h); deleted = deleted + 1 end

@@ -29,35 +29,23 @@ if ARGV[2] ~= '' then
   local cutoff = tonumber(NOW) - tonumber(ARGV[2])
   local entries = redis.call('LRANGE', P .. 'fin', 0, budget - 1)
   local done = 0
-  local gone, counts = {}, {}
+  local plain = {}
   for _, e in ipairs(entries) do
     local sep = string.find(e, ':', 1, true)
     local id, at = string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
     if tonumber(at) >= cutoff then break end
     done = done + 1
-    local h = load(id)
-    if h and isFinal(h.s) and h.f == at then
-      if h.u or h.b ~= '' or h.wb or h.pa or h.hc then
-        deleteJob(id, h)
+    local hm = loadM(id)
+    if hm and isFinal(hm.s) and hm.f == at then
+      local u, pa, wb = links(redis.call('HGET', JD, id))
+      if u or pa or wb or hm.b ~= '' or hm.hc then
+        deleteJob(id, load(id))
       else
-        -- A plain job: its fields go in one command per hash below.
-        gone[#gone + 1] = id
-        local c = counts[h.q]
-        if not c then c = {}; counts[h.q] = c end
-        c[h.s] = (c[h.s] or 0) + 1
+        plain[#plain + 1] = { id, hm.q, hm.s }
       end
     end
   end
-  if #gone > 0 then
-    for i = 1, #gone, 1000 do
-      local last = math.min(#gone, i + 999)
-      redis.call('HDEL', JM, unpack(gone, i, last))
-      redis.call('HDEL', JD, unpack(gone, i, last))
-    end
-    for q, c in pairs(counts) do
-      for st, d in pairs(c) do redis.call('HINCRBY', P .. 'qc:' .. q, st, -d) end
-    end
-  end
+  deletePlain(plain)
   if done > 0 then redis.call('LTRIM', P .. 'fin', done, -1) end
   if done == budget then more = 1 end
   -- Batches that finished before the cut-off, oldest first, go once their members
