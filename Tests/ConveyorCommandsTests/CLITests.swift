@@ -268,6 +268,19 @@ struct CLITests {
         #expect(none.stderr.contains("no submissions"))
     }
 
+    @Test func theDemosJobIsRegisteredByTheDemoOnlyNotByTheWorker() async throws {
+        defer { directory.remove() }
+        let payload = #"{"key":"09011112","exportDirectory":"\#(directory.file("exports"))"}"#
+        let submit = try await conveyor("submit", "tradestat.export", "--payload", payload, "--queue", "tradestat", "--max-attempts", "1")
+        #expect(submit.status == 0, "\(submit.all)")
+        let worker = try await conveyor("worker", "--burst", "--log-level", "error")
+        #expect(worker.status == 0, "\(worker.all)")
+        let job = try #require(try await SQLiteBackend(path: store).jobs(JobQuery()).first)
+        #expect(job.state == .dead)
+        #expect(job.lastError?.message.contains("unknown job name 'tradestat.export'") == true, "\(String(describing: job.lastError))")
+        #expect(try await conveyor("worker", "--help").stdout.contains("tradestat") == false)
+    }
+
     @Test func demoRunsTwiceInARow() async throws {
         defer { directory.remove() }
         for _ in 0..<2 {
