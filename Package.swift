@@ -56,7 +56,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // Children of `conveyor worker --command`, without Foundation's `Process`.
                 .product(name: "Subprocess", package: "swift-subprocess"),
-            ]
+            ],
+            // The demo's key file and export figures, read when `conveyor demo` runs.
+            resources: [.copy("Demo/Dataset")]
         ),
         .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands"]),
         .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),

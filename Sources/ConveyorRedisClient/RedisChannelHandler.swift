@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 
 /// A command or a pipeline, on its way to the handler.
 struct RedisRequest: Sendable {
@@ -163,18 +164,29 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let reason = RedisClientError(.connectionClosed, "connection to Redis at \(endpoint) failed: \(error)")
+        let reason: RedisClientError
+        if case NIOSSLError.handshakeFailed(let tlsError) = error {
+            reason = RedisClientError(.tlsHandshakeFailed, """
+                TLS handshake with Redis at \(endpoint) failed: \(tlsError); check that the trust roots hold the \
+                certificate that signed the server's, and that the server name matches it
+                """)
+        } else {
+            reason = RedisClientError(.connectionClosed, "connection to Redis at \(endpoint) failed: \(error)")
+        }
         logger.debug("\(reason)")
-        shutDown(failing: reason)
+        // Commands sent later fail with the reason too: a TLS handshake can fail before the
+        // connection's first command (`HELLO`, `AUTH`) is even written.
+        shutDown(failing: reason, later: reason)
         context.close(promise: nil)
     }
 
-    /// Fails everything waiting with `error`, and everything enqueued later with "closed".
-    func shutDown(failing error: RedisClientError) {
+    /// Fails everything waiting with `error`, and everything enqueued later with `later`
+    /// ("closed" unless given). Only the first shutdown of a connection counts.
+    func shutDown(failing error: RedisClientError, later: RedisClientError? = nil) {
         timer?.cancel()
         timer = nil
         outbound = nil
-        for entry in stateMachine.close(laterError: .connectionClosed(endpoint)) {
+        for entry in stateMachine.close(laterError: later ?? .connectionClosed(endpoint)) {
             switch entry {
             case .single(let promise, _, _): promise.fail(error)
             case .batch(let promise, _, _, _): promise.fail(error)

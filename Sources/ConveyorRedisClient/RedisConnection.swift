@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -84,6 +85,11 @@ public final class RedisConnection: RedisClient, Sendable {
         }
         let serverName = configuration.tlsServerName ?? (isIPAddress(configuration.host) ? nil : configuration.host)
         let limits = configuration.parserLimits
+        // The initializer runs once per connection attempt (a host name may resolve to several
+        // addresses). Each attempt's handler is kept, so the connected channel's is at hand even
+        // when that channel has closed already: a TLS handshake can fail that early, and the
+        // handler holds the reason.
+        let handlers = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<RedisChannelHandler>]())
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -93,9 +99,10 @@ public final class RedisConnection: RedisClient, Sendable {
                         let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverName)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(endpoint: endpoint, limits: limits, logger: logger, onPush: onPush)
-                    )
+                    let handler = RedisChannelHandler(endpoint: endpoint, limits: limits, logger: logger, onPush: onPush)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                    handlers.withLockedValue { $0[ObjectIdentifier(channel)] = bound }
                 }
             }
         let channel: any Channel
@@ -106,9 +113,10 @@ public final class RedisConnection: RedisClient, Sendable {
         } catch {
             throw RedisClientError(.connectionRefused, "cannot connect to Redis at \(endpoint): \(error)")
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let handler = handlers.withLockedValue({ $0[ObjectIdentifier(channel)] }) else {
+            channel.close(promise: nil)
+            throw RedisClientError(.connectionClosed, "connection to Redis at \(endpoint) was set up without its handler")
+        }
         let connection = RedisConnection(configuration: configuration, channel: channel, handler: handler, logger: logger)
         do {
             try await connection.handshake()

@@ -29,6 +29,9 @@ public struct RedisClientError: Error, Sendable, Hashable, CustomStringConvertib
         case connectionClosed
         /// AUTH or HELLO ... AUTH was rejected.
         case authenticationFailed
+        /// The TLS handshake failed: most often the server's certificate is not signed by a
+        /// trusted root or does not name the host; the message holds TLS's own reason.
+        case tlsHandshakeFailed
         /// A script was not in the server's cache even after SCRIPT LOAD.
         case noScript
         /// A configuration (URL, option) is not valid.

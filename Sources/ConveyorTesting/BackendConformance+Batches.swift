@@ -158,17 +158,23 @@ extension BackendConformance {
 
     static func batchProgress(_ backend: any JobBackend) async throws {
         _ = try await backend.enqueue((0..<3).map { _ in job(batch: "p") })
-        let watcher = Task {
-            var seen: [Int] = []
-            for try await batch in backend.progress(ofBatch: "p") { seen.append(batch.finished) }
-            return seen
-        }
-        for _ in 0..<3 {
+        var updates = backend.progress(ofBatch: "p").makeAsyncIterator()
+        var seen = [try #require(try await updates.next()).finished]
+        #expect(seen == [0], "the stream starts with the batch as it is")
+        // One job at a time, each step seen before the next: every intermediate count shows.
+        for step in 1...3 {
             let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+            try #require(claimed.count == 1)
             try await backend.complete([.succeeded(claimed[0].lease, output: Data())])
+            // A claim moves counters too, so updates with the count before may come first.
+            while seen.last! < step {
+                let batch = try #require(try await updates.next(), "the stream ended at \(seen)")
+                seen.append(batch.finished)
+            }
+            #expect(seen.last == step)
         }
-        let seen = try await watcher.value
-        #expect(seen.last == 3)
+        #expect(try await updates.next() == nil, "the stream ends once the batch is finished")
+        #expect(Array(Set(seen)).sorted() == [0, 1, 2, 3], "every step is seen, \(seen)")
         #expect(seen == seen.sorted())
         await #expect(throws: ConveyorError.batchNotFound("nope")) {
             for try await _ in backend.progress(ofBatch: "nope") {}

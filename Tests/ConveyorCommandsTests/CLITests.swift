@@ -56,6 +56,84 @@ struct CLITests {
         #expect(latest.stdout.split(separator: "\n").count == 3, "the latest batch with jobs is b1: \(latest.all)")
     }
 
+    @Test func submitFileListsEveryBadLineAndDuplicateWithErrorsOrJSON() async throws {
+        defer { directory.remove() }
+        // 35 good keys; after each, a bad line, or every seventh time the previous good key again:
+        // 30 bad lines and 5 duplicates, more bad lines than the terminal report shows.
+        var lines: [String] = []
+        var expected: [(line: Int, kind: String, key: String, reason: String)] = []
+        for index in 0..<35 {
+            lines.append(String(10_000_000 + index))
+            if index % 7 == 3 {
+                lines.append(String(10_000_000 + index - 1))
+                expected.append((lines.count, "duplicate", lines[lines.count - 4], "first on line \(lines.count - 3)"))
+            } else {
+                lines.append("bad key \(index)")
+                expected.append((lines.count, "invalid", "bad key \(index)", "key contains whitespace"))
+            }
+        }
+        try #require(expected.filter { $0.kind == "invalid" }.count == 30)
+        try #require(expected.filter { $0.kind == "duplicate" }.count == 5)
+        let keys = directory.file("keys.txt")
+        try lines.joined(separator: "\n").write(toFile: keys, atomically: true, encoding: .utf8)
+
+        let plain = try await conveyor("submit", "conveyor.echo", "--file", keys, "--batch", "b0")
+        #expect(plain.status == 0, "\(plain.all)")
+        #expect(plain.stdout.contains("35 keys, 30 bad lines, 5 duplicates"))
+        #expect(plain.stdout.components(separatedBy: "  bad line ").count - 1 == 20, "\(plain.stdout)")
+        #expect(plain.stdout.contains("  … and 10 more bad lines; use --errors FILE or --json for all"), "\(plain.stdout)")
+        #expect(plain.stdout.components(separatedBy: "  duplicate line ").count - 1 == 5)
+
+        let errors = directory.file("problems.jsonl")
+        let written = try await conveyor("submit", "conveyor.echo", "--file", keys, "--batch", "b1", "--errors", errors)
+        #expect(written.status == 0, "\(written.all)")
+        #expect(written.stdout.contains("  … and 10 more bad lines; all are in \(errors)"), "\(written.stdout)")
+        #expect(written.stdout.contains("Wrote 30 bad lines and 5 duplicates to \(errors)"), "\(written.stdout)")
+        let rows = try String(contentsOfFile: errors, encoding: .utf8).split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+        #expect(rows.count == 35)
+        for (row, want) in zip(rows, expected) {
+            #expect(row["line"] as? Int == want.line)
+            #expect(row["kind"] as? String == want.kind)
+            #expect(row["key"] as? String == want.key)
+            #expect(row["reason"] as? String == want.reason)
+            #expect(row.count == 4, "\(row)")
+        }
+
+        // --json prints only the summary: every problem, the batch, the count submitted.
+        let text = directory.file("problems.txt")
+        let json = try await conveyor("submit", "conveyor.echo", "--file", keys, "--batch", "b2", "--json", "--errors", text)
+        #expect(json.status == 0, "\(json.all)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.all)")
+        #expect(summary["batch"] as? String == "b2")
+        #expect(summary["submitted"] as? Int == 0)
+        #expect(summary["alreadyQueued"] as? Int == 35, "unique keys: b1 queued them all")
+        #expect(summary["keys"] as? Int == 35)
+        #expect(summary["invalid"] as? Int == 30)
+        #expect(summary["duplicates"] as? Int == 5)
+        let problems = try #require(summary["problems"] as? [[String: Any]])
+        #expect(problems.compactMap { $0["line"] as? Int } == expected.map(\.line))
+        #expect(problems.compactMap { $0["kind"] as? String } == expected.map(\.kind))
+        #expect(problems.compactMap { $0["key"] as? String } == expected.map(\.key))
+        // Plain text when the name ends in .txt.
+        let textLines = try String(contentsOfFile: text, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(textLines == expected.map { "line \($0.line): \($0.kind): \($0.reason): \"\($0.key)\"" })
+
+        // Nothing to submit: the summary still lists the problems, with no batch, and the exit says so.
+        try "bad one\nbad two\n".write(toFile: directory.file("bad.txt"), atomically: true, encoding: .utf8)
+        let none = try await conveyor("submit", "conveyor.echo", "--file", directory.file("bad.txt"), "--json")
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("no valid keys to submit"))
+        let empty = try #require(try JSONSerialization.jsonObject(with: Data(none.stdout.utf8)) as? [String: Any], "\(none.all)")
+        #expect(empty["batch"] is NSNull)
+        #expect((empty["problems"] as? [Any])?.count == 2)
+
+        let misuse = try await conveyor("submit", "conveyor.echo", "--payload", "{}", "--json")
+        #expect(misuse.status != 0)
+        #expect(misuse.stderr.contains("use them with --file"))
+    }
+
     @Test func commandKindRunsTheWorkersTemplateWithTheJobsArguments() async throws {
         defer { directory.remove() }
         _ = try await conveyor("submit", "conveyor.command", "--payload", #"{"key":"09011112; rm -rf /"}"#, "--max-attempts", "1")
@@ -188,6 +266,19 @@ struct CLITests {
 
         let none = try await conveyor("results")
         #expect(none.stderr.contains("no submissions"))
+    }
+
+    @Test func theDemosJobIsRegisteredByTheDemoOnlyNotByTheWorker() async throws {
+        defer { directory.remove() }
+        let payload = #"{"key":"09011112","exportDirectory":"\#(directory.file("exports"))"}"#
+        let submit = try await conveyor("submit", "tradestat.export", "--payload", payload, "--queue", "tradestat", "--max-attempts", "1")
+        #expect(submit.status == 0, "\(submit.all)")
+        let worker = try await conveyor("worker", "--burst", "--log-level", "error")
+        #expect(worker.status == 0, "\(worker.all)")
+        let job = try #require(try await SQLiteBackend(path: store).jobs(JobQuery()).first)
+        #expect(job.state == .dead)
+        #expect(job.lastError?.message.contains("unknown job name 'tradestat.export'") == true, "\(String(describing: job.lastError))")
+        #expect(try await conveyor("worker", "--help").stdout.contains("tradestat") == false)
     }
 
     @Test func demoRunsTwiceInARow() async throws {

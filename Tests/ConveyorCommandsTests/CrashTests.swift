@@ -49,10 +49,26 @@ struct CrashTests {
         // Two workers share the batch; one is killed mid-run.
         let first = try await ConveyorProcess.start(worker, in: directory.path, log: log)
         let second = try await ConveyorProcess.start(worker, in: directory.path, log: log)
-        _ = try await waitUntil(backend) { $0[.succeeded] >= 60 }
+        // Kill the first mid-run while it certainly holds jobs. It is frozen first (SIGSTOP): then
+        // it can finish none of them, so every job the store shows active under its id is orphaned
+        // by the kill. If a frozen look finds none, it runs on and is looked at again. (With 6
+        // slots, as many prefetched and 15 ms jobs, it holds some at almost every instant until
+        // the batch drains, which takes well under a second: watch from the start.)
+        var orphaned: [JobRecord] = []
+        while orphaned.isEmpty {
+            let summary = try await backend.batch("crash") ?? Batch(id: "crash")
+            try #require(!summary.isFinished && first.isRunning,
+                         "the batch drained before the first worker could be killed holding jobs: \(summary.counts)")
+            if summary[.succeeded] >= 30 {
+                first.kill(SIGSTOP)
+                orphaned = try await backend.jobs(JobQuery(states: [.active], limit: 1000))
+                    .filter { $0.workerID?.contains(":\(first.pid):") == true }
+                if orphaned.isEmpty { first.kill(SIGCONT) }
+            }
+            if orphaned.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        }
         first.kill(SIGKILL)
         #expect(await first.waitForExit() != 0)
-        let orphaned = try await backend.jobs(JobQuery(states: [.active], limit: 1000)).filter { $0.workerID?.contains(":\(first.pid):") == true }
 
         // Later the survivor is killed too, and a fresh worker finishes the batch.
         _ = try await waitUntil(backend) { $0[.succeeded] >= 150 }

@@ -85,6 +85,23 @@ struct KeyFileTextTests {
         #expect(file.summary == "<input>: 3 keys, 0 bad lines, 3 duplicates")
     }
 
+    @Test func problemsListBadLinesAndDuplicatesTogetherInLineOrder() throws {
+        let long = String(repeating: "y", count: 100) + " z"
+        let file = try KeyFile.parse("A\nA\nb c\nB\n\(long)\nB\nA", format: .text)
+        #expect(file.problems == [
+            .init(line: 2, kind: .duplicate, key: "A", reason: "first on line 1"),
+            .init(line: 3, kind: .invalid, key: "b c", reason: "key contains whitespace"),
+            .init(line: 5, kind: .invalid, key: long, reason: "key contains whitespace"),
+            .init(line: 6, kind: .duplicate, key: "B", reason: "first on line 4"),
+            .init(line: 7, kind: .duplicate, key: "A", reason: "first on line 1"),
+        ])
+        // One line each, and never shortened: a report file keeps the whole key.
+        #expect(file.problems[1].description == "line 3: invalid: key contains whitespace: \"b c\"")
+        #expect(file.problems[2].description == "line 5: invalid: key contains whitespace: \"\(long)\"")
+        #expect(file.problems[3].description == "line 6: duplicate: first on line 4: \"B\"")
+        #expect(KeyFile.Problem(line: 1, kind: .invalid, key: "a\tb", reason: "r").description == "line 1: invalid: r: \"a\\tb\"")
+    }
+
     @Test func patternMustMatchTheWholeKey() throws {
         let text = "09011112\n0901111\n09O61110\n123456789\n09011112"
         for pattern in ["^[0-9]{8}$", "[0-9]{8}"] {

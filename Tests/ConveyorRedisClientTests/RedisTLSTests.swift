@@ -19,11 +19,15 @@ struct RedisTLSTests {
         #expect(try await redis.pipeline([["PING"], ["ECHO", "x"]]).count == 2)
         await redis.close()
 
-        // The system trust roots don't know the self-signed certificate.
+        // The system trust roots don't know the self-signed certificate: the handshake fails,
+        // and says why (not a refused connection, a timeout or a rejected AUTH).
         var untrusted = configuration
         untrusted.tls = TLSConfiguration.makeClientConfiguration()
-        await #expect(throws: (any Error).self) {
+        let error = try await #require(throws: RedisClientError.self) {
             _ = try await RedisConnection.connect(configuration: untrusted)
         }
+        #expect(error.kind == .tlsHandshakeFailed, "\(error)")
+        #expect(error.message.contains("TLS handshake with Redis at 127.0.0.1:\(tlsPort) failed"), "\(error)")
+        #expect(error.message.contains("CERTIFICATE_VERIFY_FAILED"), "TLS's own reason: \(error)")
     }
 }

@@ -28,8 +28,11 @@ struct DemoCommand: AsyncParsableCommand {
         let storePath = root.appendingPathComponent("demo.sqlite").path
         let exports = root.appendingPathComponent("exports")
         let keyFilePath = root.appendingPathComponent("hsn_codes_sample.txt").path
+        // A damaged installation fails here, before anything is submitted, naming the file.
+        let data = try DemoData.bundled()
+        _ = try DemoData.bundledDataset.get()
         try Self.reset(root: root, storePath: storePath, exports: exports)
-        try DemoData.hsnCodes.write(toFile: keyFilePath, atomically: true, encoding: .utf8)
+        try data.text(of: DemoData.keyFileName).write(toFile: keyFilePath, atomically: true, encoding: .utf8)
 
         terminal.line("Conveyor demo: the TradeStat export batch on the embedded SQLite store")
         terminal.line("")
@@ -51,8 +54,10 @@ struct DemoCommand: AsyncParsableCommand {
         terminal.line("2. Submitted \(handles.count) jobs as batch '\(batchID)' to \(storePath)")
         terminal.line("3. Running \(workers) workers × \(concurrency) in this process (\(retryKey) fails once on purpose)")
 
+        // The demo's job is registered here only: `conveyor worker` does not run it.
         var registry = ConveyorCommand.registry
         BuiltinJobs.register(into: &registry)
+        registry.register(TradeStatExportJob.self)
         let logger = Logger(label: "conveyor.demo")
         let running = (0..<max(1, workers)).map { index in
             Worker(backend: backend, registry: registry, configuration: .init(

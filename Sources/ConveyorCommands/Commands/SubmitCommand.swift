@@ -8,10 +8,16 @@ struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
         abstract: "Enqueue one job, or one job per key of a TXT/CSV file as one batch.",
+        // Lines end in `\` so that each paragraph is one line of text, which the help wraps to the terminal.
         discussion: """
-            With --file, each key becomes a job whose payload is {"<key-field>": "<key>"}, all in one batch
-            that `conveyor results` reports on. Unique keys (NAME:KEY) make a second submission of the same file
+            With --file, each key becomes a job whose payload is {"<key-field>": "<key>"}, all in one batch \
+            that `conveyor results` reports on. Unique keys (NAME:KEY) make a second submission of the same file \
             skip the keys already queued or done, so an interrupted submission can simply be run again.
+
+            Bad lines and duplicates are reported with their line numbers: the first 20 bad lines and 10 duplicates \
+            on the terminal. For every one of them, use --errors FILE (one per line, as JSON lines \
+            {"line":N,"kind":"invalid"|"duplicate","key":"…","reason":"…"}, or as plain text when FILE ends in .txt) \
+            or --json (a JSON summary on standard output instead of the text report).
             """
     )
 
@@ -59,6 +65,14 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Batch id to use instead of a generated one.")
     var batch: String?
 
+    @Option(help: ArgumentHelp(
+        "With --file: write every bad line and duplicate to this file, one per line, as JSON lines or, when the name ends in .txt, as plain text.",
+        valueName: "file"))
+    var errors: String?
+
+    @Flag(help: "With --file: print a JSON summary (submitted count, batch id, every bad line and duplicate) instead of the text report.")
+    var json = false
+
     func validate() throws {
         if payload != nil && file != nil {
             throw ValidationError("use either --payload or --file, not both")
@@ -67,6 +81,9 @@ struct SubmitCommand: AsyncParsableCommand {
             throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high")
         }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        if file == nil, errors != nil || json {
+            throw ValidationError("--errors and --json report on a key file: use them with --file")
+        }
     }
 
     func run() async throws {
@@ -89,18 +106,17 @@ struct SubmitCommand: AsyncParsableCommand {
 
         let format: KeyFile.Format? = column.map { .csv(column: $0) }
         let keys = try KeyFile.load(contentsOf: file, format: format, configuration: .init(pattern: pattern))
-        terminal.line("Loaded \(keys.summary)")
-        for issue in keys.issues.prefix(20) { terminal.line("  bad \(issue)") }
-        if keys.issues.count > 20 { terminal.line("  … and \(keys.issues.count - 20) more bad lines") }
-        for duplicate in keys.duplicates.prefix(10) {
-            terminal.line("  duplicate line \(duplicate.line): '\(duplicate.key)' (first on line \(duplicate.firstLine))")
+        if let errors { try Self.writeProblems(keys.problems, to: errors) }
+        if !json { Self.report(keys, errorsFile: errors, on: terminal) }
+        guard !keys.keys.isEmpty else {
+            if json { terminal.line(try Self.summaryJSON(keys, batchID: nil, submitted: 0, alreadyQueued: 0)) }
+            throw CommandError("\(file): no valid keys to submit")
         }
-        if keys.duplicates.count > 10 { terminal.line("  … and \(keys.duplicates.count - 10) more duplicates") }
-        guard !keys.keys.isEmpty else { throw CommandError("\(file): no valid keys to submit") }
 
         let batchID = batch ?? Self.makeBatchID()
         try await backend.createBatch(NewBatch(id: batchID, name: "\(name) × \(URL(fileURLWithPath: file).lastPathComponent)"))
-        let progress = ProgressBar(terminal: terminal, label: "Submitting")
+        // Standard output carries only the summary with --json.
+        let progress = json ? nil : ProgressBar(terminal: terminal, label: "Submitting")
         var created = 0
         var duplicates = 0
         let encoder = JSONEncoder()
@@ -114,9 +130,13 @@ struct SubmitCommand: AsyncParsableCommand {
             let results = try await client.enqueue(jobs)
             duplicates += results.filter(\.isDuplicate).count
             created += results.count - results.filter(\.isDuplicate).count
-            progress.update(done: chunkStart + chunk.count, total: keys.keys.count)
+            progress?.update(done: chunkStart + chunk.count, total: keys.keys.count)
         }
-        progress.finish()
+        progress?.finish()
+        if json {
+            terminal.line(try Self.summaryJSON(keys, batchID: batchID, submitted: created, alreadyQueued: duplicates))
+            return
+        }
         terminal.line("Batch \(batchID): \(created) submitted" + (duplicates > 0 ? ", \(duplicates) already queued or done (unique keys)" : ""))
         terminal.line("Follow it with: conveyor batch status \(batchID) --watch   ·   conveyor batch results \(batchID)")
     }

@@ -10,8 +10,8 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run jobs of the kinds built into this program until stopped (SIGTERM/SIGINT drain gracefully).",
         discussion: """
-            Built-in kinds: conveyor.command (runs --command with the job's fields), conveyor.echo, conveyor.sleep,
-            tradestat.export; plus every job type the embedding program registered.
+            Built-in kinds: conveyor.command (runs --command with the job's fields), conveyor.echo, conveyor.sleep;
+            plus every job type the embedding program registered.
             """
     )
 
@@ -67,7 +67,6 @@ struct WorkerCommand: AsyncParsableCommand {
         if workQueues.isEmpty {
             workQueues = try await backend.queueStats().map(\.queue)
             if workQueues.isEmpty { workQueues = ["default"] }
-            if !workQueues.contains(TradeStatExportJob.queue) { workQueues.append(TradeStatExportJob.queue) }
         }
         let worker = Worker(backend: backend, registry: registry, configuration: .init(
             queues: workQueues, concurrency: concurrency, prefetch: prefetch, lease: lease.duration,

@@ -4,8 +4,9 @@ import Foundation
 /// The demo's job, shaped like the seed TradeStat ingestor's: for one HSN code, gather
 /// seven years of export figures, merge them, and write one consolidated JSON export.
 ///
-/// The figures come from the bundled sample dataset instead of a website; each year costs
-/// a short pause, as a request would.
+/// The figures come from the demo's data files (``DemoData``) instead of a website; each
+/// year costs a short pause, as a request would. Only `conveyor demo` registers it: it is
+/// not a built-in job of `conveyor worker`.
 public struct TradeStatExportJob: Job {
     public static let name = "tradestat.export"
     public static let queue = "tradestat"
@@ -35,7 +36,11 @@ public struct TradeStatExportJob: Job {
     }
 
     public func run(_ context: JobContext) async throws -> Summary {
-        let rows = DemoDataset.rows(for: key)
+        let rows: [DemoDataset.Row]
+        switch DemoData.bundledDataset {
+        case .success(let dataset): rows = dataset.rows(for: key)
+        case .failure(let error): throw JobError.permanent(error.description)
+        }
         guard let description = rows.first?.description else {
             throw JobError.permanent("no trade data for HSN code \(key)")
         }
@@ -65,47 +70,5 @@ public struct TradeStatExportJob: Job {
         let data = try JSONSerialization.data(withJSONObject: export, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: file, options: .atomic)
         return Summary(hsn: key, years: years.count, countries: countries.count, totalValueUSD: total, file: file.path)
-    }
-}
-
-/// The bundled sample dataset, parsed once.
-enum DemoDataset {
-    struct Row: Sendable {
-        var hsn: String
-        var description: String
-        var year: Int
-        var country: String
-        var quantityKg: Int
-        var valueUSD: Int
-    }
-
-    static let byHSN: [String: [Row]] = {
-        var rows: [String: [Row]] = [:]
-        for line in DemoData.exports.split(separator: "\n").dropFirst() {
-            let fields = splitCSV(String(line))
-            guard fields.count == 6, let year = Int(fields[2]), let quantity = Int(fields[4]), let value = Int(fields[5]) else { continue }
-            rows[fields[0], default: []].append(Row(hsn: fields[0], description: fields[1], year: year, country: fields[3], quantityKg: quantity, valueUSD: value))
-        }
-        return rows
-    }()
-
-    static func rows(for hsn: String) -> [Row] { byHSN[hsn] ?? [] }
-
-    /// Splits one CSV line of the bundled file (quoted fields may hold commas).
-    static func splitCSV(_ line: String) -> [String] {
-        var fields: [String] = []
-        var current = ""
-        var quoted = false
-        for character in line {
-            switch character {
-            case "\"": quoted.toggle()
-            case "," where !quoted:
-                fields.append(current)
-                current = ""
-            default: current.append(character)
-            }
-        }
-        fields.append(current)
-        return fields
     }
 }

@@ -29,7 +29,6 @@ public enum BuiltinJobs {
             try await Task.sleep(for: .milliseconds(milliseconds))
             return payload
         }
-        registry.register(TradeStatExportJob.self)
         registry.register(name: command, retryPolicy: options.commandRetryPolicy) { payload, context in
             guard let template = options.commandTemplate else {
                 throw JobError.permanent("this worker has no command template; start it with: conveyor worker --command 'program {key}'")
