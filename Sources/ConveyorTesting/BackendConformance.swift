@@ -41,6 +41,15 @@ public enum BackendConformance {
 
     static let lease = Duration.seconds(30)
 
+    /// The model-based case (random operations against the store and ``MemoryBackend``),
+    /// apart from ``cases`` because it is long: stores run it as a test of its own.
+    public static func runModel(makeBackend: Factory) async throws {
+        let clock = ManualStoreClock()
+        try await $clock.withValue(clock) {
+            try await modelBased(try await makeBackend(clock))
+        }
+    }
+
     /// The most jobs one bounded store call (recovery, promotion, retention, purge, listing)
     /// should handle: factories give their store this, so the cases walk cursors.
     public static let stepLimit = 100
@@ -71,7 +80,6 @@ public enum BackendConformance {
         Case(name: "a worker's wait for work ends with an enqueue, and its job is claimed once", body: waitForWorkEndsOnEnqueue),
         Case(name: "concurrent claimers never share a job", body: concurrentClaims),
         Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
-        Case(name: "random operations leave every job and batch as the model does", body: modelBased),
     ] + batchCases + workflowCases + coordinationCases
 }
 

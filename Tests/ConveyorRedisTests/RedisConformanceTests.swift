@@ -35,3 +35,17 @@ struct RedisConformanceTests {
         return RedisBackend(configuration: configuration)
     }
 }
+
+/// Long: scripts/test runs it apart from the parallel suites.
+@Suite("RedisBackend model-based (heavy)")
+struct RedisModelTests {
+    @Test(arguments: [true, false])
+    func randomOperationsMatchTheModel(useFunctions: Bool) async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        var base = try RedisBackend.Configuration(url: server.url)
+        base.useFunctions = useFunctions
+        let configuration = base
+        try await BackendConformance.runModel { clock in RedisConformanceTests.backend(configuration, clock) }
+    }
+}

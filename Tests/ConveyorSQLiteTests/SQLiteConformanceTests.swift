@@ -14,3 +14,15 @@ struct SQLiteConformanceTests {
         }
     }
 }
+
+/// Long: scripts/test runs it apart from the parallel suites.
+@Suite("SQLiteBackend model-based (heavy)")
+struct SQLiteModelTests {
+    @Test func randomOperationsMatchTheModel() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await BackendConformance.runModel { clock in
+            try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), stepLimit: BackendConformance.stepLimit, clock: clock))
+        }
+    }
+}
