@@ -18,7 +18,7 @@ extension BackendConformance {
         let steps = environment["CONVEYOR_MODEL_STEPS"].flatMap { Int($0) } ?? 10_000
         let modelClock = ManualStoreClock()
         let model = MemoryBackend(clock: modelClock, stepLimit: stepLimit)
-        var run = ModelRun(store: backend, model: model, storeClock: clock, modelClock: modelClock, random: SplitMix64(seed: seed))
+        var run = ModelRun(store: backend, model: model, storeClock: clock, modelClock: modelClock, random: SeededGenerator(seed: seed))
         do {
             for step in 0..<steps {
                 try await run.step(step)
@@ -28,19 +28,6 @@ extension BackendConformance {
         } catch {
             Issue.record("the model-based case failed: \(error). Replay with CONVEYOR_MODEL_SEED=\(seed)")
         }
-    }
-}
-
-/// A small seeded generator, so a failing sequence can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -55,7 +42,7 @@ struct ModelRun {
     let model: MemoryBackend
     let storeClock: ManualStoreClock
     let modelClock: ManualStoreClock
-    var random: SplitMix64
+    var random: SeededGenerator
     /// Leases of claimed jobs, in each store (tokens may be numbered alike, but need not be).
     var storeLeases: [JobID: JobLease] = [:]
     var modelLeases: [JobID: JobLease] = [:]
@@ -66,7 +53,7 @@ struct ModelRun {
     static let queues = ["a", "b"]
     static let lease = Duration.seconds(1500)
 
-    init(store: any JobBackend, model: MemoryBackend, storeClock: ManualStoreClock, modelClock: ManualStoreClock, random: SplitMix64) {
+    init(store: any JobBackend, model: MemoryBackend, storeClock: ManualStoreClock, modelClock: ManualStoreClock, random: SeededGenerator) {
         self.store = store
         self.model = model
         self.storeClock = storeClock

@@ -1,3 +1,4 @@
+import ConveyorTesting
 import NIOCore
 import Testing
 
