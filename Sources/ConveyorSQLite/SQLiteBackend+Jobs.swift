@@ -326,7 +326,11 @@ extension SQLiteBackend {
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
             try cascade.run(db, now: now)
-            if let retention { try Self.deleteExpiredFinished(before: now - retention, limit: stepLimit, db) }
+            if let retention {
+                let from = self.retentionCursor.withLock { $0 }
+                let next = try Self.deleteExpiredFinished(before: now - retention, limit: stepLimit, from: from, db)
+                self.retentionCursor.withLock { $0 = next }
+            }
             return count
         }
         if recovered > 0 {
@@ -336,14 +340,37 @@ extension SQLiteBackend {
         return recovered
     }
 
-    /// Retention: finished jobs that finished before `cutoff`, oldest first, at most `limit`;
-    /// then finished batches none of whose members are left. Batch counters keep deleted
-    /// members (history), as a purge does.
-    static func deleteExpiredFinished(before cutoff: Int64, limit: Int, _ db: Database) throws {
-        try db.execute(sql: """
-            DELETE FROM jobs WHERE id IN (
-                SELECT id FROM jobs WHERE state IN (3, 5, 6) AND finished_at < ? ORDER BY finished_at LIMIT ?)
-            """, arguments: [cutoff, limit])
+    /// Retention: looks at the `limit` jobs after id `cursor` and deletes those that finished
+    /// before `cutoff`, stopping at the first that finished later (jobs finish roughly in id
+    /// order, so what follows is newer still) and passing over unfinished ones; then finished
+    /// batches none of whose members are left. Returns where the next call goes on (0, the
+    /// start, once the walk reached the end). Batch counters keep deleted members (history), as
+    /// a purge does.
+    static func deleteExpiredFinished(before cutoff: Int64, limit: Int, from cursor: Int64, _ db: Database) throws -> Int64 {
+        let window = try db.cachedStatement(sql: "SELECT id, state, finished_at FROM jobs WHERE id > ? ORDER BY id LIMIT ?")
+        window.bind(1, cursor)
+        window.bind(2, limit)
+        var expired: [Int64] = []
+        var next = cursor, seen = 0, stopped = false
+        try window.stepRows(db) { row in
+            seen += 1
+            guard !stopped else { return }
+            let id = columnInt64(row, 0)
+            let state = JobState(rawValue: Int(columnInt64(row, 1)))
+            if state?.isFinal == true {
+                guard !columnIsNull(row, 2), columnInt64(row, 2) < cutoff else {
+                    stopped = true
+                    return
+                }
+                expired.append(id)
+            }
+            next = id
+        }
+        let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ?")
+        for id in expired {
+            delete.bind(1, id)
+            try delete.stepDone(db)
+        }
         try db.execute(sql: """
             DELETE FROM batches WHERE id IN (
                 SELECT b.id FROM batches b WHERE b.finished_at < ?
@@ -351,6 +378,9 @@ extension SQLiteBackend {
                     AND NOT EXISTS (SELECT 1 FROM jobs w WHERE w.wait_batch = b.id AND w.state = 7)
                 ORDER BY b.finished_at LIMIT 100)
             """, arguments: [cutoff])
+        // Reached the end: start again from the lowest id (unfinished jobs passed over may have
+        // finished since).
+        return !stopped && seen < limit ? 0 : next
     }
 
     @discardableResult
@@ -454,46 +484,32 @@ extension SQLiteBackend {
     }
 
     /// Deletes at most `stepLimit` matching jobs, lowest ids first, in one short transaction.
-    /// Finished jobs only: walks `jobs_finished` oldest first from the cursor (finished-at and
-    /// id), so a step never reads more than it deletes plus what other queues left in between.
-    /// Other states: walks ids from the cursor.
+    /// Walks ids from the cursor in windows of `stepLimit` × 20 ids, deleting at most
+    /// `stepLimit` matching jobs per step, so a step reads a bounded number of rows however
+    /// sparse the matches are.
     public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
         // Never active jobs, whatever the request says.
         let wanted = request.states.filter { $0 != .active }
         let states = wanted.map { String($0.rawValue) }.joined(separator: ",")
         guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
-        let finishedOnly = wanted.allSatisfy(\.isFinal)
-        let position = (cursor ?? "").split(separator: ":").compactMap { Int64($0) }
+        let after = cursor.flatMap { Int64($0) } ?? 0
         let stepLimit = configuration.stepLimit
+        let window = Int64(stepLimit) * 20
         let age = request.olderThan?.microseconds
         let (step, unfinishedLeft) = try await write { db, now -> (PurgeStep, Bool) in
-            var filter: String
-            var arguments: StatementArguments
-            let order: String
-            if finishedOnly {
-                // `state IN (3, 5, 6)` as written in the partial index, so SQLite uses it.
-                filter = "state IN (3, 5, 6) AND state IN (\(states))"
-                arguments = []
-                if position.count == 2 {
-                    filter += " AND (finished_at > ? OR (finished_at = ? AND id > ?))"
-                    arguments += [position[0], position[0], position[1]]
-                }
-                order = "finished_at, id"
-            } else {
-                filter = "id > ? AND state IN (\(states))"
-                arguments = [position.first ?? 0]
-                order = "id"
-            }
+            var filter = "id > ? AND id <= ? AND state IN (\(states))"
+            var arguments: StatementArguments = [after, after + window]
             if let queue = request.queue {
                 filter += " AND queue = ?"
                 arguments += [queue]
             }
             if let age {
-                filter += finishedOnly ? " AND finished_at < ?" : " AND coalesce(finished_at, created_at) < ?"
+                filter += " AND coalesce(finished_at, created_at) < ?"
                 arguments += [now - age]
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id, finished_at FROM jobs WHERE \(filter) ORDER BY \(order) LIMIT ?",
+            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) ORDER BY id LIMIT ?",
                                         arguments: arguments + [stepLimit + 1])
+            let lastID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM jobs") ?? 0
             let doomed = rows.prefix(stepLimit)
             // An unfinished job leaves as if cancelled: what waits on it is settled and its batch
             // counts it as cancelled. Finished jobs stay in their batch's counts (history).
@@ -515,9 +531,10 @@ extension SQLiteBackend {
                 try delete.stepDone(db)
                 deleted += db.changesCount
             }
-            let cursor = rows.count > stepLimit ? doomed.last.map { row in
-                finishedOnly ? "\(row[3] as Int64? ?? 0):\(row[0] as Int64)" : String(row[0] as Int64)
-            } : nil
+            // More matches in this window: go on after the last deleted; else after the window,
+            // unless it reached the last id.
+            let next: Int64? = rows.count > stepLimit ? doomed.last.map { $0[0] as Int64 } : (after + window < lastID ? after + window : nil)
+            let cursor = next.map(String.init)
             return (PurgeStep(deleted: deleted, cursor: cursor), unfinished && cascade.madeWork)
         }
         if unfinishedLeft { announceWork() }

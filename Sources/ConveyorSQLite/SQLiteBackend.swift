@@ -2,6 +2,7 @@ import Conveyor
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// The embedded default store: one SQLite file in WAL mode, shared safely by any number
 /// of processes on one machine.
@@ -54,6 +55,8 @@ public final class SQLiteBackend: JobBackend {
     let database: DatabaseQueue
     public let workSignal = AsyncSignal()
     public let completionSignal = AsyncSignal()
+    /// Where retention's walk over ids goes on (see `deleteExpiredFinished`).
+    let retentionCursor = Mutex<Int64>(0)
     private let workFile: WakeFile
     private let doneFile: WakeFile
 

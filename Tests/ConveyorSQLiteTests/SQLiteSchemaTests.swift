@@ -36,7 +36,7 @@ struct SQLiteSchemaTests {
         let applied = try await store.database.read { try SQLiteSchema.migrator.appliedIdentifiers($0) }
         #expect(applied == Set(SQLiteSchema.migrator.migrations))
         let indexes = try await store.database.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index'") }
-        #expect(indexes.contains("jobs_finished"))
+        #expect(indexes.contains("batches_finished"))
         // And it still works as a store.
         let claimed = try await store.claim(queues: ["default"], limit: 10, lease: .seconds(30), workerID: "w")
         #expect(claimed.map(\.id) == [JobID(1)])
