@@ -268,12 +268,12 @@ extension JobAdministration where Self: JobInspection {
         return cancelled
     }
 
-    /// Makes every dead job (of `queue`, if given) ready again with fresh attempts, a page of at
-    /// most 1,000 per store call. Returns how many were moved and how many stayed (their
+    /// Makes every dead job (of `queue` and `batchID`, if given) ready again with fresh
+    /// attempts, a page of at most 1,000 per store call. Returns how many were moved and how many stayed (their
     /// unique key was taken by a newer job, or their chain's parent did not succeed).
-    public func retryAllDead(queue: String? = nil) async throws -> (moved: Int, stayed: Int) {
+    public func retryAllDead(queue: String? = nil, batchID: String? = nil) async throws -> (moved: Int, stayed: Int) {
         var moved = 0, stayed = 0
-        try await forEachPage(of: JobQuery(states: [.dead], queue: queue, limit: 1000)) { page in
+        try await forEachPage(of: JobQuery(states: [.dead], queue: queue, batchID: batchID, limit: 1000)) { page in
             let count = try await retry(page.map(\.id)).count
             moved += count
             stayed += page.count - count

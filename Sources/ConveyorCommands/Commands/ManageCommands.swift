@@ -32,10 +32,9 @@ struct RetryCommand: AsyncParsableCommand {
         var asked = targets.count
         if allDead || batch != nil {
             // A page of dead jobs per store call, so millions never go in one call.
-            try await backend.forEachPage(of: JobQuery(states: [.dead], queue: queue, batchID: batch, limit: 1000)) { page in
-                asked += page.count
-                moved += try await backend.retry(page.map(\.id)).count
-            }
+            let dead = try await backend.retryAllDead(queue: queue, batchID: batch)
+            moved += dead.moved
+            asked += dead.moved + dead.stayed
         }
         print("Retrying \(moved) job(s)" + (moved < asked ? "; \(asked - moved) were not dead or cancelled, or their unique key is taken" : ""))
     }
