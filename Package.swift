@@ -50,7 +50,9 @@ let package = Package(
         .target(
             name: "ConveyorCommands",
             dependencies: [
-                "Conveyor", "ConveyorSQLite", "ConveyorIngest", "ConveyorRedis",
+                // No store module: the program passes the stores it links (the `conveyor`
+                // binary: SQLite and Redis), and `demo` opens SQLite through them.
+                "Conveyor", "ConveyorIngest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -60,7 +62,7 @@ let package = Package(
             // The demo's key file and export figures, read when `conveyor demo` runs.
             resources: [.copy("Demo/Dataset")]
         ),
-        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands"]),
+        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorRedis"]),
         .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),
         // Our own Redis client (no Swift Redis client can be had here): RESP parser, pipelined
         // connections, pool, scripts, TLS. NIO stays out of the core and the SQLite store.

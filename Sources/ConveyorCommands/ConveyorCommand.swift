@@ -11,7 +11,8 @@ import Synchronization
 ///     static func main() async {
 ///         var jobs = JobRegistry()
 ///         jobs.register(ExportHSN.self)
-///         await ConveyorCommand.main(registry: jobs)   // `swift run my-app worker` runs ExportHSN
+///         // `swift run my-app worker --store redis://…` runs ExportHSN; only Redis is linked.
+///         await ConveyorCommand.main(registry: jobs, stores: [RedisStoreProvider()])
 ///     }
 /// }
 /// ```
@@ -33,15 +34,24 @@ public struct ConveyorCommand: AsyncParsableCommand {
 
     public static var registry: JobRegistry { userRegistry.withLock { $0 } }
 
-    /// Runs the command line with `registry`'s job types available to `worker`.
-    public static func main(registry: JobRegistry, arguments: [String]? = nil) async {
+    /// The stores `--store` can name, set by the program (the `conveyor` binary passes SQLite
+    /// and Redis), so a program that embeds these commands links only the stores it uses.
+    static let userStores = Mutex(StoreProviders([]))
+
+    public static var stores: StoreProviders { userStores.withLock { $0 } }
+
+    /// Runs the command line with `registry`'s job types available to `worker`, and `stores`
+    /// (with the memory store) as what `--store` can open.
+    public static func main(registry: JobRegistry, stores: [any StoreProvider], arguments: [String]? = nil) async {
         userRegistry.withLock { $0 = registry }
+        userStores.withLock { $0 = StoreProviders(stores) }
         await main(arguments)
     }
 
     /// Parses and runs one command line and returns its exit code (for tests and embedding).
-    public static func run(arguments: [String], registry: JobRegistry? = nil) async -> Int32 {
+    public static func run(arguments: [String], registry: JobRegistry? = nil, stores: [any StoreProvider]? = nil) async -> Int32 {
         if let registry { userRegistry.withLock { $0 = registry } }
+        if let stores { userStores.withLock { $0 = StoreProviders(stores) } }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

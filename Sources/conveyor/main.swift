@@ -1,6 +1,8 @@
 import Conveyor
 import ConveyorCommands
+import ConveyorRedis
+import ConveyorSQLite
 
-// This binary runs the built-in job kinds only; a program embedding ConveyorCommands
-// passes a registry with its own job types instead.
-await ConveyorCommand.main(registry: JobRegistry())
+// This binary runs the built-in job kinds only, on SQLite and Redis; a program embedding
+// ConveyorCommands passes a registry with its own job types, and the stores it links.
+await ConveyorCommand.main(registry: JobRegistry(), stores: [SQLiteStoreProvider(), RedisStoreProvider()])

@@ -45,10 +45,12 @@ public struct JobClient: Sendable {
         }
     }
 
-    public let backend: any JobBackend
+    /// The store: any that implements the core; following a job's result needs
+    /// ``JobInspection``.
+    public let backend: any JobQueueStore
     public var configuration: Configuration
 
-    public init(backend: any JobBackend, configuration: Configuration = .init()) {
+    public init(backend: any JobQueueStore, configuration: Configuration = .init()) {
         self.backend = backend
         self.configuration = configuration
     }
@@ -105,9 +107,9 @@ public struct JobHandle<Output: Codable & Sendable>: Sendable {
     public let id: JobID
     /// `true` when the enqueue found an existing job with the same unique key.
     public let isDuplicate: Bool
-    public let backend: any JobBackend
+    public let backend: any JobQueueStore
 
-    public init(id: JobID, isDuplicate: Bool = false, backend: any JobBackend) {
+    public init(id: JobID, isDuplicate: Bool = false, backend: any JobQueueStore) {
         self.id = id
         self.isDuplicate = isDuplicate
         self.backend = backend
@@ -115,14 +117,16 @@ public struct JobHandle<Output: Codable & Sendable>: Sendable {
 
     /// The job's stored record now.
     public func record() async throws -> JobRecord {
-        guard let record = try await backend.job(id) else { throw ConveyorError.jobNotFound(id) }
+        let inspection = try backend.require((any JobInspection).self, neededBy: "reading a job's record")
+        guard let record = try await inspection.job(id) else { throw ConveyorError.jobNotFound(id) }
         return record
     }
 
     /// Waits for the job to finish and returns its output.
     /// - Throws: ``ConveyorError/jobFailed(_:_:)`` when it ended dead, ``ConveyorError/jobCancelled(_:)``.
     public func value(timeout: Duration? = nil) async throws -> Output {
-        let record = try await backend.waitUntilFinished(id, timeout: timeout)
+        let inspection = try backend.require((any JobInspection).self, neededBy: "waiting for a job's result")
+        let record = try await inspection.waitUntilFinished(id, timeout: timeout)
         switch record.state {
         case .succeeded:
             do {

@@ -17,6 +17,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidHeaders(job: String, reason: String)
     /// A leader's write was refused: its leadership expired or passed to another holder.
     case notLeader(String)
+    /// The store does not implement what an operation needs (`capability` names the protocols).
+    case unsupported(store: String, capability: String, neededBy: String)
     case storeFailure(String)
 
     public var description: String {
@@ -50,6 +52,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "the headers of '\(job)' are invalid: \(reason); nothing of this enqueue was stored"
         case .notLeader(let name):
             "this process no longer leads '\(name)' (its lease expired or another process took it over); nothing was written"
+        case .unsupported(let store, let capability, let neededBy):
+            "\(neededBy) needs a store with \(capability), and \(store) does not have it; use a store that does (SQLite, Redis)"
         case .storeFailure(let message):
             message
         }

@@ -57,7 +57,7 @@ public struct JobContext: Sendable {
     /// The batch this one waited for (a chord's callback): read its outputs with ``batchResults(as:)``.
     public var waitedForBatch: String?
     /// The store the job came from.
-    public var backend: (any JobBackend)?
+    public var backend: (any JobQueueStore)?
     /// This attempt's lease: its ``JobLease/token`` grows with every claim of the job, so a sink
     /// that stores the highest token it has seen per job can refuse the writes of an attempt
     /// that lost its lease to a newer one.
@@ -70,7 +70,7 @@ public struct JobContext: Sendable {
     public init(
         id: JobID, name: String, queue: String, attempt: Int, maxAttempts: Int, batchID: String?,
         workerID: String, enqueuedAt: Date, logger: Logger,
-        parentID: JobID? = nil, waitedForBatch: String? = nil, backend: (any JobBackend)? = nil,
+        parentID: JobID? = nil, waitedForBatch: String? = nil, backend: (any JobQueueStore)? = nil,
         lease: JobLease? = nil
     ) {
         self.id = id; self.name = name; self.queue = queue; self.attempt = attempt
@@ -83,7 +83,8 @@ public struct JobContext: Sendable {
     /// The output of the job this one waited for (the previous link of a chain).
     public func parentResult<T: Decodable>(as type: T.Type = T.self) async throws -> T {
         guard let parentID, let backend else { throw JobError.permanent("job \(id) has no parent job to read a result from") }
-        guard let parent = try await backend.job(parentID), let result = parent.result else {
+        let inspection = try backend.require((any JobInspection).self, neededBy: "reading a parent job's result")
+        guard let parent = try await inspection.job(parentID), let result = parent.result else {
             throw JobError.permanent("the parent job \(parentID) of job \(id) has no stored result (was it purged?)")
         }
         do {
@@ -97,7 +98,8 @@ public struct JobContext: Sendable {
     /// in the order they were enqueued: each member's output, or its last error.
     public func batchResults<T: Decodable>(as type: T.Type = T.self) async throws -> [Result<T, JobFailure>] {
         guard let waitedForBatch, let backend else { throw JobError.permanent("job \(id) did not wait for a batch") }
-        let members = try await backend.allJobs(JobQuery(batchID: waitedForBatch))
+        let inspection = try backend.require((any JobInspection).self, neededBy: "reading a batch's results")
+        let members = try await inspection.allJobs(JobQuery(batchID: waitedForBatch))
         let decoder = JSONDecoder()
         return members.map { member in
             guard member.state == .succeeded, let result = member.result else {

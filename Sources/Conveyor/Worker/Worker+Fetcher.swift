@@ -74,7 +74,8 @@ extension Worker {
     /// Adds the store's queues that this worker does not claim from yet.
     private func discoverQueues() async {
         do {
-            let known = try await backend.queueStats().map(\.queue)
+            let inspection = try backend.require((any JobInspection).self, neededBy: "a worker that discovers queues")
+            let known = try await inspection.queueStats().map(\.queue)
             let added = state.withLock { state -> [String] in
                 let new = known.filter { !state.queues.contains($0) }.sorted()
                 state.queues += new

@@ -48,7 +48,7 @@ extension Worker {
                 let lost = try await backend.heartbeat(leases, lease: configuration.lease)
                 if !lost.isEmpty { loseLeases(lost) }
             }
-            try await backend.registerWorker(workerInfo(startedAt: startedAt))
+            try await (backend as? any WorkerRegistry)?.registerWorker(workerInfo(startedAt: startedAt))
         } catch {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
         }

@@ -20,7 +20,9 @@ import Synchronization
 /// try await worker.run()
 /// ```
 public final class Worker: Service, Sendable {
-    public let backend: any JobBackend
+    /// The store: any that implements the core. It is registered with if it keeps a
+    /// ``WorkerRegistry``; discovering queues needs ``JobInspection``.
+    public let backend: any JobQueueStore
     public let registry: JobRegistry
     public let configuration: Configuration
 
@@ -63,7 +65,7 @@ public final class Worker: Service, Sendable {
     /// attempt is abandoned (its lease left to expire).
     static let abandonAfter = Duration.seconds(1)
 
-    public init(backend: any JobBackend, registry: JobRegistry, configuration: Configuration = .init()) {
+    public init(backend: any JobQueueStore, registry: JobRegistry, configuration: Configuration = .init()) {
         self.backend = backend
         self.registry = registry
         self.configuration = configuration
@@ -139,7 +141,7 @@ public final class Worker: Service, Sendable {
             await services.waitForAll()
         }
         await handBack()
-        try? await backend.unregisterWorker(id: configuration.id)
+        try? await (backend as? any WorkerRegistry)?.unregisterWorker(id: configuration.id)
         logger.info("worker stopped", metadata: ["worker": "\(configuration.id)", "processed": "\(processedCount)"])
     }
 
@@ -149,7 +151,8 @@ public final class Worker: Service, Sendable {
         var failures = 0
         while true {
             do {
-                try await backend.registerWorker(workerInfo(startedAt: startedAt))
+                guard let registry = backend as? any WorkerRegistry else { return }
+                try await registry.registerWorker(workerInfo(startedAt: startedAt))
                 if failures > 0 { logger.info("store reachable; worker registered", metadata: ["worker": "\(configuration.id)"]) }
                 return
             } catch {

@@ -121,11 +121,16 @@ public indirect enum Workflow: Sendable, Hashable {
 }
 
 extension JobClient {
-    /// Enqueues a whole workflow atomically. Returns every job's result, in plan order.
+    /// Enqueues a whole workflow atomically, in one store call. Returns every job's result,
+    /// in plan order.
+    ///
+    /// Its groups are plain batches (no callbacks of their own: a chord's callback is a job
+    /// that depends on its group), which the enqueue creates as their first member is stored,
+    /// before the jobs that depend on them.
     @discardableResult
     public func enqueue(_ workflow: Workflow, batchID: String? = nil) async throws -> [EnqueueResult] {
         let plan = try workflow.plan(in: batchID)
-        for batch in plan.batches { try await backend.createBatch(batch) }
+        precondition(plan.batches.allSatisfy { $0.onSuccess == nil && $0.onComplete == nil && $0.name == nil }, "a workflow's groups are plain batches")
         return try await enqueue(plan.jobs)
     }
 }

@@ -10,7 +10,7 @@ struct BatchCommand: AsyncParsableCommand {
         subcommands: [List.self, Status.self, Results.self, Recover.self, Cancel.self]
     )
 
-    static func find(_ id: String, in backend: any JobBackend, store: String) async throws -> Batch {
+    static func find(_ id: String, in backend: any BatchStore, store: String) async throws -> Batch {
         guard let batch = try await backend.batch(id) else {
             throw CommandError("no batch '\(id)' in \(store); see: conveyor batch list")
         }
@@ -34,7 +34,7 @@ struct BatchCommand: AsyncParsableCommand {
         @Option(help: "Most batches listed.") var limit = 20
 
         func run() async throws {
-            let batches = try await storeOptions.open().batches(limit: limit)
+            let batches = try await storeOptions.open((any BatchStore).self, for: "batch list").batches(limit: limit)
             guard !batches.isEmpty else {
                 print("No batches yet. Submit one with: conveyor submit NAME --file KEYS")
                 return
@@ -57,7 +57,7 @@ struct BatchCommand: AsyncParsableCommand {
         @Flag(help: "Show a live progress bar until the batch finishes.") var watch = false
 
         func run() async throws {
-            let backend = try storeOptions.open()
+            let backend = try storeOptions.open((any BatchStore & JobInspection).self, for: "batch status")
             var batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             print("Batch \(batch.id)" + (batch.name.map { " (\($0))" } ?? ""))
             if watch && !batch.isFinished {
@@ -86,7 +86,7 @@ struct BatchCommand: AsyncParsableCommand {
         @Flag(help: "List only dead and retrying jobs.") var failed = false
 
         func run() async throws {
-            let backend = try storeOptions.open()
+            let backend = try storeOptions.open((any BatchStore & JobInspection).self, for: "batch results")
             let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let jobs = try await backend.jobs(JobQuery(states: failed ? [.dead, .retrying] : nil, batchID: id, limit: limit))
             print(ResultsCommand.report(summary: batch, jobs: jobs, limit: limit))
@@ -100,7 +100,7 @@ struct BatchCommand: AsyncParsableCommand {
         @Flag(help: "Skip jobs that failed permanently (bad input, unknown job).") var retryableOnly = false
 
         func run() async throws {
-            let backend = try storeOptions.open()
+            let backend = try storeOptions.open((any BatchStore).self, for: "batch recover")
             let batch = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let moved = try await backend.recoverBatch(id, onlyRetryable: retryableOnly)
             let skipped = batch[.dead] - moved.count
@@ -114,7 +114,7 @@ struct BatchCommand: AsyncParsableCommand {
         @Argument(help: "The batch id.") var id: String
 
         func run() async throws {
-            let backend = try storeOptions.open()
+            let backend = try storeOptions.open((any BatchStore & JobAdministration & JobInspection).self, for: "batch cancel")
             _ = try await BatchCommand.find(id, in: backend, store: storeOptions.shownURL)
             let cancelled = try await backend.cancelBatch(id)
             print("Cancelled \(cancelled) job(s) of batch \(id)")

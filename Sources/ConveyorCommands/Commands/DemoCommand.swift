@@ -1,7 +1,6 @@
 import ArgumentParser
 import Conveyor
 import ConveyorIngest
-import ConveyorSQLite
 import Foundation
 import Logging
 
@@ -43,7 +42,12 @@ struct DemoCommand: AsyncParsableCommand {
             terminal.line("   duplicate line \(duplicate.line): '\(duplicate.key)' (first on line \(duplicate.firstLine)), skipped")
         }
 
-        let backend = try SQLiteBackend(path: storePath)
+        // The embedded SQLite store, through the stores this program links (the `conveyor`
+        // binary links it; a program embedding these commands without it cannot run the demo).
+        guard ConveyorCommand.stores.provider(for: StoreURL("sqlite:")) != nil else {
+            throw CommandError("the demo runs on the embedded SQLite store, and this program does not link it (pass SQLiteStoreProvider() to ConveyorCommand.main)")
+        }
+        let backend = try ConveyorCommand.stores.open("sqlite://" + storePath, as: (any BatchStore & JobInspection).self, neededBy: "`conveyor demo`")
         let client = JobClient(backend: backend)
         let batchID = "demo"
         let retryKey = "09042110"

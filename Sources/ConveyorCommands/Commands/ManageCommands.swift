@@ -26,7 +26,7 @@ struct RetryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open((any JobAdministration & JobInspection).self, for: "retry")
         let targets = try parseIDs(ids)
         var moved = targets.isEmpty ? 0 : try await backend.retry(targets).count
         var asked = targets.count
@@ -53,7 +53,7 @@ struct CancelCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open((any JobAdministration & JobInspection).self, for: "cancel")
         let targets = try parseIDs(ids)
         let cancelled = targets.isEmpty ? 0 : try await backend.cancel(targets).count
         var ofBatch = 0
@@ -68,7 +68,7 @@ struct PauseCommand: AsyncParsableCommand {
     @Argument(help: "The queue.") var queue: String
 
     func run() async throws {
-        try await storeOptions.open().pause(queue: queue)
+        try await storeOptions.open((any JobAdministration).self, for: "pause").pause(queue: queue)
         print("Paused queue '\(queue)'; running jobs finish, no new ones start. Undo with: conveyor resume \(queue)")
     }
 }
@@ -79,7 +79,7 @@ struct ResumeCommand: AsyncParsableCommand {
     @Argument(help: "The queue.") var queue: String
 
     func run() async throws {
-        try await storeOptions.open().resume(queue: queue)
+        try await storeOptions.open((any JobAdministration).self, for: "resume").resume(queue: queue)
         print("Resumed queue '\(queue)'")
     }
 }
@@ -102,7 +102,7 @@ struct PurgeCommand: AsyncParsableCommand {
             return state
         }
         let request = PurgeRequest(queue: queue, states: states, olderThan: olderThan?.duration)
-        let count = try await storeOptions.open().purge(request)
+        let count = try await storeOptions.open((any JobAdministration).self, for: "purge").purge(request)
         print("Purged \(count) job(s)")
     }
 }

@@ -27,7 +27,7 @@ struct ResultsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open((any BatchStore & JobInspection).self, for: "results")
         let terminal = Terminal()
         let latest = batch == nil ? try await backend.batches(limit: 50).first(where: { $0.total > 0 })?.id : nil
         guard let batchID = batch ?? latest else {

@@ -15,12 +15,12 @@ struct StatusCommand: AsyncParsableCommand {
     var workersSeenWithin = DurationArgument(.seconds(60))
 
     func run() async throws {
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open((any JobInspection & WorkerRegistry).self, for: "status")
         let terminal = Terminal()
         terminal.line(try await Self.report(backend: backend, url: storeOptions.shownURL, workersSeenWithin: workersSeenWithin.duration))
     }
 
-    static func report(backend: any JobBackend, url: String, workersSeenWithin: Duration) async throws -> String {
+    static func report(backend: any JobInspection & WorkerRegistry, url: String, workersSeenWithin: Duration) async throws -> String {
         let stats = try await backend.queueStats()
         var lines = ["Store: \(url)", ""]
         if stats.isEmpty {

@@ -88,7 +88,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let terminal = Terminal()
-        let backend = try storeOptions.open()
+        let backend = try storeOptions.open((any BatchStore).self, for: "submit")
         let client = JobClient(backend: backend)
         let delay = self.delay?.duration
         let priority = Priority(priority)!

@@ -65,7 +65,8 @@ struct WorkerCommand: AsyncParsableCommand {
         // Without --queues: every queue of the store, including those first used later.
         let discovers = workQueues.isEmpty
         if workQueues.isEmpty {
-            workQueues = try await backend.queueStats().map(\.queue)
+            let inspection = try backend.require((any JobInspection).self, neededBy: "`conveyor worker` without --queues", storeName: storeOptions.shownURL)
+            workQueues = try await inspection.queueStats().map(\.queue)
             if workQueues.isEmpty { workQueues = ["default"] }
         }
         let worker = Worker(backend: backend, registry: registry, configuration: .init(
