@@ -110,6 +110,7 @@ extension RedisBackend {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
+        try new.validate()
         var arguments: [RESPArgument] = [clockOffset, .string(new.id), .string(new.name ?? "")]
         for callback in [new.onSuccess, new.onComplete] {
             guard let job = callback else {

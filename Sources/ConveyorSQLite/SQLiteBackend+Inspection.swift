@@ -109,6 +109,7 @@ extension SQLiteBackend {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
+        try new.validate()
         let batch = try await write { db, now -> Batch in
             try db.execute(sql: "INSERT OR IGNORE INTO batches (id, name, created_at) VALUES (?, ?, ?)", arguments: [new.id, new.name, now])
             if db.changesCount == 1 {

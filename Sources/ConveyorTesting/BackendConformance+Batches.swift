@@ -6,6 +6,7 @@ extension BackendConformance {
     static let batchCases: [Case] = [
         Case(name: "batch counters stay exact through retries, deaths, cancels and recovery", body: batchCounters),
         Case(name: "batch callbacks become ready exactly once, success only when all succeeded", body: batchCallbacks),
+        Case(name: "a batch whose callback carries a unique key is refused whole", body: callbackUniqueKeys),
         Case(name: "recover re-enqueues dead members, optionally only retryable ones", body: selectiveRecover),
         Case(name: "the completion callback is released once under many concurrent completions", body: concurrentCompletions),
         Case(name: "batch progress streams until the batch finishes", body: batchProgress),
@@ -68,6 +69,28 @@ extension BackendConformance {
         #expect(!batch.isFinished)
         #expect(abs(batch.percentDone - 400.0 / 7) < 0.001)
         #expect(batch.finishedAt == nil)
+    }
+
+    /// REVIEW §1.5: stores used to differ (one threw a constraint error, the others let the
+    /// callback take the key from its holder). Every store now refuses such a batch whole.
+    static func callbackUniqueKeys(_ backend: any JobBackend) async throws {
+        let holder = try await backend.enqueue(job(uniqueKey: "report"))
+        for callbacks in [(job(uniqueKey: "report"), nil), (nil, job(uniqueKey: "fresh"))] as [(NewJob?, NewJob?)] {
+            do {
+                try await backend.createBatch(NewBatch(id: "keyed", onSuccess: callbacks.0, onComplete: callbacks.1))
+                Issue.record("a batch with a keyed callback was created")
+            } catch let error as ConveyorError {
+                guard case .invalidBatch("keyed", let reason) = error else { throw error }
+                #expect(reason.contains("unique key"), "\(reason)")
+            }
+        }
+        #expect(try await backend.batch("keyed") == nil, "nothing of a refused batch is stored")
+        #expect(try await backend.jobs(JobQuery()).map(\.id) == [holder.id], "the key's holder is untouched")
+        #expect(try await backend.enqueue(job(uniqueKey: "report")).isDuplicate)
+        var selfMember = job()
+        selfMember.batchID = "keyed"
+        await #expect(throws: ConveyorError.self) { try await backend.createBatch(NewBatch(id: "keyed", onComplete: selfMember)) }
+        #expect(try await backend.batch("keyed") == nil)
     }
 
     static func batchCallbacks(_ backend: any JobBackend) async throws {

@@ -15,6 +15,7 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case payloadTooLarge(job: String, bytes: Int, limit: Int)
     case invalidDependency(job: String, reason: String)
     case invalidHeaders(job: String, reason: String)
+    case invalidBatch(String, reason: String)
     /// A leader's write was refused: its leadership expired or passed to another holder.
     case notLeader(String)
     /// The store does not implement what an operation needs (`capability` names the protocols).
@@ -50,6 +51,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "'\(job)' has an invalid dependency: \(reason); nothing of this enqueue was stored"
         case .invalidHeaders(let job, let reason):
             "the headers of '\(job)' are invalid: \(reason); nothing of this enqueue was stored"
+        case .invalidBatch(let id, let reason):
+            "batch '\(id)' is invalid: \(reason); nothing of it was stored"
         case .notLeader(let name):
             "this process no longer leads '\(name)' (its lease expired or another process took it over); nothing was written"
         case .unsupported(let store, let capability, let neededBy):

@@ -486,6 +486,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
 
     @discardableResult
     public func createBatch(_ new: NewBatch) async throws -> Batch {
+        try new.validate()
         let now = clock.now()
         return mutate { storage in
             if let existing = storage.batches[new.id] { return existing.batch }

@@ -65,4 +65,20 @@ public struct NewBatch: Sendable, Hashable {
         self.onSuccess = onSuccess
         self.onComplete = onComplete
     }
+
+    /// What every store checks before creating the batch: an id, and callbacks without a
+    /// unique key (a callback is already one per batch, and a key held by another job would
+    /// leave the batch without its callback) or a batch of their own that is this one.
+    public func validate() throws {
+        guard !id.isEmpty else { throw ConveyorError.invalidBatch(id, reason: "its id is empty") }
+        for (role, callback) in [("onSuccess", onSuccess), ("onComplete", onComplete)] {
+            guard let callback else { continue }
+            if let key = callback.uniqueKey {
+                throw ConveyorError.invalidBatch(id, reason: "its \(role) callback '\(callback.name)' has the unique key '\(key)'; a callback is unique to its batch already, so it may not carry one")
+            }
+            if callback.batchID == id {
+                throw ConveyorError.invalidBatch(id, reason: "its \(role) callback '\(callback.name)' would be a member of the batch it waits for")
+            }
+        }
+    }
 }
