@@ -281,3 +281,16 @@ extension JobAdministration where Self: JobInspection {
         return (moved, stayed)
     }
 }
+
+/// SQL stores: enqueue inside the caller's own transaction, so a job exists exactly when the
+/// rows it refers to were committed (no job for a row that was rolled back, no row without
+/// its job). The jobs become visible, and workers hear of them, when the transaction commits;
+/// a rollback drops them with the caller's rows.
+///
+/// `Transaction` is the store's handle of an open write transaction: GRDB's `Database` for
+/// SQLite (a synchronous call inside `write`), a connection in a transaction for PostgreSQL.
+public protocol TransactionalEnqueue<Transaction>: JobQueueStore {
+    associatedtype Transaction
+    /// Stores the jobs, as ``JobQueueStore/enqueue(_:)`` would, inside `transaction`.
+    func enqueue(_ jobs: [NewJob], in transaction: Transaction) async throws -> [EnqueueResult]
+}
