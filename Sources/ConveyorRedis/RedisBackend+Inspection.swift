@@ -61,7 +61,10 @@ extension RedisBackend {
             let arguments: [RESPArgument] = [
                 clockOffset, .string(query.batchID ?? ""), .string(query.queue ?? ""),
                 .string(after), .int(query.limit - found.count), .int(max(1, configuration.listingBudget)),
-                query.newestFirst ? "1" : "",
+                query.newestFirst ? "1" : "", .string(query.name ?? ""),
+                .string(query.createdFrom.map(micros) ?? ""),
+                .string(query.createdBefore.map(micros) ?? ""),
+                query.includePayloads ? "" : "1",
             ] + (query.states ?? []).map { .int($0.rawValue) }
             let reply = try await run(RedisScripts.listJobs, "list jobs", arguments)
             guard let values = reply.array, values.count % 2 == 1, let cursor = values.first?.string else {

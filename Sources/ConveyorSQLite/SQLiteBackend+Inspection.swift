@@ -8,6 +8,10 @@ extension SQLiteBackend {
         started_at, finished_at, unique_key, batch_id, worker_id, lease_expires_at, error_kind, error_message, result,
         parent_id, wait_batch, headers
         """
+    /// The same, with an empty payload and no result: a listing's projection.
+    static let recordColumnsWithoutPayloads = recordColumns
+        .replacingOccurrences(of: "payload,", with: "X'' AS payload,")
+        .replacingOccurrences(of: "result,", with: "NULL AS result,")
 
     static func record(_ row: Row) throws -> JobRecord {
         let errorMessage: String? = row["error_message"]
@@ -60,12 +64,25 @@ extension SQLiteBackend {
             conditions.append("batch_id = ?")
             arguments += [batch]
         }
+        if let name = query.name {
+            conditions.append("name = ?")
+            arguments += [name]
+        }
+        if let from = query.createdFrom {
+            conditions.append("created_at >= ?")
+            arguments += [micros(from)]
+        }
+        if let before = query.createdBefore {
+            conditions.append("created_at < ?")
+            arguments += [micros(before)]
+        }
         if let after = query.after {
             conditions.append(query.newestFirst ? "id < ?" : "id > ?")
             arguments += [after.rawValue]
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT \(Self.recordColumns) FROM jobs \(whereClause) ORDER BY id \(query.newestFirst ? "DESC" : "") LIMIT \(max(0, query.limit))"
+        let columns = query.includePayloads ? Self.recordColumns : Self.recordColumnsWithoutPayloads
+        let sql = "SELECT \(columns) FROM jobs \(whereClause) ORDER BY id \(query.newestFirst ? "DESC" : "") LIMIT \(max(0, query.limit))"
         let finalArguments = arguments
         return try await read { db in
             try Row.fetchAll(db, sql: sql, arguments: finalArguments).map { try Self.record($0) }

@@ -400,6 +400,39 @@ extension BackendConformance {
         #expect(try await backend.jobs(JobQuery(queue: "other")).count == 1)
     }
 
+    /// Listings filter by name and enqueue time, page through sparse matches, and can leave
+    /// payloads and results out.
+    static func inspectionFilters(_ backend: any JobBackend) async throws {
+        let early = try await backend.enqueue((0..<3).map { _ in job("export", payload: #"{"big":"early"}"#) }).map(\.id)
+        clock.advance(by: .seconds(60))
+        let middle = clock.now()
+        let others = try await backend.enqueue((0..<250).map { _ in job("noise") }).map(\.id)
+        let late = try await backend.enqueue([job("export", payload: #"{"big":"late"}"#)])[0].id
+        clock.advance(by: .seconds(60))
+        let end = clock.now()
+        let claimed = try await backend.claim(queues: ["default"], limit: 1, lease: lease, workerID: "w")
+        try await backend.complete([.succeeded(claimed[0].lease, output: Data(#""done""#.utf8))])
+
+        #expect(try await backend.allJobs(JobQuery(name: "export")).map(\.id) == early + [late])
+        #expect(try await backend.allJobs(JobQuery(createdFrom: middle)).map(\.id) == others + [late])
+        #expect(try await backend.allJobs(JobQuery(createdBefore: middle)).map(\.id) == early)
+        #expect(try await backend.allJobs(JobQuery(createdFrom: end)).isEmpty)
+        #expect(try await backend.allJobs(JobQuery(name: "export", createdFrom: middle)).map(\.id) == [late])
+        // Newest first, one match per page across 250 jobs that do not match.
+        var pages: [[JobID]] = []
+        try await backend.forEachPage(of: JobQuery(limit: 1, newestFirst: true, name: "export")) { pages.append($0.map(\.id)) }
+        #expect(pages.flatMap { $0 } == [late] + early.reversed())
+        #expect(try await backend.jobs(JobQuery(states: [.succeeded], name: "export")).map(\.id) == [early[0]])
+
+        let full = try #require(try await backend.jobs(JobQuery(states: [.succeeded])).first)
+        #expect(full.payload == Data(#"{"big":"early"}"#.utf8))
+        #expect(full.result == Data(#""done""#.utf8))
+        let bare = try #require(try await backend.jobs(JobQuery(states: [.succeeded], includePayloads: false)).first)
+        #expect(bare.payload.isEmpty)
+        #expect(bare.result == nil)
+        #expect(bare.id == full.id && bare.name == full.name && bare.state == .succeeded && bare.attempt == 1 && bare.createdAt == full.createdAt)
+    }
+
     static func workerRegistry(_ backend: any JobBackend) async throws {
         let now = clock.now()
         // The caller's idea of the time is ignored: last-seen is the store's own.

@@ -75,6 +75,7 @@ public enum BackendConformance {
         Case(name: "purge older than a time keeps newer and unfinished jobs", body: purgeOlderThan),
         Case(name: "recovery, promotion and purge work in bounded steps", body: boundedSteps),
         Case(name: "inspection counts, lists and summarizes", body: inspection),
+        Case(name: "listings filter by name and time and can leave payloads out", body: inspectionFilters),
         Case(name: "workers are registered, seen and forgotten", body: workerRegistry),
         Case(name: "enqueue, retry and resume wake waiting workers", body: wakeUps),
         Case(name: "a worker's wait for work ends with an enqueue, and its job is claimed once", body: waitForWorkEndsOnEnqueue),

@@ -40,11 +40,23 @@ public struct WorkerInfo: Sendable, Hashable, Codable {
     }
 }
 
-/// Which jobs to list.
+/// Which jobs to list, and how much of each.
+///
+/// Every filter narrows the listing; a store walks ids in the listing's order a bounded
+/// number at a time, so a rare match among millions costs pages, never one long call.
 public struct JobQuery: Sendable, Hashable {
     public var states: [JobState]?
     public var queue: String?
     public var batchID: String?
+    /// Only jobs of this job name.
+    public var name: String?
+    /// Only jobs enqueued at or after this instant (the store's clock).
+    public var createdFrom: Date?
+    /// Only jobs enqueued before this instant.
+    public var createdBefore: Date?
+    /// `false` leaves out payloads and results (both empty in the records): a listing's
+    /// projection, cheap to move for pages of large jobs.
+    public var includePayloads: Bool
     /// Where a page starts: only jobs after this id in the listing's order (larger ids, or
     /// smaller ones when `newestFirst`). Page through a listing by passing the last id seen.
     public var after: JobID?
@@ -53,13 +65,28 @@ public struct JobQuery: Sendable, Hashable {
     public var newestFirst: Bool
 
     public init(states: [JobState]? = nil, queue: String? = nil, batchID: String? = nil, after: JobID? = nil, limit: Int = 100,
-                newestFirst: Bool = false) {
+                newestFirst: Bool = false, name: String? = nil, createdFrom: Date? = nil, createdBefore: Date? = nil,
+                includePayloads: Bool = true) {
         self.states = states
         self.queue = queue
         self.batchID = batchID
         self.after = after
         self.limit = limit
         self.newestFirst = newestFirst
+        self.name = name
+        self.createdFrom = createdFrom
+        self.createdBefore = createdBefore
+        self.includePayloads = includePayloads
+    }
+
+    /// Whether `record` passes every filter (not `after` or `limit`).
+    public func matches(_ record: JobRecord) -> Bool {
+        (states.map { $0.contains(record.state) } ?? true)
+            && (queue.map { $0 == record.queue } ?? true)
+            && (batchID.map { $0 == record.batchID } ?? true)
+            && (name.map { $0 == record.name } ?? true)
+            && (createdFrom.map { record.createdAt >= $0 } ?? true)
+            && (createdBefore.map { record.createdAt < $0 } ?? true)
     }
 }
 

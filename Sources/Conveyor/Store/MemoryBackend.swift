@@ -460,14 +460,17 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         storage.withLock { storage in
             storage.jobs.values
                 .filter { record in
-                    (query.states.map { $0.contains(record.state) } ?? true)
-                        && (query.queue.map { $0 == record.queue } ?? true)
-                        && (query.batchID.map { $0 == record.batchID } ?? true)
-                        && (query.after.map { query.newestFirst ? record.id < $0 : record.id > $0 } ?? true)
+                    query.matches(record) && (query.after.map { query.newestFirst ? record.id < $0 : record.id > $0 } ?? true)
                 }
                 .sorted { query.newestFirst ? $0.id > $1.id : $0.id < $1.id }
                 .prefix(query.limit)
-                .map { $0 }
+                .map { record in
+                    guard !query.includePayloads else { return record }
+                    var bare = record
+                    bare.payload = Data()
+                    bare.result = nil
+                    return bare
+                }
         }
     }
 

@@ -1,9 +1,20 @@
 local b, q, limit, budget = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6])
 local newestFirst = ARGV[7] == '1'
+-- Filters on the job's fixed part (name, enqueue time in µs) and the projection.
+local name, createdFrom, createdBefore = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local bare = ARGV[11] == '1'
+local fixedFilters = name ~= '' or createdFrom ~= nil or createdBefore ~= nil
 local want = nil
-if #ARGV >= 8 then
+if #ARGV >= 12 then
   want = {}
-  for i = 8, #ARGV do want[ARGV[i]] = true end
+  for i = 12, #ARGV do want[ARGV[i]] = true end
+end
+local function passes(r)
+  if name ~= '' and r.n ~= name then return false end
+  local c = tonumber(r.c)
+  if createdFrom and c < createdFrom then return false end
+  if createdBefore and c >= createdBefore then return false end
+  return true
 end
 local out = { '' }
 local found, looked = 0, 0
@@ -12,9 +23,13 @@ local function take(id)
   out[1] = id
   local h = loadM(id)
   if h and (not want or want[fmt(h.s)]) and (q == '' or h.q == q) then
-    out[#out + 1] = id
-    out[#out + 1] = fieldsOf(load(id))
-    found = found + 1
+    local r = load(id)
+    if not fixedFilters or passes(r) then
+      if bare then r.p, r.res = nil, nil end
+      out[#out + 1] = id
+      out[#out + 1] = fieldsOf(r)
+      found = found + 1
+    end
   end
 end
 local more
