@@ -1,28 +1,62 @@
 import Conveyor
 import GRDB
 
-/// Counter changes of the batches touched by one transaction, applied once per batch.
+/// Counter changes of the batches and queues touched by one transaction, applied once per
+/// batch and once per queue.
 ///
 /// A claim of 500 members of one batch moves its counters with one `UPDATE`, not 500:
-/// that keeps a batch's cost per completion O(1) and close to that of a plain job.
-/// ``Cascade`` reacts to batches that finish.
+/// that keeps a batch's cost per completion O(1) and close to that of a plain job. The
+/// queues' counts by state are kept the same way, so `queueStats` reads a row per queue
+/// instead of counting millions of jobs. ``Cascade`` reacts to batches that finish.
 struct BatchCounters {
     private var deltas: [String: [Int]] = [:]
+    private var queueDeltas: [String: [Int]] = [:]
 
-    var isEmpty: Bool { deltas.isEmpty }
+    /// Records that a job of `queue` (and member of `batch`) moved from `old` (nil: newly
+    /// inserted) to `new`.
+    mutating func move(_ batch: String?, queue: String?, from old: JobState?, to new: JobState) {
+        guard old != new else { return }
+        if let queue { Self.add(&queueDeltas, queue, from: old, to: new) }
+        if let batch { Self.add(&deltas, batch, from: old, to: new) }
+    }
 
-    /// Records that a member of `batch` moved from `old` (nil: newly inserted) to `new`.
-    mutating func move(_ batch: String?, from old: JobState?, to new: JobState) {
-        guard let batch, old != new else { return }
-        var row = deltas[batch] ?? Array(repeating: 0, count: SQLiteSchema.stateColumns.count)
+    /// Records that a job of `queue` in `state` was deleted. (Batches keep counting deleted
+    /// finished members: their counters are history.)
+    mutating func deleted(queue: String?, state: JobState) {
+        guard let queue else { return }
+        var row = queueDeltas[queue] ?? Array(repeating: 0, count: SQLiteSchema.stateColumns.count)
+        row[state.rawValue] -= 1
+        queueDeltas[queue] = row
+    }
+
+    private static func add(_ deltas: inout [String: [Int]], _ key: String, from old: JobState?, to new: JobState) {
+        var row = deltas[key] ?? Array(repeating: 0, count: SQLiteSchema.stateColumns.count)
         if let old { row[old.rawValue] -= 1 }
         row[new.rawValue] += 1
-        deltas[batch] = row
+        deltas[key] = row
+    }
+
+    /// Applies the queues' changes (also when no batch moved).
+    mutating func applyQueues(_ db: Database) throws {
+        guard !queueDeltas.isEmpty else { return }
+        let pending = queueDeltas
+        queueDeltas = [:]
+        let columns = SQLiteSchema.stateColumns
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO queues (name, \(columns.joined(separator: ", "))) VALUES (?1, \((0..<columns.count).map { "?\($0 + 2)" }.joined(separator: ", ")))
+            ON CONFLICT (name) DO UPDATE SET \(columns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            """)
+        for (queue, row) in pending where row.contains(where: { $0 != 0 }) {
+            statement.bind(1, queue)
+            for (index, delta) in row.enumerated() { statement.bind(Int32(index + 2), delta) }
+            try statement.stepDone(db)
+        }
     }
 
     /// Applies the changes and calls `finished(batch, allSucceeded)` for each batch whose
     /// last member just finished.
     mutating func apply(_ db: Database, now: Int64, finished: (String, Bool) -> Void) throws {
+        try applyQueues(db)
         let pending = deltas
         deltas = [:]
         // One statement for every mix of changes: the deltas are bound, so the statement cache

@@ -13,8 +13,13 @@ struct Cascade {
     /// Whether something became ready (work to announce).
     private(set) var madeWork = false
 
-    mutating func move(_ batch: String?, from old: JobState?, to new: JobState) {
-        counters.move(batch, from: old, to: new)
+    mutating func move(_ batch: String?, queue: String?, from old: JobState?, to new: JobState) {
+        counters.move(batch, queue: queue, from: old, to: new)
+    }
+
+    /// Notes that a job of `queue` in `state` was deleted (for the queue's counts).
+    mutating func deleted(queue: String?, state: JobState) {
+        counters.deleted(queue: queue, state: state)
     }
 
     /// Notes that `job` reached `state`; `hasChildren` avoids a lookup for the common job.
@@ -39,12 +44,12 @@ struct Cascade {
 
     private mutating func settleChildren(of parent: JobID, state: JobState, _ db: Database, now: Int64) throws {
         if state == .succeeded {
-            let start = try db.cachedStatement(sql: "UPDATE jobs SET state = 1, run_at = ? WHERE parent_id = ? AND state = 7 RETURNING batch_id")
+            let start = try db.cachedStatement(sql: "UPDATE jobs SET state = 1, run_at = ? WHERE parent_id = ? AND state = 7 RETURNING batch_id, queue")
             start.bind(1, now)
             start.bind(2, parent.rawValue)
             try start.stepRows(db) { row in
                 madeWork = true
-                counters.move(columnText(row, 0), from: .waiting, to: .ready)
+                counters.move(columnText(row, 0), queue: columnText(row, 1), from: .waiting, to: .ready)
             }
             return
         }
@@ -52,13 +57,13 @@ struct Cascade {
         let cancel = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 6, finished_at = ?1, error_kind = 1, error_message = ?2
             WHERE parent_id = ?3 AND state = 7
-            RETURNING id, batch_id, has_children
+            RETURNING id, batch_id, has_children, queue
             """)
         cancel.bind(1, now)
         cancel.bind(2, JobFailure.chainStopped(parent: parent, state: state, reason: reason).message)
         cancel.bind(3, parent.rawValue)
         try cancel.stepRows(db) { row in
-            counters.move(columnText(row, 1), from: .waiting, to: .cancelled)
+            counters.move(columnText(row, 1), queue: columnText(row, 3), from: .waiting, to: .cancelled)
             finished(JobID(columnInt64(row, 0)), state: .cancelled, hasChildren: columnInt64(row, 2) != 0)
         }
     }
@@ -71,23 +76,23 @@ struct Cascade {
             let callbacks = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 7, finished_at = NULL, error_kind = NULL, error_message = NULL
                 WHERE wait_batch = ? AND wait_kind = 3 AND state = 5 AND attempt = 0
-                RETURNING id, batch_id
+                RETURNING id, batch_id, queue
                 """)
             callbacks.bind(1, batch)
             try callbacks.stepRows(db) { row in
-                counters.move(columnText(row, 1), from: .dead, to: .waiting)
+                counters.move(columnText(row, 1), queue: columnText(row, 2), from: .dead, to: .waiting)
                 parents.append(JobID(columnInt64(row, 0)))
             }
         }
         let restore = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 7, finished_at = NULL, error_kind = NULL, error_message = NULL
             WHERE parent_id = ? AND state = 6 AND error_message LIKE '\(JobFailure.chainStoppedPrefix)%'
-            RETURNING id, batch_id
+            RETURNING id, batch_id, queue
             """)
         while let parent = parents.popLast() {
             restore.bind(1, parent.rawValue)
             try restore.stepRows(db) { row in
-                counters.move(columnText(row, 1), from: .cancelled, to: .waiting)
+                counters.move(columnText(row, 1), queue: columnText(row, 2), from: .cancelled, to: .waiting)
                 parents.append(JobID(columnInt64(row, 0)))
             }
         }
@@ -102,14 +107,14 @@ struct Cascade {
         let release = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 1, run_at = ?1
             WHERE state = 7 AND wait_batch = ?2 AND (wait_kind = 2 OR ?3)
-            RETURNING batch_id
+            RETURNING batch_id, queue
             """)
         release.bind(1, now)
         release.bind(2, batch)
         release.bind(3, allSucceeded ? 1 : 0)
         try release.stepRows(db) { row in
             madeWork = true
-            counters.move(columnText(row, 0), from: .waiting, to: .ready)
+            counters.move(columnText(row, 0), queue: columnText(row, 1), from: .waiting, to: .ready)
         }
         guard !allSucceeded else { return }
         let counts = try Row.fetchOne(db, sql: "SELECT c_succeeded, c_dead, c_cancelled, \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch])
@@ -119,13 +124,13 @@ struct Cascade {
         let fail = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 5, finished_at = ?1, error_kind = 1, error_message = ?2
             WHERE state = 7 AND wait_batch = ?3 AND wait_kind = 3
-            RETURNING id, batch_id, has_children
+            RETURNING id, batch_id, has_children, queue
             """)
         fail.bind(1, now)
         fail.bind(2, message)
         fail.bind(3, batch)
         try fail.stepRows(db) { row in
-            counters.move(columnText(row, 1), from: .waiting, to: .dead)
+            counters.move(columnText(row, 1), queue: columnText(row, 3), from: .waiting, to: .dead)
             finished(JobID(columnInt64(row, 0)), state: .dead, hasChildren: columnInt64(row, 2) != 0)
         }
     }

@@ -92,14 +92,15 @@ extension SQLiteBackend {
     public func queueStats() async throws -> [QueueStats] {
         try await read { db in
             var stats: [String: QueueStats] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, paused FROM queues") {
+            // The counters every transaction keeps: a row per queue, however many jobs it holds.
+            for row in try Row.fetchAll(db, sql: "SELECT name, paused, \(SQLiteSchema.stateColumns.joined(separator: ", ")) FROM queues") {
                 let name: String = row[0]
-                stats[name] = QueueStats(queue: name, paused: (row[1] as Int) != 0)
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state") {
-                let queue: String = row[0]
-                guard let state = JobState(rawValue: row[1]) else { continue }
-                stats[queue, default: QueueStats(queue: queue)].counts[state] = row[2]
+                var queue = QueueStats(queue: name, paused: (row[1] as Int) != 0)
+                for state in JobState.allCases {
+                    let count: Int = row[2 + state.rawValue]
+                    if count != 0 { queue.counts[state] = count }
+                }
+                stats[name] = queue
             }
             return stats.values.sorted { $0.queue < $1.queue }
         }
@@ -143,10 +144,10 @@ extension SQLiteBackend {
                     // A callback may itself be a member of an outer batch (a batch of chords).
                     if let outer = job.batchID {
                         try db.execute(sql: "INSERT OR IGNORE INTO batches (id, created_at) VALUES (?, ?)", arguments: [outer, now])
-                        var cascade = Cascade()
-                        cascade.move(outer, from: nil, to: .waiting)
-                        try cascade.run(db, now: now)
                     }
+                    var cascade = Cascade()
+                    cascade.move(job.batchID, queue: job.queue, from: nil, to: .waiting)
+                    try cascade.run(db, now: now)
                     try db.execute(sql: "UPDATE batches SET \(column) = ? WHERE id = ?", arguments: [db.lastInsertedRowID, new.id])
                     try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [job.queue])
                 }
@@ -173,15 +174,16 @@ extension SQLiteBackend {
     public func recoverBatch(_ id: String, onlyRetryable: Bool) async throws -> [JobID] {
         let moved = try await write { db, now -> [JobID] in
             // OR IGNORE: a member whose unique key was taken by a newer job stays dead.
-            let ids = try Int64.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(db, sql: """
                 UPDATE OR IGNORE jobs SET state = 1, attempt = 0, run_at = ?, finished_at = NULL
                 WHERE batch_id = ? AND state = 5 AND (? = 0 OR coalesce(error_kind, 0) <> 1)
-                RETURNING id
+                RETURNING id, queue
                 """, arguments: [now, id, onlyRetryable ? 1 : 0])
+            let ids: [Int64] = rows.map { $0[0] }
             var cascade = Cascade()
-            for member in ids {
-                cascade.move(id, from: .dead, to: .ready)
-                try cascade.restoreDependents(of: JobID(member), batch: id, db)
+            for row in rows {
+                cascade.move(id, queue: row[1], from: .dead, to: .ready)
+                try cascade.restoreDependents(of: JobID(row[0] as Int64), batch: id, db)
             }
             try cascade.run(db, now: now)
             return ids.map { JobID($0) }.sorted()

@@ -82,7 +82,7 @@ extension SQLiteBackend {
             insert.bind(15, JobHeaders.encode(job.headers))
             try insert.stepDone(db)
             results.append(.created(JobID(db.lastInsertedRowID)))
-            cascade.move(job.batchID, from: nil, to: state)
+            cascade.move(job.batchID, queue: job.queue, from: nil, to: state)
             queues.insert(job.queue)
         }
         // Waiting for a batch that has already finished: settle now, after this call's own
@@ -129,7 +129,7 @@ extension SQLiteBackend {
                 for (id, state, batch) in promoted {
                     promote.bind(1, id)
                     try promote.stepDone(db)
-                    cascade.move(batch, from: state, to: .ready)
+                    cascade.move(batch, queue: queue, from: state, to: .ready)
                 }
             }
 
@@ -142,7 +142,7 @@ extension SQLiteBackend {
                 """)
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(limit)
-            var unreadable: [(JobID, String?, String)] = []
+            var unreadable: [(JobID, String?, String, String)] = []
             for queue in active where claimed.count < limit {
                 let start = claimed.count
                 claim.bind(1, now)
@@ -151,14 +151,14 @@ extension SQLiteBackend {
                 claim.bind(4, queue)
                 claim.bind(5, limit - claimed.count)
                 try claim.stepRows(db) { row in
-                    cascade.move(columnText(row, 8), from: .ready, to: .active)
+                    cascade.move(columnText(row, 8), queue: queue, from: .ready, to: .active)
                     let id = JobID(columnInt64(row, 0))
                     let headers: [String: String]
                     do {
                         headers = try JobHeaders.decode(columnText(row, 13), job: id)
                     } catch {
                         // One unreadable record fails its own job, never the claim.
-                        unreadable.append((id, columnText(row, 8), "\(error)"))
+                        unreadable.append((id, columnText(row, 8), queue, "\(error)"))
                         return
                     }
                     claimed.append(ClaimedJob(
@@ -180,10 +180,10 @@ extension SQLiteBackend {
                 // RETURNING gives no order; hand jobs out in claim order.
                 claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
             }
-            for (id, batch, message) in unreadable {
+            for (id, batch, queue, message) in unreadable {
                 try db.execute(sql: "UPDATE jobs SET state = 5, finished_at = ?, lease_expires_at = NULL, error_kind = 1, error_message = ? WHERE id = ?",
                                arguments: [now, "the stored record of job \(id) cannot be read: \(message)", id.rawValue])
-                cascade.move(batch, from: .active, to: .dead)
+                cascade.move(batch, queue: queue, from: .active, to: .dead)
                 cascade.finished(id, state: .dead)
             }
             try cascade.run(db, now: now)
@@ -198,13 +198,13 @@ extension SQLiteBackend {
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
                 WHERE id = ?3 AND state = 2 AND lease_token = ?4
-                RETURNING batch_id, has_children
+                RETURNING batch_id, has_children, queue
                 """)
             let fail = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
                                 error_kind = ?4, error_message = ?5
                 WHERE id = ?6 AND state = 2 AND lease_token = ?7
-                RETURNING batch_id, has_children
+                RETURNING batch_id, has_children, queue
                 """)
             var retried = false
             var cascade = Cascade()
@@ -220,7 +220,7 @@ extension SQLiteBackend {
                     succeed.bind(4, outcome.lease.token)
                     try succeed.stepRows(db) { row in
                         written = true
-                        cascade.move(columnText(row, 0), from: .active, to: .succeeded)
+                        cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: .succeeded)
                         cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
                     }
                 case .failed(let failure, let retryAfter):
@@ -241,7 +241,7 @@ extension SQLiteBackend {
                     let state: JobState = retryAfter == nil ? .dead : .retrying
                     try fail.stepRows(db) { row in
                         written = true
-                        cascade.move(columnText(row, 0), from: .active, to: state)
+                        cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: state)
                         cascade.finished(outcome.lease.id, state: state, hasChildren: columnInt64(row, 1) != 0)
                     }
                 }
@@ -288,13 +288,13 @@ extension SQLiteBackend {
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
                 WHERE id = ? AND state = 2 AND lease_token = ?
-                RETURNING batch_id
+                RETURNING batch_id, queue
                 """)
             var cascade = Cascade()
             for held in leases {
                 release.bind(1, held.id.rawValue)
                 release.bind(2, held.token)
-                try release.stepRows(db) { cascade.move(columnText($0, 0), from: .active, to: .ready) }
+                try release.stepRows(db) { cascade.move(columnText($0, 0), queue: columnText($0, 1), from: .active, to: .ready) }
             }
             try cascade.run(db, now: now)
         }
@@ -317,12 +317,12 @@ extension SQLiteBackend {
                     run_at = ?1, lease_expires_at = NULL, error_kind = 0, lease_token = lease_token + 1,
                     error_message = ?2 || coalesce(worker_id, '?') || ?3
                 WHERE id IN (SELECT id FROM jobs WHERE state = 2 AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?4)
-                RETURNING batch_id, state, id, has_children
+                RETURNING batch_id, state, id, has_children, queue
                 """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after, stepLimit])
             for row in rows {
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
-                cascade.move(row[0], from: .active, to: state)
+                cascade.move(row[0], queue: row[4], from: .active, to: state)
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
             try cascade.run(db, now: now)
@@ -366,11 +366,15 @@ extension SQLiteBackend {
             }
             next = id
         }
-        let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ?")
+        let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ? RETURNING queue, state")
+        var counters = BatchCounters()
         for id in expired {
             delete.bind(1, id)
-            try delete.stepDone(db)
+            try delete.stepRows(db) { gone in
+                counters.deleted(queue: columnText(gone, 0), state: JobState(rawValue: Int(columnInt64(gone, 1))) ?? .succeeded)
+            }
         }
+        try counters.applyQueues(db)
         try db.execute(sql: """
             DELETE FROM batches WHERE id IN (
                 SELECT b.id FROM batches b WHERE b.finished_at < ?
@@ -387,7 +391,7 @@ extension SQLiteBackend {
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let cancelled = try await write { db, now in
-            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id")
+            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id, queue")
             var cancelled: [JobID] = []
             var cascade = Cascade()
             for id in ids {
@@ -396,7 +400,7 @@ extension SQLiteBackend {
                 cancel.bind(2, id.rawValue)
                 try cancel.stepRows(db) { row in
                     cancelled.append(id)
-                    cascade.move(columnText(row, 0), from: old.state, to: .cancelled)
+                    cascade.move(columnText(row, 0), queue: columnText(row, 1), from: old.state, to: .cancelled)
                     cascade.finished(id, state: .cancelled)
                 }
                 // In order: what this cancel settles (a chain's next steps, a finished batch's
@@ -421,7 +425,7 @@ extension SQLiteBackend {
             let retry = try db.cachedStatement(sql: """
                 UPDATE OR IGNORE jobs SET state = ?, attempt = 0, run_at = ?, finished_at = NULL
                 WHERE id = ? AND state IN (5, 6)
-                RETURNING batch_id
+                RETURNING batch_id, queue
                 """)
             var moved: [JobID] = []
             var cascade = Cascade()
@@ -437,7 +441,7 @@ extension SQLiteBackend {
                 retry.bind(3, id.rawValue)
                 try retry.stepRows(db) { row in
                     moved.append(id)
-                    cascade.move(columnText(row, 0), from: old.state, to: state)
+                    cascade.move(columnText(row, 0), queue: columnText(row, 1), from: old.state, to: state)
                 }
                 if moved.last == id { try cascade.restoreDependents(of: id, batch: old.batch, db) }
             }
@@ -507,7 +511,7 @@ extension SQLiteBackend {
                 filter += " AND coalesce(finished_at, created_at) < ?"
                 arguments += [now - age]
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id FROM jobs WHERE \(filter) ORDER BY id LIMIT ?",
+            let rows = try Row.fetchAll(db, sql: "SELECT id, state, batch_id, queue FROM jobs WHERE \(filter) ORDER BY id LIMIT ?",
                                         arguments: arguments + [stepLimit + 1])
             let lastID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM jobs") ?? 0
             let doomed = rows.prefix(stepLimit)
@@ -519,18 +523,21 @@ extension SQLiteBackend {
                 guard let state = JobState(rawValue: row[1]), !state.isFinal else { continue }
                 let id = JobID(row[0] as Int64)
                 unfinished = true
-                cascade.move(row[2], from: state, to: .cancelled)
+                cascade.move(row[2], queue: row[3], from: state, to: .cancelled)
                 cascade.finished(id)
                 try db.execute(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ?", arguments: [now, id.rawValue])
             }
             try cascade.run(db, now: now)
             var deleted = 0
-            let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ? AND state <> 2")
+            let delete = try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ? AND state <> 2 RETURNING queue, state")
             for row in doomed {
                 delete.bind(1, row[0] as Int64)
-                try delete.stepDone(db)
-                deleted += db.changesCount
+                try delete.stepRows(db) { gone in
+                    deleted += 1
+                    cascade.deleted(queue: columnText(gone, 0), state: JobState(rawValue: Int(columnInt64(gone, 1))) ?? .cancelled)
+                }
             }
+            try cascade.run(db, now: now)
             // More matches in this window: go on after the last deleted; else after the window,
             // unless it reached the last id.
             let next: Int64? = rows.count > stepLimit ? doomed.last.map { $0[0] as Int64 } : (after + window < lastID ? after + window : nil)

@@ -60,6 +60,18 @@ enum SQLiteSchema {
                 PRAGMA user_version = 4;
                 """)
         }
+        migrator.registerMigration("v5 queue counters") { db in
+            // Each queue's jobs by state, kept by every transaction (as the batches' are), so
+            // `queueStats` reads a row per queue. Filled once here from the jobs a file holds.
+            try db.execute(sql: "INSERT OR IGNORE INTO queues (name) SELECT DISTINCT queue FROM jobs")
+            for column in stateColumns {
+                try db.execute(sql: "ALTER TABLE queues ADD COLUMN \(column) INTEGER NOT NULL DEFAULT 0")
+            }
+            for (state, column) in stateColumns.enumerated() {
+                try db.execute(sql: "UPDATE queues SET \(column) = (SELECT count(*) FROM jobs WHERE jobs.queue = queues.name AND jobs.state = \(state))")
+            }
+            try db.execute(sql: "PRAGMA user_version = 5")
+        }
         return migrator
     }
 

@@ -257,6 +257,15 @@ struct ModelRun {
             try expect(step, operation, storeCounts.filter { $0.value != 0 } == modelCounts.filter { $0.value != 0 },
                        "batch \(batch) counts \(storeCounts) against \(modelCounts)")
         }
+        // Each queue's counts by state (stores keep counters; the model counts its jobs).
+        func counts(_ stats: [QueueStats]) -> [String: [JobState: Int]] {
+            var all: [String: [JobState: Int]] = [:]
+            for queue in stats where queue.total > 0 { all[queue.queue] = queue.counts.filter { $0.value != 0 } }
+            return all
+        }
+        let storeQueues = counts(try await store.queueStats())
+        let modelQueues = counts(try await model.queueStats())
+        try expect(step, operation, storeQueues == modelQueues, "queue counts \(storeQueues) against \(modelQueues)")
         // Forget purged jobs.
         ids = ids.filter { fromModel[$0] != nil }
         storeLeases = storeLeases.filter { fromModel[$0.key]?.state == .active }

@@ -37,9 +37,12 @@ struct SQLiteSchemaTests {
         #expect(applied == Set(SQLiteSchema.migrator.migrations))
         let indexes = try await store.database.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index'") }
         #expect(indexes.contains("batches_finished"))
+        // The queue counters (v5) were filled from the jobs the file held.
+        #expect(try await store.queueStats() == [QueueStats(queue: "default", counts: [.ready: 1, .succeeded: 1])])
         // And it still works as a store.
         let claimed = try await store.claim(queues: ["default"], limit: 10, lease: .seconds(30), workerID: "w")
         #expect(claimed.map(\.id) == [JobID(1)])
+        #expect(try await store.queueStats() == [QueueStats(queue: "default", counts: [.active: 1, .succeeded: 1])])
         // Opening it again changes nothing.
         _ = try SQLiteBackend(path: path)
     }
