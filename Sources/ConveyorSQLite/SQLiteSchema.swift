@@ -72,6 +72,20 @@ enum SQLiteSchema {
             }
             try db.execute(sql: "PRAGMA user_version = 5")
         }
+        migrator.registerMigration("v6 dependency indexes") { db in
+            try db.execute(sql: """
+                -- Chain steps by parent and callbacks by batch, in every state: a retry looks for
+                -- the steps its job's stop cancelled (state 6) and the callbacks its batch failed
+                -- (state 5), which the waiting-only indexes did not cover, so every retried job
+                -- scanned the table (a million-job file took minutes per 1,000 retries). Only
+                -- chain steps and callbacks have these columns, so plain jobs pay nothing.
+                CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;
+                CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(wait_batch) WHERE wait_batch IS NOT NULL;
+                DROP INDEX IF EXISTS jobs_children;
+                DROP INDEX IF EXISTS jobs_waiting;
+                PRAGMA user_version = 6;
+                """)
+        }
         return migrator
     }
 
