@@ -100,7 +100,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorTesting", .product(name: "MetricsTestKit", package: "swift-metrics")]
+            dependencies: ["Conveyor", "ConveyorTesting", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            // cron-reference.jsonl: next fires from Python's croniter (scripts/cron-reference.py).
+            resources: [.copy("Resources")]
         ),
         .testTarget(
             name: "ConveyorSQLiteTests",
