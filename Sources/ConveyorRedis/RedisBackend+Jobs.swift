@@ -82,7 +82,7 @@ extension RedisBackend {
 
     public func claim(queues: [String], limit: Int, lease: Duration, workerID: String) async throws -> [ClaimedJob] {
         guard limit > 0, !queues.isEmpty else { return [] }
-        return try claimedJobs(try await run(RedisScripts.claim, "claim", claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)))
+        return try await claimedJobs(try await run(RedisScripts.claim, "claim", claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)))
     }
 
     /// Blocks on the queues' wake lists with the claim pipelined behind the pop (see
@@ -133,7 +133,7 @@ extension RedisBackend {
         if case .failure(let error) = results[0] { throw refused("wait for work", error) }
         switch results[1] {
         case .success(let reply):
-            return try claimedJobs(reply)
+            return try await claimedJobs(reply)
         case .failure(let error) where error.isFunctionNotFound || error.code == "NOSCRIPT" || error.isUnknownCommand:
             // Not loaded (Redis restarted empty) or no FCALL: the caller's next claim sees to it.
             return []
@@ -150,7 +150,7 @@ extension RedisBackend {
     /// The claim script's reply: the leases' expiry, then per job its id, written-once record,
     /// attempt and lease token. A record this version cannot read fails its own job (dead, with
     /// the reason), never the jobs claimed with it.
-    func claimedJobs(_ reply: RESPValue) throws -> [ClaimedJob] {
+    func claimedJobs(_ reply: RESPValue) async throws -> [ClaimedJob] {
         guard let values = reply.array, values.count % 4 == 1, let expiryText = values[0].string,
               let expiry = date(micros: expiryText)
         else { throw unexpected("claim", reply) }
@@ -183,22 +183,23 @@ extension RedisBackend {
             }
             index += 4
         }
-        if !unreadable.isEmpty { failUnreadable(unreadable) }
+        if !unreadable.isEmpty { await failUnreadable(unreadable) }
         return claimed
     }
 
     /// Ends claimed jobs whose records this version cannot read: dead at once, with the reason,
     /// so one bad record never strands the jobs claimed with it nor burns their attempts.
-    private func failUnreadable(_ jobs: [(JobLease, String)]) {
+    /// Part of the claim call: the claim returns after they are written.
+    private func failUnreadable(_ jobs: [(JobLease, String)]) async {
         let outcomes = jobs.map { lease, message in
             JobOutcome.failed(lease, JobFailure(.permanent, "the stored record of job \(lease.id) cannot be read: \(message)"), retryAfter: nil)
         }
-        Task { [self] in
-            do {
-                try await complete(outcomes)
-            } catch {
-                // Left to lease expiry, which counts the attempt; the next claim fails it again.
-            }
+        do {
+            try await complete(outcomes)
+        } catch {
+            // Left to lease expiry, which counts the attempt; the next claim fails it again.
+            logger.warning("cannot fail jobs whose records are unreadable; their leases will expire",
+                           metadata: ["jobs": "\(jobs.map(\.0.id))", "error": "\(error)"])
         }
     }
 

@@ -105,7 +105,7 @@ public final class RedisBackend: JobBackend {
     public let completionSignal = AsyncSignal()
     let waits: BlockingWaits
     private let completions: CompletionListener
-    private let logger: Logger
+    let logger: Logger
     /// Whether to call the function library (Redis 7+); false once Redis says it has no FCALL,
     /// or when ``Configuration/useFunctions`` is off.
     let useFunctions: Atomic<Bool>

@@ -65,18 +65,34 @@ struct RedisClockTests {
         let generation = backend.workSignal.generation
         // Another process's enqueue (a second store object) ends the wait after a while.
         let other = try RedisBackend(url: server.url)
+        let raw = RedisConnectionPool(configuration: try RedisConfiguration(url: server.url))
         async let waited = backend.waitForWork(
-            queues: ["default"], after: generation, timeout: .seconds(2), claimingUpTo: 1, lease: .milliseconds(800), workerID: "w")
+            queues: ["default"], after: generation, timeout: .seconds(5), claimingUpTo: 1, lease: .seconds(5), workerID: "w")
+        // Once the wait is blocked in Redis, time passes on Redis's clock before the job
+        // arrives: a lease counted from the start of the wait would end before one counted
+        // from the grant, which comes after the enqueue.
+        while true {
+            let info = try await raw.send(["INFO", "clients"]).string ?? ""
+            if let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("blocked_clients:") }),
+               Int(line.dropFirst("blocked_clients:".count)) ?? 0 >= 1 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         try await Task.sleep(for: .milliseconds(600))
+        let time = try await raw.send(["TIME"]).array?.compactMap(\.string).compactMap(Double.init) ?? []
+        try #require(time.count == 2)
+        let beforeEnqueue = Date(timeIntervalSince1970: time[0] + time[1] / 1e6)
         let id = try await other.enqueue(NewJob(name: "x")).id
         var claimed = try await waited
-        if claimed.isEmpty { claimed = try await backend.claim(queues: ["default"], limit: 1, lease: .milliseconds(800), workerID: "w") }
+        if claimed.isEmpty { claimed = try await backend.claim(queues: ["default"], limit: 1, lease: .seconds(5), workerID: "w") }
         #expect(claimed.map(\.id) == [id])
+        let expiry = try #require(claimed.first?.leaseExpiresAt)
+        #expect(expiry >= beforeEnqueue.addingTimeInterval(5), "the lease ends \(expiry), before 5 s after the enqueue at \(beforeEnqueue)")
         // Recovery right after the grant finds nothing expired.
         #expect(try await backend.recoverExpiredLeases() == 0)
         #expect(try await backend.job(id)?.state == .active)
         await backend.close()
         await other.close()
+        await raw.close()
     }
 
     /// A namespace whose records an older layout wrote is refused with a clear error, never

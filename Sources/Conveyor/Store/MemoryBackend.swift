@@ -600,12 +600,16 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                     if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { throw ConveyorError.jobNotFound(parent) }
                 }
             }
-            return fires.map { fire in
-                if let last = storage.firedSlots[fire.schedule], last >= fire.slot { return .alreadyFired(lastSlot: last) }
+            var results: [FireResult] = []
+            for fire in fires {
+                if let last = storage.firedSlots[fire.schedule], last >= fire.slot {
+                    results.append(.alreadyFired(lastSlot: last))
+                    continue
+                }
                 storage.firedSlots[fire.schedule] = fire.slot
-                // Cannot fail: parents were checked above.
-                return .fired((try? storage.enqueue(fire.jobs, now: now).get()) ?? [])
+                results.append(.fired(try storage.enqueue(fire.jobs, now: now).get()))
             }
+            return results
         }
         if results.contains(where: { if case .fired(let made) = $0 { !made.isEmpty } else { false } }) { workSignal.notify() }
         return results
