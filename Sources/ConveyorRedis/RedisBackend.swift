@@ -279,13 +279,6 @@ func date(micros text: String) -> Date? {
     return Date(timeIntervalSince1970: Double(value) / 1_000_000)
 }
 
-extension Duration {
-    var microseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
-}
-
 extension RESPArgument {
     init(_ data: Data) {
         self = .bytes(ByteBuffer(bytes: data))

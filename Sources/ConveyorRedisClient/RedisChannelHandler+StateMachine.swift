@@ -34,8 +34,6 @@ struct RedisChannelStateMachine {
     /// The replies received so far for the batch at the head of `pending`.
     private var headResults: RedisPipelineResults = []
 
-    var pendingCount: Int { pending.count }
-
     enum EnqueueAction {
         case write
         case fail(RedisClientError)
@@ -138,11 +136,6 @@ struct RedisChannelStateMachine {
             }
         }
         return (expired, next)
-    }
-
-    /// The earliest deadline of a command still waiting, if any.
-    var nextDeadline: NIODeadline? {
-        pending.lazy.compactMap(\.deadline).min()
     }
 
     /// Closes: every waiting command is returned, to fail with the reason; every later one fails

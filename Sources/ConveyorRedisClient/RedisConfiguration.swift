@@ -35,8 +35,6 @@ public struct RedisConfiguration: Sendable {
     public var connectionWaitTimeout: Duration
     /// The number of shared connections a `RedisConnectionPool` keeps open; default 2.
     public var poolSize: Int
-    /// The most dedicated connections (`withDedicatedConnection`) a pool opens at once; default 16.
-    public var maxDedicatedConnections: Int
     /// The first reconnect delay after a failure; it doubles up to `reconnectMaxDelay`.
     /// Defaults 100 ms and 5 s.
     public var reconnectInitialDelay: Duration
@@ -66,7 +64,6 @@ public struct RedisConfiguration: Sendable {
         self.commandTimeout = .seconds(30)
         self.connectionWaitTimeout = .seconds(30)
         self.poolSize = 2
-        self.maxDedicatedConnections = 16
         self.reconnectInitialDelay = .milliseconds(100)
         self.reconnectMaxDelay = .seconds(5)
         self.parserLimits = RESPParserLimits()

@@ -1,4 +1,3 @@
-import DequeModule
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -14,8 +13,8 @@ import NIOPosix
 /// Commands in flight on a connection that dies fail with `.connectionClosed`: they are not
 /// retried, since they may have run.
 ///
-/// Blocking commands (BLPOP, BLMOVE, XREAD BLOCK) belong on `withDedicatedConnection`, so they
-/// never hold up the shared connections.
+/// Blocking commands (BLPOP, BLMOVE, XREAD BLOCK) would hold up a shared connection: open a
+/// `RedisConnection` of their own for them (the Redis store's blocking waits do).
 public actor RedisConnectionPool: RedisClient {
     public nonisolated let configuration: RedisConfiguration
     private nonisolated let eventLoopGroup: any EventLoopGroup
@@ -28,9 +27,6 @@ public actor RedisConnectionPool: RedisClient {
     private var nextWaiterID = 0
     private var lastError: (any Error)?
     private var isShutDown = false
-    private var idleDedicated: [RedisConnection] = []
-    private var dedicatedInUse = 0
-    private var dedicatedWaiters: Deque<CheckedContinuation<Void, any Error>> = []
 
     private struct LiveConnections {
         var bySlot: [Int: RedisConnection] = [:]
@@ -172,58 +168,6 @@ public actor RedisConnectionPool: RedisClient {
         }
     }
 
-    // MARK: Dedicated connections
-
-    /// Runs `body` with a connection of its own, for blocking commands (BLPOP, BLMOVE,
-    /// XREAD BLOCK) and MULTI/EXEC. At most `maxDedicatedConnections` are open at once; more
-    /// callers wait. The connection is reused afterwards unless `body` threw or it closed.
-    public func withDedicatedConnection<T>(
-        isolation: isolated (any Actor)? = #isolation,
-        _ body: (RedisConnection) async throws -> T
-    ) async throws -> T {
-        let connection = try await leaseDedicated()
-        let result: T
-        do {
-            result = try await body(connection)
-        } catch {
-            await returnDedicated(connection, reusable: false)
-            throw error
-        }
-        await returnDedicated(connection, reusable: true)
-        return result
-    }
-
-    private func leaseDedicated() async throws -> RedisConnection {
-        guard !isShutDown else { throw RedisClientError(.connectionClosed, "the Redis connection pool is closed") }
-        while dedicatedInUse >= max(1, configuration.maxDedicatedConnections) {
-            try await withCheckedThrowingContinuation { dedicatedWaiters.append($0) }
-        }
-        dedicatedInUse += 1
-        while let idle = idleDedicated.popLast() {
-            if !idle.isClosed { return idle }
-        }
-        do {
-            return try await RedisConnection.connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
-        } catch {
-            releaseDedicatedSlot()
-            throw error
-        }
-    }
-
-    private func returnDedicated(_ connection: RedisConnection, reusable: Bool) async {
-        releaseDedicatedSlot()
-        if reusable && !isShutDown && !connection.isClosed {
-            idleDedicated.append(connection)
-        } else {
-            await connection.close()
-        }
-    }
-
-    private func releaseDedicatedSlot() {
-        dedicatedInUse -= 1
-        dedicatedWaiters.popFirst()?.resume()
-    }
-
     // MARK: Closing
 
     /// Closes every connection; commands waiting fail with `.connectionClosed`.
@@ -234,14 +178,11 @@ public actor RedisConnectionPool: RedisClient {
         let error = RedisClientError(.connectionClosed, "the Redis connection pool is closed")
         for continuation in waiters.values { continuation.resume(throwing: error) }
         waiters = [:]
-        while let waiter = dedicatedWaiters.popFirst() { waiter.resume(throwing: error) }
         let open = live.withLockedValue { live in
             defer { live = LiveConnections() }
             return live.list
         }
-        let idle = idleDedicated
-        idleDedicated = []
-        for connection in open + idle { await connection.close() }
+        for connection in open { await connection.close() }
         for slot in slots { await slot.value }
     }
 }

@@ -98,12 +98,9 @@ struct Cascade {
         }
     }
 
-    /// A job started waiting for a batch that had already finished.
-    mutating func settleFinishedBatch(_ batch: String, allSucceeded: Bool, _ db: Database, now: Int64) throws {
-        try release(waitersOf: batch, allSucceeded: allSucceeded, db, now: now)
-    }
-
-    private mutating func release(waitersOf batch: String, allSucceeded: Bool, _ db: Database, now: Int64) throws {
+    /// Releases (or fails) what waits for `batch`, which just finished, or had already
+    /// finished when a job started waiting for it.
+    mutating func release(waitersOf batch: String, allSucceeded: Bool, _ db: Database, now: Int64) throws {
         let release = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 1, run_at = ?1
             WHERE state = 7 AND wait_batch = ?2 AND (wait_kind = 2 OR ?3)

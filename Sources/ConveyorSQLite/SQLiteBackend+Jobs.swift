@@ -91,7 +91,7 @@ extension SQLiteBackend {
         for batch in recheckBatches {
             if let row = try Row.fetchOne(db, sql: "SELECT finished_at IS NOT NULL, c_succeeded = \(SQLiteSchema.total("batches")) FROM batches WHERE id = ?", arguments: [batch]),
                row[0] as Bool {
-                try cascade.settleFinishedBatch(batch, allSucceeded: row[1], db, now: now)
+                try cascade.release(waitersOf: batch, allSucceeded: row[1], db, now: now)
             }
         }
         try cascade.run(db, now: now)

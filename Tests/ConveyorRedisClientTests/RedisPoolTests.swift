@@ -53,27 +53,6 @@ struct RedisPoolTests {
         await pool.close()
     }
 
-    @Test("a dedicated connection blocked in BLPOP wakes on LPUSH, shared commands keep flowing")
-    func dedicatedBlocking() async throws {
-        let server = try RedisServer()
-        let pool = RedisConnectionPool(configuration: try server.configuration { $0.poolSize = 1 })
-        let popped = Task {
-            try await pool.withDedicatedConnection { connection in
-                try await connection.send(["BLPOP", "jobs", 10], timeout: .seconds(15))
-            }
-        }
-        try await waitForBlockedClients(1, on: server)
-        #expect(try await pool.send("PING") == .simpleString("PONG"))  // not stuck behind BLPOP
-        #expect(try await pool.send("LPUSH", "jobs", "job-1") == .integer(1))
-        #expect(try await popped.value.array?.compactMap(\.string) == ["jobs", "job-1"])
-        // The dedicated connection is reused afterwards.
-        let id1 = try await pool.withDedicatedConnection { try await $0.send("CLIENT", "ID").int }
-        let id2 = try await pool.withDedicatedConnection { try await $0.send("CLIENT", "ID").int }
-        #expect(id1 == id2)
-        await pool.close()
-        await #expect(throws: RedisClientError.self) { try await pool.send("PING") }
-    }
-
     @Test("scripts through the pool")
     func poolScripts() async throws {
         let server = try RedisServer()

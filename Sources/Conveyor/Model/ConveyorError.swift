@@ -62,26 +62,3 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 }
-
-extension Duration {
-    /// `1.5s`, `250ms`: short, for messages and tables.
-    public var formatted: String {
-        let (seconds, attoseconds) = components
-        let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        if ms >= 1000 { return ms.truncatingRemainder(dividingBy: 1000) == 0 ? "\(Int(ms / 1000))s" : String(format: "%.1fs", ms / 1000) }
-        if ms >= 1 { return "\(Int(ms.rounded()))ms" }
-        return String(format: "%.2fms", ms)
-    }
-
-    /// Seconds as a `Double`.
-    public var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    /// Whole microseconds.
-    public var microseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
-}

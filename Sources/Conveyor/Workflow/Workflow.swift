@@ -58,19 +58,17 @@ public indirect enum Workflow: Sendable, Hashable {
         }
     }
 
-    /// The jobs to enqueue, in order, with their dependencies, and the batches to create first.
+    /// The jobs to enqueue, in order, with their dependencies, and the batches (plain: the
+    /// workflow's groups) their first members create.
     public struct Plan: Sendable {
         public var jobs: [NewJob] = []
         public var batches: [NewBatch] = []
-        /// The index in `jobs` of the job that finishes the workflow, when there is one.
-        public var finalJob: Int?
     }
 
     /// Flattens the workflow. `batchID` puts its top-level jobs in that batch (a batch of chords).
     public func plan(in batchID: String? = nil) throws -> Plan {
         var plan = Plan()
-        let exit = try flatten(into: &plan, after: nil, batch: batchID, insideGroup: false)
-        if case .job(let index)? = exit { plan.finalJob = index }
+        _ = try flatten(into: &plan, after: nil, batch: batchID, insideGroup: false)
         return plan
     }
 
@@ -92,10 +90,10 @@ public indirect enum Workflow: Sendable, Hashable {
             }
             return exit
         case .group(let members):
-            let id = try flattenMembers(members, into: &plan, after: dependency, insideGroup: insideGroup, callback: nil)
+            let id = try flattenMembers(members, into: &plan, after: dependency, insideGroup: insideGroup)
             return .batch(id, .allSucceededOrFail)
         case .chord(let members, var callback, let condition):
-            let id = try flattenMembers(members, into: &plan, after: dependency, insideGroup: insideGroup, callback: nil)
+            let id = try flattenMembers(members, into: &plan, after: dependency, insideGroup: insideGroup)
             callback.dependsOn = .batch(id, condition)
             if batch != nil { callback.batchID = batch }
             plan.jobs.append(callback)
@@ -103,7 +101,7 @@ public indirect enum Workflow: Sendable, Hashable {
         }
     }
 
-    private func flattenMembers(_ members: [Workflow], into plan: inout Plan, after dependency: Dependency?, insideGroup: Bool, callback: NewJob?) throws -> String {
+    private func flattenMembers(_ members: [Workflow], into plan: inout Plan, after dependency: Dependency?, insideGroup: Bool) throws -> String {
         guard !members.isEmpty else { throw Error.empty("group") }
         guard !insideGroup else { throw Error.unsupportedNesting("a group or chord inside a group or chord") }
         let id = "wf-" + UUID().uuidString.lowercased()
