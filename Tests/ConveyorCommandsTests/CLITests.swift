@@ -18,6 +18,34 @@ struct CLITests {
         try await ConveyorProcess.run(arguments + (arguments.first == "demo" ? [] : ["--store", store]), in: directory.path)
     }
 
+    /// `conveyor schedule next` shows when an expression fires, in UTC and its zone (DST rules
+    /// included), and names what is wrong with a bad one.
+    @Test func scheduleNextShowsFiresAndNamesBadExpressions() async throws {
+        defer { directory.remove() }
+        func schedule(_ arguments: String...) async throws -> ConveyorProcess.Output {
+            try await ConveyorProcess.run(["schedule", "next"] + arguments, in: directory.path)
+        }
+        let weekly = try await schedule("--cron", "0 6 * * MON", "--tz", "Europe/Berlin", "--after", "2026-12-01T00:00:00Z", "--count", "2")
+        #expect(weekly.status == 0, "\(weekly.all)")
+        #expect(weekly.stdout.contains("2026-12-07T05:00:00Z  Mon 2026-12-07 06:00:00 Europe/Berlin"), "\(weekly.stdout)")
+        #expect(weekly.stdout.contains("2026-12-14T05:00:00Z"))
+        // 02:30 does not exist in New York on 2026-03-08: it fires once, at 03:00 local.
+        let gap = try await schedule("--cron", "30 2 * * *", "--tz", "America/New_York", "--after", "2026-03-07T12:00:00Z", "--count", "2")
+        #expect(gap.stdout.contains("2026-03-08T07:00:00Z  Sun 2026-03-08 03:00:00 America/New_York"), "\(gap.stdout)")
+        let interval = try await schedule("--every", "6h", "--from", "2026-12-01T00:00:00Z", "--after", "2026-12-01T05:00:00Z", "--count", "1")
+        #expect(interval.stdout.contains("2026-12-01T06:00:00Z"), "\(interval.stdout)")
+
+        let hour = try await schedule("--cron", "0 24 * * *")
+        #expect(hour.status != 0)
+        #expect(hour.stderr.contains("hour must be 0-23; got 24 at field 2 (column 3)"), "\(hour.stderr)")
+        let zone = try await schedule("--cron", "0 6 * * *", "--tz", "Europe/Berln")
+        #expect(zone.stderr.contains("did you mean \"Europe/Berlin\""), "\(zone.stderr)")
+        let phrase = try await schedule("--calendar", "fortnightly")
+        #expect(phrase.stderr.contains("accepted forms are: hourly"), "\(phrase.stderr)")
+        let both = try await schedule("--cron", "* * * * *", "--every", "1h")
+        #expect(both.stderr.contains("exactly one of --cron, --calendar and --every"), "\(both.stderr)")
+    }
+
     @Test func submitFileWorkStatusAndResults() async throws {
         defer { directory.remove() }
         try """
