@@ -20,30 +20,31 @@ extension BackendConformance {
     static func leadership(_ backend: any JobBackend) async throws {
         let store = try coordination(backend)
         let asked = clock.now()
-        let first = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(10)))
+        let first = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(600)))
         #expect(first.holder == "a")
-        // Ten seconds from when the store granted it, which was between these two readings.
-        #expect(first.expiresAt >= asked.addingTimeInterval(9.999) && first.expiresAt <= clock.now().addingTimeInterval(10.001))
-        // Another holder waits while the lease runs; the holder renews with the same token.
-        #expect(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(10)) == nil)
-        clock.advance(by: .seconds(6))
-        let renewed = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(10)))
+        // Ten minutes from when the store granted it, which was between these two readings.
+        #expect(first.expiresAt >= asked.addingTimeInterval(599.999) && first.expiresAt <= clock.now().addingTimeInterval(600.001))
+        // Another holder waits while the lease runs; the holder renews with the same token. (Leases
+        // of 10 minutes, steps of 5-6: the real time a loaded machine adds cannot end one early.)
+        #expect(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(600)) == nil)
+        clock.advance(by: .seconds(360))
+        let renewed = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(600)))
         #expect(renewed.token == first.token)
-        clock.advance(by: .seconds(6))
-        #expect(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(10)) == nil, "renewed: still a's")
+        clock.advance(by: .seconds(360))
+        #expect(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(600)) == nil, "renewed: still a's")
         // a stops renewing: once its lease ends, b takes over with a larger token, and a cannot renew.
-        clock.advance(by: .seconds(5))
-        let second = try #require(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(10)))
+        clock.advance(by: .seconds(300))
+        let second = try #require(try await store.acquireLeadership("scheduler", holder: "b", ttl: .seconds(600)))
         #expect(second.token > first.token)
-        #expect(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(10)) == nil)
+        #expect(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(600)) == nil)
         // A stale release changes nothing; b's own release frees it at once, and tokens never go back.
         try await store.releaseLeadership(first)
-        #expect(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(10)) == nil)
+        #expect(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(600)) == nil)
         try await store.releaseLeadership(second)
-        let third = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(10)))
+        let third = try #require(try await store.acquireLeadership("scheduler", holder: "a", ttl: .seconds(600)))
         #expect(third.token > second.token)
         // Names are apart.
-        #expect(try await store.acquireLeadership("other", holder: "b", ttl: .seconds(10)) != nil)
+        #expect(try await store.acquireLeadership("other", holder: "b", ttl: .seconds(600)) != nil)
     }
 
     static func compareAndSet(_ backend: any JobBackend) async throws {
