@@ -23,29 +23,50 @@ struct BatchCounters {
     /// Records that a job of `queue` in `state` was deleted. (Batches keep counting deleted
     /// finished members: their counters are history.)
     mutating func deleted(queue: String?, state: JobState) {
-        guard let queue else { return }
-        var row = queueDeltas[queue] ?? Array(repeating: 0, count: SQLiteSchema.stateColumns.count)
-        row[state.rawValue] -= 1
-        queueDeltas[queue] = row
+        if let queue { Self.add(&queueDeltas, queue, from: state, to: nil) }
     }
 
-    private static func add(_ deltas: inout [String: [Int]], _ key: String, from old: JobState?, to new: JobState) {
+    /// Moves one job of `key` out of `old` (nil: newly inserted) and into `new` (nil: deleted).
+    private static func add(_ deltas: inout [String: [Int]], _ key: String, from old: JobState?, to new: JobState?) {
         var row = deltas[key] ?? Array(repeating: 0, count: SQLiteSchema.stateColumns.count)
         if let old { row[old.rawValue] -= 1 }
-        row[new.rawValue] += 1
+        if let new { row[new.rawValue] += 1 }
         deltas[key] = row
     }
+
+    /// Adds a queue's deltas to its row, creating the row for a queue first used now.
+    private static let queueUpsert: String = {
+        let columns = SQLiteSchema.stateColumns
+        return """
+            INSERT INTO queues (name, \(columns.joined(separator: ", "))) VALUES (?1, \((0..<columns.count).map { "?\($0 + 2)" }.joined(separator: ", ")))
+            ON CONFLICT (name) DO UPDATE SET \(columns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            """
+    }()
+
+    /// Adds a batch's deltas to its counters and sets `finished_at` when its last member just
+    /// finished. One statement for every mix of changes: the deltas are bound, so it is built
+    /// once and the statement cache holds a single entry.
+    private static let batchUpdate: String = {
+        let columns = SQLiteSchema.stateColumns
+        let total = SQLiteSchema.total("batches")
+        let deltaParameters = (0..<columns.count).map { "?\($0 + 3)" }
+        let newTotal = "(\(total) + " + deltaParameters.joined(separator: " + ") + ")"
+        let finishedStates = [JobState.succeeded, .dead, .cancelled].map(\.rawValue)
+        let newFinished = "(" + finishedStates.map { "batches.\(columns[$0]) + \(deltaParameters[$0])" }.joined(separator: " + ") + ")"
+        return """
+            UPDATE batches SET \(columns.enumerated().map { "\($1) = \($1) + \(deltaParameters[$0])" }.joined(separator: ", ")),
+                finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
+            WHERE id = ?2
+            RETURNING finished_at, c_succeeded, \(total)
+            """
+    }()
 
     /// Applies the queues' changes (also when no batch moved).
     mutating func applyQueues(_ db: Database) throws {
         guard !queueDeltas.isEmpty else { return }
         let pending = queueDeltas
         queueDeltas = [:]
-        let columns = SQLiteSchema.stateColumns
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO queues (name, \(columns.joined(separator: ", "))) VALUES (?1, \((0..<columns.count).map { "?\($0 + 2)" }.joined(separator: ", ")))
-            ON CONFLICT (name) DO UPDATE SET \(columns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
-            """)
+        let statement = try db.cachedStatement(sql: Self.queueUpsert)
         for (queue, row) in pending where row.contains(where: { $0 != 0 }) {
             statement.bind(1, queue)
             for (index, delta) in row.enumerated() { statement.bind(Int32(index + 2), delta) }
@@ -59,20 +80,8 @@ struct BatchCounters {
         try applyQueues(db)
         let pending = deltas
         deltas = [:]
-        // One statement for every mix of changes: the deltas are bound, so the statement cache
-        // holds a single entry.
-        let columns = SQLiteSchema.stateColumns
-        let total = SQLiteSchema.total("batches")
-        let deltaParameters = (0..<columns.count).map { "?\($0 + 3)" }
-        let newTotal = "(\(total) + " + deltaParameters.joined(separator: " + ") + ")"
-        let finishedStates = [JobState.succeeded, .dead, .cancelled].map(\.rawValue)
-        let newFinished = "(" + finishedStates.map { "batches.\(columns[$0]) + \(deltaParameters[$0])" }.joined(separator: " + ") + ")"
-        let statement = try db.cachedStatement(sql: """
-            UPDATE batches SET \(columns.enumerated().map { "\($1) = \($1) + \(deltaParameters[$0])" }.joined(separator: ", ")),
-                finished_at = CASE WHEN \(newTotal) > 0 AND \(newFinished) = \(newTotal) THEN coalesce(finished_at, ?1) ELSE NULL END
-            WHERE id = ?2
-            RETURNING finished_at, c_succeeded, \(total)
-            """)
+        guard !pending.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: Self.batchUpdate)
         for (batch, row) in pending where row.contains(where: { $0 != 0 }) {
             for (index, delta) in row.enumerated() { statement.bind(Int32(index + 3), delta) }
             statement.bind(1, now)

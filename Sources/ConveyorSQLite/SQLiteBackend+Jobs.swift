@@ -20,7 +20,6 @@ extension SQLiteBackend {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         var findUnique: Statement?
-        var queues = Set<String>()
         var knownBatches = Set<String>()
         var cascade = Cascade()
         var recheckBatches = Set<String>()
@@ -83,7 +82,6 @@ extension SQLiteBackend {
             try insert.stepDone(db)
             results.append(.created(JobID(db.lastInsertedRowID)))
             cascade.move(job.batchID, queue: job.queue, from: nil, to: state)
-            queues.insert(job.queue)
         }
         // Waiting for a batch that has already finished: settle now, after this call's own
         // members are counted (they may make the batch unfinished again).
@@ -94,10 +92,8 @@ extension SQLiteBackend {
                 try cascade.release(waitersOf: batch, allSucceeded: row[1], db, now: now)
             }
         }
+        // Applying the counters also creates the rows of queues used for the first time.
         try cascade.run(db, now: now)
-        for queue in queues {
-            try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [queue])
-        }
         return results
     }
 

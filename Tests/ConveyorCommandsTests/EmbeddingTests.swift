@@ -80,6 +80,20 @@ struct EmbeddingTests {
                 "discovering queues needs inspection")
     }
 
+    /// A workflow is one enqueue: a store with the core only (no `createBatch`) takes a chord
+    /// and runs it to its callback.
+    @Test func aWorkflowIsOneEnqueueCall() async throws {
+        let store = CoreOnlyStore()
+        func job(_ key: String) throws -> NewJob { try JobClient(backend: store).makeNewJob(Greet(key: key)) }
+        let ids = try await JobClient(backend: store).enqueue(.chord([.job(job("ada")), .job(job("grace"))], then: job("all")))
+        var registry = JobRegistry()
+        registry.register(Greet.self)
+        try await Worker(backend: store, registry: registry, configuration: .init(concurrency: 2, stopWhenIdle: true)).run()
+        let records = try await store.inner.jobs(JobQuery())
+        #expect(records.map(\.id) == ids.map(\.id))
+        #expect(records.map(\.state) == [.succeeded, .succeeded, .succeeded], "the callback ran after its group")
+    }
+
     @Test func storeURLsNameTheirStoreAndAProgramOpensOnlyTheStoresItLinks() throws {
         #expect(StoreURL("conveyor.sqlite").scheme == "sqlite")
         #expect(StoreURL("conveyor.sqlite").location == "conveyor.sqlite")

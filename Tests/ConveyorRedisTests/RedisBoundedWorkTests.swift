@@ -17,14 +17,7 @@ struct RedisBoundedWorkTests {
         let raw = RedisConnectionPool(configuration: try RedisConfiguration(url: server.url))
         let total = 1_000_000, dead = 100_000
         // The million jobs: 900,000 succeeded, 100,000 dead (setup calls are large on purpose).
-        for start in stride(from: 0, to: total, by: 10_000) {
-            _ = try await backend.enqueue((0..<10_000).map { _ in NewJob(name: "x", payload: Data("{}".utf8), maxAttempts: 1) })
-            let claimed = try await backend.claim(queues: ["default"], limit: 10_000, lease: .seconds(600), workerID: "setup")
-            try #require(claimed.count == 10_000)
-            try await backend.complete(claimed.map { job in
-                start < dead ? .failed(job.lease, JobFailure(.permanent, "no"), retryAfter: nil) : .succeeded(job.lease, output: Data())
-            })
-        }
+        try await fillWithFinishedJobs(backend, total: total, dead: dead)
         #expect(try await backend.queueStats().first?.counts == [.succeeded: total - dead, .dead: dead])
         _ = try await raw.send(["CONFIG", "SET", "slowlog-log-slower-than", "50000"])
         _ = try await raw.send(["SLOWLOG", "RESET"])

@@ -16,14 +16,7 @@ struct SQLiteBoundedWorkTests {
         defer { directory.remove() }
         let store = try SQLiteBackend(path: directory.file("million.sqlite"))
         let total = 1_000_000, dead = 100_000
-        for start in stride(from: 0, to: total, by: 10_000) {
-            _ = try await store.enqueue((0..<10_000).map { _ in NewJob(name: "x", payload: Data("{}".utf8), maxAttempts: 1) })
-            let claimed = try await store.claim(queues: ["default"], limit: 10_000, lease: .seconds(600), workerID: "setup")
-            try #require(claimed.count == 10_000)
-            try await store.complete(claimed.map { job in
-                start < dead ? .failed(job.lease, JobFailure(.permanent, "no"), retryAfter: nil) : .succeeded(job.lease, output: Data())
-            })
-        }
+        try await fillWithFinishedJobs(store, total: total, dead: dead)
         #expect(try await store.queueStats().first { $0.queue == "default" }?.counts == [.succeeded: total - dead, .dead: dead])
 
         // The running job whose lease must hold throughout.

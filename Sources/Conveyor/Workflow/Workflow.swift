@@ -58,11 +58,10 @@ public indirect enum Workflow: Sendable, Hashable {
         }
     }
 
-    /// The jobs to enqueue, in order, with their dependencies, and the batches (plain: the
-    /// workflow's groups) their first members create.
+    /// The jobs to enqueue, in order, with their dependencies. A group is a plain batch
+    /// (`wf-…`), which the enqueue creates as its first member is stored.
     public struct Plan: Sendable {
         public var jobs: [NewJob] = []
-        public var batches: [NewBatch] = []
     }
 
     /// Flattens the workflow. `batchID` puts its top-level jobs in that batch (a batch of chords).
@@ -105,7 +104,6 @@ public indirect enum Workflow: Sendable, Hashable {
         guard !members.isEmpty else { throw Error.empty("group") }
         guard !insideGroup else { throw Error.unsupportedNesting("a group or chord inside a group or chord") }
         let id = "wf-" + UUID().uuidString.lowercased()
-        plan.batches.append(NewBatch(id: id))
         for member in members {
             switch member {
             case .job, .chain:
@@ -127,8 +125,6 @@ extension JobClient {
     /// before the jobs that depend on them.
     @discardableResult
     public func enqueue(_ workflow: Workflow, batchID: String? = nil) async throws -> [EnqueueResult] {
-        let plan = try workflow.plan(in: batchID)
-        precondition(plan.batches.allSatisfy { $0.onSuccess == nil && $0.onComplete == nil && $0.name == nil }, "a workflow's groups are plain batches")
-        return try await enqueue(plan.jobs)
+        try await enqueue(workflow.plan(in: batchID).jobs)
     }
 }
