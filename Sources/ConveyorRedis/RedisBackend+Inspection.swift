@@ -18,7 +18,7 @@ extension RedisBackend {
 
     static func record(id: JobID, _ f: [String: RESPValue]) throws -> JobRecord? {
         guard let state = f["s"]?.int.flatMap(JobState.init(rawValue:)) else { return nil }
-        let headers = try JobHeaders.decode(f["hd"]?.text, job: id)
+        let headers = JobHeaders.inspected(f["hd"]?.text)
         func time(_ name: String) -> Date? { f[name]?.text.flatMap { date(micros: $0) } }
         return JobRecord(
             id: id,

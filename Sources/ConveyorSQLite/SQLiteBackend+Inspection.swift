@@ -16,7 +16,6 @@ extension SQLiteBackend {
     static func record(_ row: Row) throws -> JobRecord {
         let errorMessage: String? = row["error_message"]
         let errorKind: Int? = row["error_kind"]
-        let id = JobID(row["id"] as Int64)
         return JobRecord(
             id: JobID(row["id"] as Int64),
             name: row["name"],
@@ -39,7 +38,7 @@ extension SQLiteBackend {
             result: row["result"],
             parentID: (row["parent_id"] as Int64?).map { JobID($0) },
             waitedForBatch: row["wait_batch"],
-            headers: try JobHeaders.decode(row["headers"], job: id)
+            headers: JobHeaders.inspected(row["headers"])
         )
     }
 
@@ -149,7 +148,6 @@ extension SQLiteBackend {
                     cascade.move(job.batchID, queue: job.queue, from: nil, to: .waiting)
                     try cascade.run(db, now: now)
                     try db.execute(sql: "UPDATE batches SET \(column) = ? WHERE id = ?", arguments: [db.lastInsertedRowID, new.id])
-                    try db.execute(sql: "INSERT OR IGNORE INTO queues (name) VALUES (?)", arguments: [job.queue])
                 }
             }
             return try Row.fetchOne(db, sql: "SELECT \(Self.batchColumns) FROM batches WHERE id = ?", arguments: [new.id]).map(Self.batch)!

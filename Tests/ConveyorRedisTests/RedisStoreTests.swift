@@ -87,6 +87,32 @@ struct RedisStoreTests {
         }
     }
 
+    /// A record this version cannot read (its headers, hand-corrupted in Redis) fails only its
+    /// own job, dead with the reason, before the claim returns; the jobs claimed with it run.
+    @Test func anUnreadableRecordFailsOnlyItsJobWithinTheClaim() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let backend = try RedisBackend(url: server.url)
+        let raw = RedisConnectionPool(configuration: try RedisConfiguration(url: server.url))
+        let ids = try await backend.enqueue((0..<3).map { _ in NewJob(name: "x", payload: Data("{}".utf8)) }).map(\.id)
+        // Field 12 of the written-once record is the headers' JSON.
+        _ = try await raw.send(["EVAL", """
+            local t = { cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1])) }
+            t[12] = '{not json'
+            redis.call('HSET', KEYS[1], ARGV[1], cmsgpack.pack(unpack(t)))
+            """, "1", "{conveyor}:J:d", .string(ids[1].description)])
+        let claimed = try await backend.claim(queues: ["default"], limit: 10, lease: .seconds(30), workerID: "w")
+        #expect(claimed.map(\.id) == [ids[0], ids[2]])
+        let bad = try #require(try await backend.job(ids[1]))
+        #expect(bad.state == .dead, "failed inside the claim call, not later")
+        #expect(bad.lastError?.message.contains("the stored record of job \(ids[1]) cannot be read") == true, "\(String(describing: bad.lastError))")
+        #expect(bad.lastError?.kind == .permanent)
+        #expect(bad.headers == [JobHeaders.unreadableKey: "{not json"], "listed with what was stored")
+        #expect(try await backend.jobs(JobQuery()).map(\.id) == ids, "one unreadable record does not fail a listing")
+        await backend.close()
+        await raw.close()
+    }
+
     @Test func badStoreURLsAreClearErrors() throws {
         #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?retention=soon") }
         #expect(throws: ConveyorError.self) { try RedisBackend(url: "redis://127.0.0.1:6379/0?colour=blue") }

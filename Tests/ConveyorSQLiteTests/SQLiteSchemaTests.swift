@@ -47,6 +47,47 @@ struct SQLiteSchemaTests {
         _ = try SQLiteBackend(path: path)
     }
 
+    /// A record whose stored headers cannot be read fails only its own job, dead with the
+    /// reason, inside the claim; listings still show it, with what was stored.
+    @Test func anUnreadableRecordFailsOnlyItsJobWithinTheClaim() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteBackend(path: directory.file("bad.sqlite"))
+        let ids = try await store.enqueue((0..<3).map { _ in NewJob(name: "x", payload: Data("{}".utf8)) }).map(\.id)
+        try await store.database.write { db in
+            try db.execute(sql: "UPDATE jobs SET headers = '{not json' WHERE id = ?", arguments: [ids[1].rawValue])
+        }
+        let claimed = try await store.claim(queues: ["default"], limit: 10, lease: .seconds(30), workerID: "w")
+        #expect(claimed.map(\.id) == [ids[0], ids[2]])
+        let bad = try #require(try await store.job(ids[1]))
+        #expect(bad.state == .dead)
+        #expect(bad.lastError?.message.contains("the stored record of job \(ids[1]) cannot be read") == true, "\(String(describing: bad.lastError))")
+        #expect(bad.headers == [JobHeaders.unreadableKey: "{not json"])
+        #expect(try await store.jobs(JobQuery()).map(\.id) == ids)
+        #expect(try await store.queueStats().first?.counts == [.active: 2, .dead: 1])
+    }
+
+    /// What a retry restores (a chain's cancelled steps, a batch's failed callbacks) is found
+    /// through an index in every state: without one, each retried job scanned the table.
+    @Test func dependencyLookupsUseAnIndexInEveryState() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteBackend(path: directory.file("plans.sqlite"))
+        let lookups = [
+            "UPDATE jobs SET state = 7 WHERE parent_id = 1 AND state = 6",
+            "UPDATE jobs SET state = 1 WHERE parent_id = 1 AND state = 7",
+            "UPDATE jobs SET state = 7 WHERE wait_batch = 'b' AND wait_kind = 3 AND state = 5 AND attempt = 0",
+            "UPDATE jobs SET state = 1 WHERE state = 7 AND wait_batch = 'b'",
+        ]
+        for sql in lookups {
+            let plan = try await store.database.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            #expect(plan.contains("USING INDEX jobs_parent") || plan.contains("USING INDEX jobs_callbacks"), "\(sql): \(plan)")
+            #expect(!plan.contains("SCAN jobs"), "\(sql): \(plan)")
+        }
+    }
+
     /// A file a newer version migrated further is refused with a clear error, not written to.
     @Test func aFileFromANewerVersionIsRefused() async throws {
         let directory = try TemporaryDirectory()

@@ -26,6 +26,17 @@ public enum JobHeaders {
         }
     }
 
+    /// The headers as inspection shows them: a record whose stored headers cannot be read is
+    /// still listed (its claim failed it, saying why), with the stored text under
+    /// ``unreadableKey`` instead of failing the whole listing.
+    public static func inspected(_ text: String?) -> [String: String] {
+        guard let text, !text.isEmpty else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [unreadableKey: text]
+    }
+
+    /// Where ``inspected(_:)`` puts stored headers it cannot read.
+    public static let unreadableKey = "conveyor-unreadable-headers"
+
     /// Refuses headers too large to carry, naming the job.
     public static func validate(_ headers: [String: String], job name: String) throws {
         let size = headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
