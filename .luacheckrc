@@ -76,3 +76,7 @@ files[dir .. "operations/fire.lua"] = { read_globals = concat(templates, before)
                                         ignore = sharedBy({ "args", "fireSlot" }) }
 files[dir .. "operations/enqueue.lua"] = { read_globals = { "args", "fireSlot" } }
 files[dir .. "operations/recoverBatch.lua"] = { read_globals = { "revive" } }
+-- The operations on stored schedules that read them come after schedules.lua.
+files[dir .. "schedules.lua"] = { read_globals = concat(templates, before), globals = state, ignore = sharedBy({ "readSchedule" }) }
+files[dir .. "operations/saveSchedule.lua"] = { read_globals = { "readSchedule" } }
+files[dir .. "operations/readSchedules.lua"] = { read_globals = { "readSchedule" } }

@@ -32,6 +32,14 @@ import Foundation
 /// | `P wake:<queue>` | list | wake-up tokens idle workers block on (BLPOP) |
 /// | `P wk`, `P wks` | hash, zset | workers as JSON, by last heartbeat |
 /// | `P done` | pub/sub channel | a message after every call that finished jobs |
+/// | `P lead:<name>` | hash | a leader lease: `h` holder, `t` fencing token, `e` expiry |
+/// | `P rec:<key>` | hash | a compare-and-set record: `v` version, `n` value |
+/// | `P sd:<name>` | hash | a stored schedule: `d` definition (JSON), `v` version, `c` created, `u` updated, `nf` next fire |
+/// | `P sdn` | zset | schedule names (all scores 0, read in name order) |
+/// | `P sdue` | zset | schedules that are not paused or manual, by next fire (µs) |
+/// | `P sv` | string | the last schedule version (one sequence for all, so a removed and re-added schedule never reuses one) |
+/// | `P slots` | hash | schedule name → the last slot fired (µs); outlives the schedule's jobs and the schedule |
+/// | `P sh:<name>` | list | the schedule's last 100 fires, newest first: `slot|fired-at|outcome|first-job|count|batch` |
 ///
 /// A job is two fields in namespace-wide hashes rather than a key of its own: inside Redis a
 /// field of one big hash costs a fraction of a small per-job hash (measured: 1.2-1.7 µs to
@@ -83,10 +91,26 @@ enum RedisScripts {
     // duplicates.
     static let enqueue = StoreScript("enqueue", using: ["enqueueArguments.lua"])
 
-    // ARGV: clock offset, leadership name, its token, schedule, slot µs, then enqueue's
-    // arguments after its clock offset. Returns enqueue's ids, or 'already' and the last slot;
-    // an error NOTLEADER when the leadership no longer holds.
+    // ARGV: clock offset, leadership name ('' run now), its token, schedule, slot µs, version
+    // ('' none), next fire µs, outcome, batch id, then enqueue's arguments after its clock
+    // offset. Returns enqueue's ids, 'already' and the last slot, or 'outdated' and the
+    // version now; an error NOTLEADER when the leadership no longer holds.
     static let fire = StoreScript(name: "fire", files: ["operations/fire.lua", "operations/enqueue.lua"])
+
+    // ARGV: clock offset, name, condition ('' always, 'absent', a version), definition JSON,
+    // indexed ('1' or ''). Returns the stored schedule (schedules.lua), or ''.
+    static let saveSchedule = StoreScript("saveSchedule", using: ["schedules.lua"])
+
+    // ARGV: clock offset, mode ('name', 'after', 'due'), name, limit. Returns now, the next
+    // fire of those not returned, then eight values per schedule.
+    static let readSchedules = StoreScript("readSchedules", using: ["schedules.lua"])
+
+    // ARGV: clock offset, name, condition ('' always, a version). Returns 1 or 0.
+    static let removeSchedule = StoreScript("removeSchedule")
+
+    // ARGV: clock offset, leadership name, token, then schedule, version, next fire µs per
+    // change. Returns 1 or 0 per change; an error NOTLEADER when the leadership no longer holds.
+    static let reschedule = StoreScript("reschedule")
 
     // ARGV: clock offset, name, holder, ttl µs. Returns the token and expiry, or '' while
     // another holder's lease runs.
@@ -169,6 +193,7 @@ enum RedisScripts {
     static let all: [StoreScript] = [
         enqueue, claim, complete, heartbeat, release, recover, cancel, retry, recoverBatch, createBatch, purge, listJobs,
         readJob, registerWorker, listWorkers, untilNextDue, layout, fire, acquireLeadership, releaseLeadership, compareAndSet,
+        saveSchedule, readSchedules, removeSchedule, reschedule,
     ]
 
     /// The helpers every operation shares, in this order: a part sees what the parts before it

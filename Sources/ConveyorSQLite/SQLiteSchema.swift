@@ -86,6 +86,40 @@ enum SQLiteSchema {
                 PRAGMA user_version = 6;
                 """)
         }
+        migrator.registerMigration("v7 stored schedules") { db in
+            try db.execute(sql: """
+                -- Schedule definitions (JSON), each write taking the next number of one sequence
+                -- (sequences row 'schedule'), so a version never comes back after a remove. The
+                -- scheduler finds what is due through the partial index on next_fire: paused and
+                -- on-demand schedules (next_fire NULL) are not in it.
+                CREATE TABLE IF NOT EXISTS schedules (
+                    name TEXT PRIMARY KEY,
+                    definition BLOB NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    next_fire INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_fire, name) WHERE next_fire IS NOT NULL;
+                CREATE TABLE IF NOT EXISTS sequences (
+                    name TEXT PRIMARY KEY,
+                    value INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Each schedule's fire history, the newest \(ScheduleFireRecord.historyLimit) kept.
+                CREATE TABLE IF NOT EXISTS schedule_fires (
+                    id INTEGER PRIMARY KEY,
+                    schedule TEXT NOT NULL,
+                    slot INTEGER NOT NULL,
+                    fired_at INTEGER NOT NULL,
+                    outcome TEXT NOT NULL,
+                    first_job INTEGER,
+                    batch_id TEXT,
+                    job_count INTEGER NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS schedule_fires_by_schedule ON schedule_fires(schedule, id);
+                PRAGMA user_version = 7;
+                """)
+        }
         return migrator
     }
 

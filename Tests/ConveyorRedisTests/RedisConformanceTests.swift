@@ -49,3 +49,18 @@ struct RedisModelTests {
         try await BackendConformance.runModel { clock in RedisConformanceTests.backend(configuration, clock) }
     }
 }
+
+/// Long: scripts/test runs it apart from the parallel suites. Half-way redis-server is killed
+/// and started again on its append-only file, and the store reconnects. (Each write reaches
+/// the file before Redis replies, so a killed process loses none; fsync matters only to the OS.)
+@Suite("RedisBackend schedule year (heavy)")
+struct RedisScheduleYearTests {
+    @Test func everySlotFiresExactlyOnce() async throws {
+        let server = try RedisServer(appendOnly: true)
+        defer { server.stop() }
+        let base = try RedisBackend.Configuration(url: server.url)
+        try await BackendConformance.runScheduleYear(
+            makeBackend: { clock in RedisConformanceTests.backend(base, clock) },
+            restart: { try server.restart() })
+    }
+}

@@ -26,3 +26,16 @@ struct SQLiteModelTests {
         }
     }
 }
+
+/// Long: scripts/test runs it apart from the parallel suites. Half-way the store is opened
+/// again from its file, as after a restart.
+@Suite("SQLiteBackend schedule year (heavy)")
+struct SQLiteScheduleYearTests {
+    @Test func everySlotFiresExactlyOnce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await BackendConformance.runScheduleYear { clock in
+            try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), stepLimit: BackendConformance.stepLimit, clock: clock))
+        }
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case jobNotFound(JobID)
     case batchNotFound(String)
+    case scheduleNotFound(String)
     case unknownJobName(String, known: [String])
     case undecodablePayload(job: String, reason: String)
     case unencodableOutput(job: String, reason: String)
@@ -28,6 +29,8 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "no job with id \(id) in this store (was it purged, or is --store pointing elsewhere?)"
         case .batchNotFound(let id):
             "no batch '\(id)' in this store (see `conveyor batch list`)"
+        case .scheduleNotFound(let name):
+            "no schedule '\(name)' in this store (see `conveyor schedule list`)"
         case .unknownJobName(let name, let known):
             "unknown job name '\(name)': no job type with that name is registered with this worker"
                 + (known.isEmpty ? "" : " (registered: \(known.sorted().joined(separator: ", ")))")

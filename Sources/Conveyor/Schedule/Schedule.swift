@@ -188,17 +188,30 @@ public struct JobTemplate: Sendable, Hashable, Codable {
 }
 
 extension Schedule {
-    /// The fire of `slot`: its jobs (a batch's with the batch id `name@slot`) for
-    /// ``ScheduleStore/fire(_:as:)``.
-    public func fire(for slot: Date) -> ScheduleFire {
+    /// The fire of `slot` for ``ScheduleStore/fire(_:as:)``. A batch target's jobs, and the job
+    /// of a schedule with an overlap policy (so the next slot can see whether it finished),
+    /// go in one batch whose id is `name@slot`; with `after`, they wait for that batch (the
+    /// previous fire) to finish first (overlap ``Overlap/queueOne``).
+    public func fire(for slot: Date, after previous: String? = nil, outcome: ScheduleFireRecord.Outcome = .fired) -> ScheduleFire {
         let seconds = Int64(slot.timeIntervalSince1970.rounded(.down))
-        switch target {
-        case .job(let job):
-            return ScheduleFire(schedule: name, slot: slot, jobs: [job.newJob(schedule: name, slot: slot)])
-        case .batch(_, let jobs):
-            let batch = "\(name)@\(seconds)"
-            return ScheduleFire(schedule: name, slot: slot, jobs: jobs.map { $0.newJob(schedule: name, slot: slot, batchID: batch) })
+        let batch: String?
+        if case .batch = target { batch = "\(name)@\(seconds)" } else { batch = overlap == .allow ? nil : "\(name)@\(seconds)" }
+        return ScheduleFire(schedule: name, slot: slot, jobs: target.jobs.map {
+            var job = $0.newJob(schedule: name, slot: slot, batchID: batch)
+            if let previous { job.dependsOn = .batch(previous, .allFinished) }
+            return job
+        }, outcome: outcome)
+    }
+
+    /// A fire by hand, outside the slots (`run-now`): its batch, when it has one, is named
+    /// `name@now-` and a unique suffix.
+    public func fireNow(at instant: Date) -> ScheduleFire {
+        let batch: String?
+        if case .batch = target { batch = "\(name)@now-\(UUID().uuidString.prefix(8).lowercased())" } else {
+            batch = overlap == .allow ? nil : "\(name)@now-\(UUID().uuidString.prefix(8).lowercased())"
         }
+        return ScheduleFire(schedule: name, slot: instant, jobs: target.jobs.map { $0.newJob(schedule: name, slot: instant, batchID: batch) },
+                            outcome: .ranNow)
     }
 }
 

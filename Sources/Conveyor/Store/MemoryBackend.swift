@@ -39,6 +39,31 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         var leadershipTokens: [String: Int] = [:]
         var records: [String: VersionedRecord] = [:]
         var firedSlots: [String: Date] = [:]
+        /// Stored schedules (their last slot is in `firedSlots`, their last fire the newest
+        /// entry of `fireHistory`), the last version given out, and each one's history, oldest first.
+        var schedules: [String: StoredSchedule] = [:]
+        var scheduleVersion = 0
+        var fireHistory: [String: [ScheduleFireRecord]] = [:]
+
+        func stored(_ name: String) -> StoredSchedule? {
+            guard var schedule = schedules[name] else { return nil }
+            schedule.lastSlot = firedSlots[name]
+            schedule.lastFire = fireHistory[name]?.last
+            return schedule
+        }
+
+        func holds(_ condition: WriteCondition, _ name: String) -> Bool {
+            switch condition {
+            case .always: true
+            case .absent: schedules[name] == nil
+            case .version(let version): schedules[name]?.version == version
+            }
+        }
+
+        mutating func addHistory(_ record: ScheduleFireRecord, of name: String) {
+            fireHistory[name, default: []].append(record)
+            if fireHistory[name]!.count > ScheduleFireRecord.historyLimit { fireHistory[name]!.removeFirst() }
+        }
 
         /// Stores the jobs of one enqueue call (dependencies checked already).
         mutating func enqueue(_ jobs: [NewJob], now: Date) -> Result<[EnqueueResult], ConveyorError> {
@@ -594,20 +619,22 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
             guard let current = storage.leaderships[leadership.name], current.token == leadership.token, current.expiresAt > now else {
                 throw ConveyorError.notLeader(leadership.name)
             }
-            // Nothing is written unless every fire can be: a missing parent fails the call.
-            for fire in fires {
-                for job in fire.jobs {
-                    if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { throw ConveyorError.jobNotFound(parent) }
-                }
-            }
+            try Self.checkParents(fires, storage)
             var results: [FireResult] = []
             for fire in fires {
+                if let version = fire.version, storage.schedules[fire.schedule]?.version != version {
+                    results.append(.outdated(version: storage.schedules[fire.schedule]?.version))
+                    continue
+                }
                 if let last = storage.firedSlots[fire.schedule], last >= fire.slot {
                     results.append(.alreadyFired(lastSlot: last))
                     continue
                 }
                 storage.firedSlots[fire.schedule] = fire.slot
-                results.append(.fired(try storage.enqueue(fire.jobs, now: now).get()))
+                let made = try storage.enqueue(fire.jobs, now: now).get()
+                if fire.version != nil { storage.schedules[fire.schedule]?.nextFire = fire.nextFire }
+                storage.addHistory(.of(fire, slot: fire.slot, firedAt: now, results: made), of: fire.schedule)
+                results.append(.fired(made))
             }
             return results
         }
@@ -615,7 +642,96 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         return results
     }
 
+    /// Nothing is written unless every fire can be: a missing parent fails the call.
+    private static func checkParents(_ fires: [ScheduleFire], _ storage: Storage) throws {
+        for fire in fires {
+            for job in fire.jobs {
+                if case .job(let parent)? = job.dependsOn, storage.jobs[parent] == nil { throw ConveyorError.jobNotFound(parent) }
+            }
+        }
+    }
+
+    public func fireNow(_ fire: ScheduleFire) async throws -> FireResult {
+        try NewJob.validateDependencies(fire.jobs)
+        let now = clock.now()
+        let result = try mutate { storage -> FireResult in
+            try Self.checkParents([fire], storage)
+            if let version = fire.version, storage.schedules[fire.schedule]?.version != version {
+                return .outdated(version: storage.schedules[fire.schedule]?.version)
+            }
+            let made = try storage.enqueue(fire.jobs, now: now).get()
+            var entry = ScheduleFireRecord.of(fire, slot: now, firedAt: now, results: made)
+            entry.outcome = .ranNow
+            storage.addHistory(entry, of: fire.schedule)
+            return .fired(made)
+        }
+        if case .fired(let made) = result, !made.isEmpty { workSignal.notify() }
+        return result
+    }
+
     public func lastFiredSlot(_ schedule: String) async throws -> Date? {
         storage.withLock { $0.firedSlots[schedule] }
+    }
+
+    public func saveSchedule(_ schedule: Schedule, if condition: WriteCondition) async throws -> StoredSchedule? {
+        try schedule.validate()
+        let now = clock.now()
+        return storage.withLock { storage -> StoredSchedule? in
+            guard storage.holds(condition, schedule.name) else { return nil }
+            storage.scheduleVersion += 1
+            let created = storage.schedules[schedule.name]?.createdAt ?? now
+            storage.schedules[schedule.name] = StoredSchedule(
+                schedule: schedule, version: storage.scheduleVersion, createdAt: created, updatedAt: now,
+                nextFire: schedule.isIndexed ? now : nil)
+            return storage.stored(schedule.name)
+        }
+    }
+
+    public func schedule(named name: String) async throws -> StoredSchedule? {
+        storage.withLock { $0.stored(name) }
+    }
+
+    public func schedules(after name: String?, limit: Int) async throws -> [StoredSchedule] {
+        storage.withLock { storage in
+            storage.schedules.keys.filter { name == nil || $0 > name! }.sorted().prefix(max(0, limit)).compactMap { storage.stored($0) }
+        }
+    }
+
+    public func removeSchedule(named name: String, if condition: WriteCondition) async throws -> Bool {
+        storage.withLock { storage in
+            guard storage.schedules[name] != nil, storage.holds(condition, name) else { return false }
+            storage.schedules[name] = nil
+            storage.fireHistory[name] = nil
+            return true
+        }
+    }
+
+    public func dueSchedules(limit: Int) async throws -> DueSchedules {
+        let now = clock.now()
+        return storage.withLock { storage in
+            let indexed = storage.schedules.values.compactMap { stored in stored.nextFire.map { (stored.schedule.name, $0) } }
+                .sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+            let due = indexed.prefix { $0.1 <= now }.prefix(max(0, limit))
+            return DueSchedules(now: now, schedules: due.compactMap { storage.stored($0.0) },
+                                nextFire: indexed.dropFirst(due.count).first?.1)
+        }
+    }
+
+    public func reschedule(_ changes: [ScheduleReschedule], as leadership: Leadership) async throws -> [Bool] {
+        let now = clock.now()
+        return try storage.withLock { storage in
+            guard let current = storage.leaderships[leadership.name], current.token == leadership.token, current.expiresAt > now else {
+                throw ConveyorError.notLeader(leadership.name)
+            }
+            return changes.map { change in
+                guard storage.schedules[change.schedule]?.version == change.version else { return false }
+                storage.schedules[change.schedule]?.nextFire = change.nextFire
+                return true
+            }
+        }
+    }
+
+    public func fireHistory(of schedule: String, limit: Int) async throws -> [ScheduleFireRecord] {
+        storage.withLock { Array(($0.fireHistory[schedule] ?? []).reversed().prefix(max(0, limit))) }
     }
 }

@@ -90,7 +90,7 @@ for i = 1, n do
   end
 end
 -- A schedule's fire records its slot with its jobs, once nothing can fail any more.
-if fireSlot then redis.call('HSET', P .. 'slots', fireSlot[1], fireSlot[2]) end
+if fireSlot then fireSlot(results) end
 -- Duplicates took no id: give back the reserved ones they did not use (nothing else can
 -- have taken an id meanwhile), so ids stay dense as on the other stores.
 if nextID < reservedEnd then redis.call('SET', P .. 'seq', fmt(nextID)) end
