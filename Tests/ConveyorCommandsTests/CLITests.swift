@@ -43,7 +43,7 @@ struct CLITests {
         let phrase = try await schedule("--calendar", "fortnightly")
         #expect(phrase.stderr.contains("accepted forms are: hourly"), "\(phrase.stderr)")
         let both = try await schedule("--cron", "* * * * *", "--every", "1h")
-        #expect(both.stderr.contains("exactly one of --cron, --calendar and --every"), "\(both.stderr)")
+        #expect(both.stderr.contains("exactly one of --cron, --calendar, --every and --manual"), "\(both.stderr)")
     }
 
     @Test func submitFileWorkStatusAndResults() async throws {
@@ -222,6 +222,80 @@ struct CLITests {
         #expect(after.stdout.contains("1 succeeded · 1 dead · 1 cancelled"))
         let missing = try await conveyor("batch", "status", "nope")
         #expect(missing.stderr.contains("no batch 'nope'"))
+    }
+
+    /// `conveyor schedule add / list / show / pause / resume / run-now / remove`, and a worker
+    /// whose scheduler fires a stored every-second schedule.
+    @Test func storedSchedulesChangeAtRunTimeAndWorkersFireThem() async throws {
+        defer { directory.remove() }
+        let unknown = try await conveyor("schedule", "add", "tick", "--every", "1s", "--job", "nobody.knows")
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("its job 'nobody.knows' is not a registered job type"), "\(unknown.all)")
+        #expect(unknown.stderr.contains("conveyor.echo") && unknown.stderr.contains("--any-job"), "\(unknown.all)")
+        let badCron = try await conveyor("schedule", "add", "bad", "--cron", "0 6 * * FUN", "--job", "conveyor.echo")
+        #expect(badCron.stderr.contains("field 5"), "\(badCron.all)")
+        let badMissed = try await conveyor("schedule", "add", "bad", "--every", "1h", "--job", "conveyor.echo", "--missed", "catchup:0")
+        #expect(badMissed.stderr.contains("catchup needs a number of slots of at least 1"), "\(badMissed.all)")
+        let badOverlap = try await conveyor("schedule", "add", "bad", "--every", "1h", "--job", "conveyor.echo", "--overlap", "never")
+        #expect(badOverlap.stderr.contains("--overlap 'never' is not a policy: use allow, skip or one"), "\(badOverlap.all)")
+
+        let tick = try await conveyor("schedule", "add", "tick", "--every", "1s", "--job", "conveyor.echo", "--payload", #"{"n":1}"#,
+                                      "--missed", "catchup:1000")
+        #expect(tick.status == 0, "\(tick.all)")
+        #expect(tick.stdout.contains("Schedule 'tick': every 1s"), "\(tick.stdout)")
+        let again = try await conveyor("schedule", "add", "tick", "--every", "1s", "--job", "conveyor.echo")
+        #expect(again.stderr.contains("a schedule named 'tick' exists; add --replace"), "\(again.all)")
+        try "4001\n4002\n4003\n".write(toFile: directory.file("codes.txt"), atomically: true, encoding: .utf8)
+        let weekly = try await conveyor("schedule", "add", "export-weekly", "--calendar", "weekly on monday at 02:00", "--tz", "Asia/Kolkata",
+                                        "--job", "conveyor.echo", "--file", directory.file("codes.txt"), "--overlap", "skip")
+        #expect(weekly.stdout.contains("a batch of 3 conveyor.echo jobs"), "\(weekly.all)")
+        #expect(weekly.stdout.contains("Asia/Kolkata"), "\(weekly.stdout)")
+        let manual = try await conveyor("schedule", "add", "on-event", "--manual", "--job", "conveyor.echo")
+        #expect(manual.stdout.contains("Fires only on demand"), "\(manual.all)")
+
+        let list = try await conveyor("schedule", "list")
+        #expect(list.stdout.contains("export-weekly") && list.stdout.contains("weekly on monday at 02:00 (Asia/Kolkata)"), "\(list.stdout)")
+        #expect(list.stdout.contains("on demand"), "\(list.stdout)")
+        let show = try await conveyor("schedule", "show", "export-weekly", "--next", "3")
+        #expect(show.stdout.contains("Next fires:") && show.stdout.contains("Mon ") && show.stdout.contains("02:00:00 Asia/Kolkata"), "\(show.stdout)")
+        #expect(show.stdout.contains("overlap: skip"), "\(show.stdout)")
+
+        let run = try await conveyor("schedule", "run-now", "export-weekly")
+        #expect(run.stdout.contains("Ran schedule 'export-weekly' now: 3 jobs"), "\(run.all)")
+        let backend = try SQLiteBackend(path: store)
+        let runNow = try await backend.fireHistory(of: "export-weekly", limit: 10)
+        #expect(runNow.map(\.outcome) == [.ranNow])
+        #expect(try await backend.jobs(JobQuery()).count == 3)
+
+        #expect(try await conveyor("schedule", "pause", "tick").stdout.contains("Paused schedule 'tick'"))
+        #expect(try await backend.schedule(named: "tick")?.schedule.paused == true)
+        #expect(try await conveyor("schedule", "show", "tick").stdout.contains("none while paused"))
+        #expect(try await conveyor("schedule", "resume", "tick").stdout.contains("Resumed schedule 'tick'; next fire"))
+
+        // A worker's scheduler leads and fires `tick` every second; its jobs run.
+        let worker = try await ConveyorProcess.start(["worker", "--store", store, "--queues", "default"], in: directory.path,
+                                                     log: directory.file("worker.log"))
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while try await backend.fireHistory(of: "tick", limit: 10).filter({ $0.outcome == .fired }).count < 3 {
+            try #require(clock.now < deadline, "tick did not fire 3 times: \((try? String(contentsOfFile: directory.file("worker.log"), encoding: .utf8)) ?? "")")
+            let generation = backend.completionSignal.generation
+            await backend.completionSignal.wait(after: generation, timeout: .milliseconds(500))
+        }
+        worker.kill(SIGTERM)
+        #expect(await worker.waitForExit() == 0)
+        let fired = try await backend.jobs(JobQuery()).filter { $0.headers[JobTemplate.scheduleHeader] == "tick" }
+        let slots = fired.compactMap { $0.headers[JobTemplate.slotHeader] }
+        #expect(slots.count >= 3 && Set(slots).count == slots.count, "one job per slot: \(slots)")
+        let history = try await conveyor("schedule", "show", "tick", "--history", "2")
+        #expect(history.stdout.contains("History (newest first):") && history.stdout.contains("fired"), "\(history.stdout)")
+        let listed = try await conveyor("schedule", "list", "--json")
+        #expect(listed.stdout.split(separator: "\n").count == 3, "\(listed.stdout)")
+        #expect(listed.stdout.contains(#""name":"tick""#) && listed.stdout.contains(#""outcome":"fired""#), "\(listed.stdout)")
+
+        #expect(try await conveyor("schedule", "remove", "tick").stdout.contains("Removed schedule 'tick'"))
+        let gone = try await conveyor("schedule", "show", "tick")
+        #expect(gone.status != 0 && gone.stderr.contains("no schedule named 'tick'"), "\(gone.all)")
     }
 
     @Test func manageJobsAndQueues() async throws {

@@ -44,11 +44,18 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Longest idle wait between checks of the store. Wake-ups on new work are immediate; this only bounds waits if one is missed.")
     var pollInterval = DurationArgument(.seconds(5))
 
+    @Flag(help: "Do not run a scheduler: this worker never fires the store's schedules (by default every worker runs one, and one of them leads).")
+    var noScheduler = false
+
+    @Option(help: "The scheduler's leader lease: when the leading worker dies, another fires within 1.5 leases of its last renewal.")
+    var schedulerLease = DurationArgument(.seconds(5))
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard schedulerLease.duration >= .seconds(1) else { throw ValidationError("--scheduler-lease must be at least 1s") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let command { _ = try CommandTemplate(command) }
     }
@@ -73,8 +80,18 @@ struct WorkerCommand: AsyncParsableCommand {
             queues: workQueues, concurrency: concurrency, prefetch: prefetch, lease: lease.duration,
             shutdownGracePeriod: grace.duration, pollInterval: pollInterval.duration, stopWhenIdle: burst,
             discoversQueues: discovers, logger: logger))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        // A burst worker leaves when the queues are empty, so it fires no schedules.
+        if !noScheduler, !burst, let store = backend as? any ScheduleStore & BatchStore {
+            let scheduler = Scheduler(store: store, configuration: .init(
+                holder: worker.configuration.id, lease: schedulerLease.duration, logger: Logger(label: "conveyor.scheduler")))
+            // It stops with the group; its return must not cut the worker's drain short.
+            services.append(.init(service: scheduler, successTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
