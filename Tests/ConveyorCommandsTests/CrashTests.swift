@@ -108,4 +108,84 @@ struct CrashTests {
         #expect(payloads == Set(0..<total), "each job's own result is stored")
         #expect(try await backend.workers(seenWithin: .seconds(60)).allSatisfy { $0.id.contains(":\(third.pid):") == false })
     }
+
+    /// Three worker processes run schedulers over one store while the leading one is SIGKILLed
+    /// every few seconds (a fresh worker takes its place): an every-second schedule still fires
+    /// every slot exactly once, one job per slot, and no slot waits long for a new leader.
+    /// `CONVEYOR_SCHEDULE_CRASH_SECONDS` sets how long the killing goes on (default 120).
+    @Test(arguments: ["sqlite", "redis"])
+    func killedSchedulerLeadersFireEverySlotOnce(storeKind: String) async throws {
+        let directory = try TemporaryDirectory(prefix: "conveyor-schedule-crash")
+        defer { directory.remove() }
+        let redis = storeKind == "redis" ? try RedisServer() : nil
+        defer { redis?.stop() }
+        let store = redis?.url ?? directory.file("crash.sqlite")
+        let backend: any JobBackend & ScheduleStore = if let redis { try RedisBackend(url: redis.url) } else { try SQLiteBackend(path: store) }
+        let seconds = ProcessInfo.processInfo.environment["CONVEYOR_SCHEDULE_CRASH_SECONDS"].flatMap { Double($0) } ?? 120
+        let lease = 2.0
+        let stored = try #require(try await backend.saveSchedule(Schedule(
+            name: "tick", recurrence: .interval(every: .seconds(1), anchor: Date(timeIntervalSince1970: 0)),
+            target: .job(JobTemplate(name: "conveyor.echo")), missed: .catchUp(limit: 10_000, within: nil)), if: .absent))
+
+        let arguments = ["worker", "--store", store, "--queues", "default", "--scheduler-lease", "\(Int(lease))s"]
+        var started = 0
+        func startWorker() async throws -> (ConveyorProcess.Child, String) {
+            started += 1
+            let log = directory.file("worker-\(started).log")
+            return (try await ConveyorProcess.start(arguments, in: directory.path, log: log), log)
+        }
+        /// The live worker that leads: the last scheduler line of its log says it leads.
+        func leader(_ workers: [(ConveyorProcess.Child, String)]) -> Int? {
+            workers.indices.first { index in
+                guard workers[index].0.isRunning, let text = try? String(contentsOfFile: workers[index].1, encoding: .utf8) else { return false }
+                let lines = text.split(separator: "\n").filter { $0.contains("scheduler leads") || $0.contains("scheduler lost the leadership") }
+                return lines.last?.contains("scheduler leads") == true
+            }
+        }
+        var workers: [(ConveyorProcess.Child, String)] = []
+        for _ in 0..<3 { workers.append(try await startWorker()) }
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(seconds)
+        var kills = 0
+        var random = SystemRandomNumberGenerator()
+        while clock.now < end {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 2000...4000, using: &random)))
+            guard let index = leader(workers) else { continue }
+            workers[index].0.kill(SIGKILL)
+            _ = await workers[index].0.waitForExit()
+            kills += 1
+            workers[index] = try await startWorker()
+        }
+        // The killing is over: a slot that is due now is fired by whoever leads, soon.
+        let last = try await backend.schedule(named: "tick")?.lastSlot ?? .distantPast
+        let settled = clock.now + .seconds(60)
+        while (try await backend.schedule(named: "tick")?.lastSlot ?? .distantPast) <= last.addingTimeInterval(3) {
+            try #require(clock.now < settled, "tick stopped firing after the last kill")
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        _ = try await backend.removeSchedule(named: "tick", if: .always)
+        for worker in workers where worker.0.isRunning { worker.0.kill(SIGTERM) }
+        for worker in workers { _ = await worker.0.waitForExit() }
+
+        let jobs = try await backend.jobs(JobQuery(limit: 100_000)).filter { $0.headers[JobTemplate.scheduleHeader] == "tick" }
+        var perSlot: [Int: Int] = [:]
+        var lags: [Double] = []
+        for job in jobs {
+            let slot = try #require(job.headers[JobTemplate.slotHeader].flatMap { Int($0) }, "slot header of \(job.id)")
+            perSlot[slot, default: 0] += 1
+            lags.append(job.createdAt.timeIntervalSince1970 - Double(slot))
+        }
+        let first = Int(stored.createdAt.timeIntervalSince1970) + 1
+        let lastSlot = try #require(perSlot.keys.max())
+        let twice = perSlot.filter { $0.value > 1 }.keys.sorted()
+        let never = (first...lastSlot).filter { perSlot[$0] == nil }
+        #expect(kills >= Int(seconds / 5), "the leader was killed \(kills) times")
+        #expect(twice.isEmpty, "slots fired more than once: \(twice.prefix(20))")
+        #expect(never.isEmpty, "slots never fired: \(never.prefix(20))")
+        #expect(perSlot.keys.min() == first, "the first slot after the schedule was stored fired")
+        lags.sort()
+        let worst = lags.last ?? 0
+        print("schedule crash (\(storeKind)): \(perSlot.count) slots, \(kills) leaders killed, fire lag p50 \(lags[lags.count / 2]) s, worst \(worst) s")
+        #expect(worst < 10, "a new leader fires within 2 leases plus start-up; worst lag \(worst) s")
+    }
 }
