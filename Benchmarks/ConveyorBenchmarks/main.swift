@@ -4,6 +4,7 @@
 //   swift run -c release conveyor-bench --jobs 20000 --synchronous full
 //   swift run -c release conveyor-bench --store redis   # starts its own redis-server (persistence off)
 //   swift run -c release conveyor-bench --store redis --redis-url redis://host:6379/0
+//   swift run -c release conveyor-bench --schedules 100000 [--store redis] [--seconds 60]   # the scheduler
 //
 // Every scenario starts from a fresh store: a new SQLite file in a temporary directory, or an
 // emptied Redis (FLUSHALL on the server the benchmark started; a new namespace on one given
@@ -32,6 +33,10 @@ struct Options {
     var sqlitePath: String?
     /// `--retention SECONDS` (Redis): drain with that retention and follow Redis's memory.
     var retention: Int?
+    /// `--schedules N`: the scheduler over N stored schedules (idle load, fire lag).
+    var schedules: Int?
+    /// `--seconds S`: how long the spread-schedule run lasts.
+    var seconds: Double?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -52,6 +57,8 @@ struct Options {
             case "--workers": workers = Int(value) ?? workers
             case "--sqlite-path": sqlitePath = value
             case "--retention": retention = Int(value)
+            case "--schedules": schedules = Int(value)
+            case "--seconds": seconds = Double(value)
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -217,17 +224,21 @@ final class LatencySamples: @unchecked Sendable {
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 func format(_ value: Double) -> String { value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value) }
 
-if let retention = options.retention {
+/// Runs one measurement that is the whole run (`--retention`, `--schedules`), then exits.
+func runAlone(_ option: String, _ body: () async throws -> Void) async -> Never {
     do {
-        try await retentionRun(retention)
+        try await body()
         ownRedis?.stop()
         exit(0)
     } catch {
-        FileHandle.standardError.write(Data("conveyor-bench --retention: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("conveyor-bench \(option): \(error)\n".utf8))
         ownRedis?.stop()
         exit(1)
     }
 }
+
+if let retention = options.retention { await runAlone("--retention") { try await retentionRun(retention) } }
+if let count = options.schedules { await runAlone("--schedules") { try await schedulesRun(count) } }
 
 if let workload = options.compare {
     do {

@@ -69,6 +69,12 @@ public final class Scheduler: Service, Sendable {
     }
     private let state = Mutex(State())
     private let wake = AsyncSignal()
+    private let calls = Atomic<Int>(0)
+
+    /// Store calls this scheduler has made (leadership, due reads, fires, reschedules, batch
+    /// reads): what it costs the store, which the benchmark reports per second when idle.
+    public var storeCalls: Int { calls.load(ordering: .relaxed) }
+    private func called() { calls.add(1, ordering: .relaxed) }
 
     public init(store: any ScheduleStore & BatchStore, configuration: Configuration = .init()) {
         self.store = store
@@ -110,6 +116,7 @@ public final class Scheduler: Service, Sendable {
             self.stop()
         }
         if let leadership = state.withLock({ state in defer { state.leadership = nil }; return state.leadership }) {
+            called()
             try? await store.releaseLeadership(leadership)
         }
     }
@@ -117,6 +124,7 @@ public final class Scheduler: Service, Sendable {
     /// One round: takes or renews the leadership and, while leading, fires everything due.
     /// ``run()`` calls it in a loop; tests call it to drive schedulers by a manual clock.
     public func step() async throws -> Step {
+        called()
         guard var leadership = try await store.acquireLeadership(configuration.leadershipName, holder: configuration.holder,
                                                                  ttl: configuration.lease) else {
             if state.withLock({ $0.leadership != nil }) {
@@ -133,6 +141,7 @@ public final class Scheduler: Service, Sendable {
         for pass in 0..<50 {
             if pass > 0 {
                 // A long round renews as it goes, so its fires never outlive the lease.
+                called()
                 guard let renewed = try await store.acquireLeadership(configuration.leadershipName, holder: configuration.holder,
                                                                       ttl: configuration.lease) else {
                     state.withLock { $0.leadership = nil }
@@ -141,17 +150,22 @@ public final class Scheduler: Service, Sendable {
                 }
                 leadership = renewed
             }
+            called()
             let due = try await store.dueSchedules(limit: configuration.batchSize)
             let plan = try await plan(due)
             do {
                 for chunk in plan.fires.chunks(ofCount: configuration.batchSize) {
+                    called()
                     let results = try await store.fire(Array(chunk), as: leadership)
                     for (fire, result) in zip(chunk, results) {
                         guard case .fired = result else { continue }
                         if fire.outcome == .skipped { step.skipped += 1 } else { step.fired += 1 }
                     }
                 }
-                if !plan.reschedules.isEmpty { _ = try await store.reschedule(plan.reschedules, as: leadership) }
+                if !plan.reschedules.isEmpty {
+                    called()
+                    _ = try await store.reschedule(plan.reschedules, as: leadership)
+                }
             } catch ConveyorError.notLeader {
                 state.withLock { $0.leadership = nil }
                 step.isLeader = false
@@ -224,7 +238,9 @@ public final class Scheduler: Service, Sendable {
     /// Whether a previous fire's batch is still unfinished: one that retention removed, or
     /// that never existed, is finished.
     private func progress(of batch: String?) async throws -> BatchProgress {
-        guard let batch, let found = try await store.batch(batch), !found.isFinished, found.total > 0 else { return .finished }
+        guard let batch else { return .finished }
+        called()
+        guard let found = try await store.batch(batch), !found.isFinished, found.total > 0 else { return .finished }
         return found[.waiting] > 0 ? .waiting : .running
     }
 

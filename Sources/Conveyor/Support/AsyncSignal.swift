@@ -38,7 +38,7 @@ public final class AsyncSignal: Sendable {
         if self.generation != generation { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(after: generation) }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await Task.sleep(for: timeout, tolerance: .milliseconds(1)) }
             await group.next()
             group.cancelAll()
         }
