@@ -256,6 +256,17 @@ struct CLITests {
         let list = try await conveyor("schedule", "list")
         #expect(list.stdout.contains("export-weekly") && list.stdout.contains("weekly on monday at 02:00 (Asia/Kolkata)"), "\(list.stdout)")
         #expect(list.stdout.contains("on demand"), "\(list.stdout)")
+        let three = try await conveyor("schedule", "list", "--next", "3", "--json")
+        let weeklyLine = try #require(three.stdout.split(separator: "\n").first { $0.contains(#""name":"export-weekly""#) }, "\(three.all)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(weeklyLine.utf8)) as? [String: Any])
+        let fires = try #require(object["nextFires"] as? [String])
+        #expect(fires.count == 3 && fires[0] == object["nextFire"] as? String, "\(weeklyLine)")
+        let gaps = zip(fires, fires.dropFirst()).compactMap { pair -> Double? in
+            guard let a = ISO8601DateFormatter().date(from: pair.0), let b = ISO8601DateFormatter().date(from: pair.1) else { return nil }
+            return b.timeIntervalSince(a)
+        }
+        #expect(gaps == [7 * 86_400, 7 * 86_400], "weekly fires a week apart: \(fires)")
+        #expect(try await conveyor("schedule", "list", "--next", "3").stdout.contains("NEXT 3 FIRES"))
         let show = try await conveyor("schedule", "show", "export-weekly", "--next", "3")
         #expect(show.stdout.contains("Next fires:") && show.stdout.contains("Mon ") && show.stdout.contains("02:00:00 Asia/Kolkata"), "\(show.stdout)")
         #expect(show.stdout.contains("overlap: skip"), "\(show.stdout)")

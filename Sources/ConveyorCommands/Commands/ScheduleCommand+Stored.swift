@@ -194,24 +194,32 @@ extension ScheduleCommand {
         @Flag(help: "One JSON object per schedule, one per line.")
         var json = false
 
+        @Option(help: "How many next fires to show per schedule (1-20).")
+        var next = 1
+
+        func validate() throws {
+            guard (1...20).contains(next) else { throw ValidationError("--next must be 1-20, not \(next)") }
+        }
+
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "list")
             let all = try await store.allSchedules()
             if json {
-                for stored in all { print(try ScheduleCommand.json(stored)) }
+                for stored in all { print(try ScheduleCommand.json(stored, next: next)) }
                 return
             }
             guard !all.isEmpty else {
                 print("No schedules. Add one with: conveyor schedule add NAME --cron '0 6 * * *' --job JOBNAME")
                 return
             }
-            var rows = [["NAME", "WHEN", "STATE", "NEXT FIRE", "LAST FIRE", "OUTCOME", "JOB"]]
+            var rows = [["NAME", "WHEN", "STATE", next == 1 ? "NEXT FIRE" : "NEXT \(next) FIRES", "LAST FIRE", "OUTCOME", "JOB"]]
             for stored in all {
                 let schedule = stored.schedule
                 let state = schedule.paused ? "paused" : (schedule.recurrence.rule == .manual ? "on demand" : "active")
                 let last = stored.lastFire
                 rows.append([
-                    schedule.name, schedule.recurrence.description, state, ScheduleText.utc(ScheduleCommand.nextFire(stored)),
+                    schedule.name, schedule.recurrence.description, state,
+                    ScheduleCommand.nextFires(stored, count: next).map { ScheduleText.utc($0) }.joined(separator: ", ").nonEmpty ?? "-",
                     ScheduleText.utc(last?.firedAt), last?.outcome.rawValue ?? "-",
                     last.map { ScheduleCommand.jobText($0) } ?? ScheduleCommand.targetText(schedule.target),
                 ])
@@ -341,10 +349,15 @@ extension ScheduleCommand {
     /// one fired and after now. (The store's next-fire index says when the scheduler looks at
     /// it, which for a schedule just stored is at once.)
     static func nextFire(_ stored: StoredSchedule, now: Date = Date()) -> Date? {
+        nextFires(stored, count: 1, now: now).first
+    }
+
+    /// The next `count` fires of the stored schedule (none while paused or for an on-demand one).
+    static func nextFires(_ stored: StoredSchedule, count: Int, now: Date = Date()) -> [Date] {
         let schedule = stored.schedule
-        guard !schedule.paused else { return nil }
+        guard !schedule.paused else { return [] }
         let after = [stored.lastSlot, stored.createdAt, now].compactMap { $0 }.max() ?? now
-        return schedule.recurrence.nextSlot(after: after).map { schedule.fireTime(for: $0) }
+        return schedule.recurrence.slots(after: after, count: count).map { schedule.fireTime(for: $0) }
     }
 
     static func targetText(_ target: Schedule.Target) -> String {
@@ -386,14 +399,16 @@ extension ScheduleCommand {
         }
     }
 
-    static func json(_ stored: StoredSchedule) throws -> String {
+    static func json(_ stored: StoredSchedule, next: Int = 1) throws -> String {
         let schedule = stored.schedule
         var object: [String: Any] = [
             "name": schedule.name, "when": schedule.recurrence.description, "paused": schedule.paused,
             "version": stored.version, "jobs": schedule.target.jobs.count, "job": schedule.target.jobs.first?.name ?? "",
             "queue": schedule.target.jobs.first?.queue ?? "default",
         ]
-        if let next = nextFire(stored) { object["nextFire"] = ScheduleText.utc(next) }
+        let fires = nextFires(stored, count: next)
+        if let first = fires.first { object["nextFire"] = ScheduleText.utc(first) }
+        if next > 1 { object["nextFires"] = fires.map { ScheduleText.utc($0) } }
         if let slot = stored.lastSlot { object["lastSlot"] = ScheduleText.utc(slot) }
         if let last = stored.lastFire {
             var fire: [String: Any] = ["slot": ScheduleText.utc(last.slot), "firedAt": ScheduleText.utc(last.firedAt), "outcome": last.outcome.rawValue,
@@ -404,4 +419,9 @@ extension ScheduleCommand {
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
+}
+
+extension String {
+    /// `nil` for the empty string.
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
