@@ -30,7 +30,7 @@ local templates = { "CHAIN_PREFIX", "CHAIN_STOPPED", "CHAIN_STOPPED_WITH_REASON"
 local state = { "P", "NOW", "JD", "JM", "mpack", "munpack", "queueDeltas", "batchDeltas", "batchOrder", "settled", "woke",
                 "unwritten" }
 local prelude = {
-  { "support.lua", { "fmt", "PRIOS", "rkey", "later", "isFinal", "nonEmpty", "fill", "startsWith", "many" } },
+  { "support.lua", { "fmt", "PRIOS", "rkey", "later", "leads", "isFinal", "nonEmpty", "fill", "startsWith", "many" } },
   { "records.lua", { "fromM", "firstState", "route", "links", "loadM", "saveM", "load", "fieldsOf", "stateOf",
                      "uniqueHolder" } },
   { "counters.lua", { "move", "ensureBatch", "applyBatches" } },

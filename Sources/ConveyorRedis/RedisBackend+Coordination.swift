@@ -82,16 +82,13 @@ extension RedisBackend: ScheduleStore {
 
     private func fireOne(_ fire: ScheduleFire, as leadership: Leadership?) async throws -> FireResult {
         let operation = "fire schedule \(fire.schedule)"
-        let reply: RESPValue
-        do {
-            reply = try await run(RedisScripts.fire, operation, [
-                clockOffset, .string(leadership?.name ?? ""), .string(leadership.map { String($0.token) } ?? ""),
-                .string(fire.schedule), .string(micros(fire.slot)), .string(fire.version.map(String.init) ?? ""),
-                .string(fire.nextFire.map(micros) ?? ""), .string(fire.outcome.rawValue), .string(fire.batchID ?? ""),
-            ] + Self.enqueueArguments(fire.jobs))
-        } catch ConveyorError.storeFailure(let message) where message.contains("NOTLEADER") {
-            throw ConveyorError.notLeader(leadership?.name ?? "")
-        }
+        // A fire by hand is recorded as one, whatever outcome it carries.
+        let outcome = leadership == nil ? ScheduleFireRecord.Outcome.ranNow : fire.outcome
+        let reply = try await runFenced(RedisScripts.fire, operation, leadership?.name ?? "", [
+            clockOffset, .string(leadership?.name ?? ""), .string(leadership.map { String($0.token) } ?? ""),
+            .string(fire.schedule), .string(micros(fire.slot)), .string(fire.version.map(String.init) ?? ""),
+            .string(fire.nextFire.map(micros) ?? ""), .string(outcome.rawValue), .string(fire.batchID ?? ""),
+        ] + Self.enqueueArguments(fire.jobs))
         if let values = reply.array, values.count == 2, let kind = values[0].string, kind == "already" || kind == "outdated" {
             if kind == "outdated" { return .outdated(version: values[1].string.flatMap { Int($0) }) }
             guard let last = values[1].string.flatMap({ date(micros: $0) }) else { throw unexpected(operation, reply) }
@@ -144,12 +141,7 @@ extension RedisBackend: ScheduleStore {
         for change in changes {
             arguments += [.string(change.schedule), .string(String(change.version)), .string(change.nextFire.map(micros) ?? "")]
         }
-        let reply: RESPValue
-        do {
-            reply = try await run(RedisScripts.reschedule, operation, arguments)
-        } catch ConveyorError.storeFailure(let message) where message.contains("NOTLEADER") {
-            throw ConveyorError.notLeader(leadership.name)
-        }
+        let reply = try await runFenced(RedisScripts.reschedule, operation, leadership.name, arguments)
         guard let values = reply.array, values.count == changes.count else { throw unexpected(operation, reply) }
         return values.map { $0.int == 1 }
     }
@@ -163,6 +155,16 @@ extension RedisBackend: ScheduleStore {
         return try values.map { value in
             guard let text = value.string, let record = Self.fireRecord(text) else { throw unexpected(operation, reply) }
             return record
+        }
+    }
+
+    /// Runs a script that checks the leadership `name` first: its NOTLEADER error becomes
+    /// ``ConveyorError/notLeader(_:)``.
+    private func runFenced(_ script: StoreScript, _ operation: String, _ name: String, _ arguments: [RESPArgument]) async throws -> RESPValue {
+        do {
+            return try await run(script, operation, arguments)
+        } catch ConveyorError.storeFailure(let message) where message.contains("NOTLEADER") {
+            throw ConveyorError.notLeader(name)
         }
     }
 

@@ -106,12 +106,7 @@ extension SQLiteBackend: ScheduleStore {
         try schedule.validate()
         let definition = try schedule.encodedDefinition()
         return try await write { db, now -> StoredSchedule? in
-            let current = try Self.version(of: schedule.name, db)
-            switch condition {
-            case .always: break
-            case .absent: if current != nil { return nil }
-            case .version(let version): if current != version { return nil }
-            }
+            guard condition.admits(try Self.version(of: schedule.name, db)) else { return nil }
             let version = try Int.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO sequences (name, value) VALUES ('schedule', 1)
                 ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value
@@ -138,9 +133,7 @@ extension SQLiteBackend: ScheduleStore {
 
     public func removeSchedule(named name: String, if condition: WriteCondition) async throws -> Bool {
         try await write { db, _ -> Bool in
-            guard let current = try Self.version(of: name, db) else { return false }
-            if case .version(let version) = condition, version != current { return false }
-            if case .absent = condition { return false }
+            guard let current = try Self.version(of: name, db), condition.admits(current) else { return false }
             try db.cachedStatement(sql: "DELETE FROM schedules WHERE name = ?").execute(arguments: [name])
             try db.cachedStatement(sql: "DELETE FROM schedule_fires WHERE schedule = ?").execute(arguments: [name])
             return true

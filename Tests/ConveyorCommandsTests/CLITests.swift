@@ -250,6 +250,12 @@ struct CLITests {
                                         "--job", "conveyor.echo", "--file", directory.file("codes.txt"), "--overlap", "skip")
         #expect(weekly.stdout.contains("a batch of 3 conveyor.echo jobs"), "\(weekly.all)")
         #expect(weekly.stdout.contains("Asia/Kolkata"), "\(weekly.stdout)")
+        try "4001\n\"broken\n".write(toFile: directory.file("bad.csv"), atomically: true, encoding: .utf8)
+        let badFile = try await conveyor("schedule", "add", "bad-file", "--every", "1h", "--job", "conveyor.echo", "--file", directory.file("bad.csv"))
+        #expect(badFile.status != 0 && badFile.stderr.contains("1 bad line(s)") && badFile.stderr.contains("line "), "\(badFile.all)")
+        let elsewhere = try await conveyor("schedule", "add", "elsewhere", "--every", "1h", "--job", "other.program.job", "--any-job", "--paused")
+        #expect(elsewhere.status == 0 && elsewhere.stdout.contains("(paused)"), "\(elsewhere.all)")
+        #expect(try await conveyor("schedule", "remove", "elsewhere").status == 0)
         let manual = try await conveyor("schedule", "add", "on-event", "--manual", "--job", "conveyor.echo")
         #expect(manual.stdout.contains("Fires only on demand"), "\(manual.all)")
 

@@ -30,15 +30,8 @@ extension JobClient {
 
     /// Changes the stored schedule `name` (read, changed, written only if nobody wrote it in between).
     @discardableResult
-    public func updateSchedule(_ name: String, _ change: @Sendable (inout Schedule) -> Void) async throws -> StoredSchedule {
-        let store = try scheduleStore
-        for _ in 0..<10 {
-            guard let current = try await store.schedule(named: name) else { throw ConveyorError.scheduleNotFound(name) }
-            var schedule = current.schedule
-            change(&schedule)
-            if let saved = try await store.saveSchedule(schedule, if: .version(current.version)) { return saved }
-        }
-        throw ConveyorError.storeFailure("schedule '\(name)' kept changing while it was being updated; try again")
+    public func updateSchedule(_ name: String, _ change: (inout Schedule) -> Void) async throws -> StoredSchedule {
+        try await scheduleStore.updateSchedule(name, change)
     }
 
     @discardableResult

@@ -30,7 +30,7 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
         case .batchNotFound(let id):
             "no batch '\(id)' in this store (see `conveyor batch list`)"
         case .scheduleNotFound(let name):
-            "no schedule '\(name)' in this store (see `conveyor schedule list`)"
+            "no schedule named '\(name)' in this store (see `conveyor schedule list`)"
         case .unknownJobName(let name, let known):
             "unknown job name '\(name)': no job type with that name is registered with this worker"
                 + (known.isEmpty ? "" : " (registered: \(known.sorted().joined(separator: ", ")))")

@@ -193,9 +193,7 @@ extension Schedule {
     /// go in one batch whose id is `name@slot`; with `after`, they wait for that batch (the
     /// previous fire) to finish first (overlap ``Overlap/queueOne``).
     public func fire(for slot: Date, after previous: String? = nil, outcome: ScheduleFireRecord.Outcome = .fired) -> ScheduleFire {
-        let seconds = Int64(slot.timeIntervalSince1970.rounded(.down))
-        let batch: String?
-        if case .batch = target { batch = "\(name)@\(seconds)" } else { batch = overlap == .allow ? nil : "\(name)@\(seconds)" }
+        let batch = fireBatch("\(Int64(slot.timeIntervalSince1970.rounded(.down)))")
         return ScheduleFire(schedule: name, slot: slot, jobs: target.jobs.map {
             var job = $0.newJob(schedule: name, slot: slot, batchID: batch)
             if let previous { job.dependsOn = .batch(previous, .allFinished) }
@@ -203,13 +201,17 @@ extension Schedule {
         }, outcome: outcome)
     }
 
+    /// The batch of a fire, `name@suffix`: a batch target's, or one job's when an overlap
+    /// policy must see whether it finished; `nil` for a job that fires regardless.
+    private func fireBatch(_ suffix: String) -> String? {
+        if case .job = target, overlap == .allow { return nil }
+        return "\(name)@\(suffix)"
+    }
+
     /// A fire by hand, outside the slots (`run-now`): its batch, when it has one, is named
     /// `name@now-` and a unique suffix.
     public func fireNow(at instant: Date) -> ScheduleFire {
-        let batch: String?
-        if case .batch = target { batch = "\(name)@now-\(UUID().uuidString.prefix(8).lowercased())" } else {
-            batch = overlap == .allow ? nil : "\(name)@now-\(UUID().uuidString.prefix(8).lowercased())"
-        }
+        let batch = fireBatch("now-\(UUID().uuidString.prefix(8).lowercased())")
         return ScheduleFire(schedule: name, slot: instant, jobs: target.jobs.map { $0.newJob(schedule: name, slot: instant, batchID: batch) },
                             outcome: .ranNow)
     }

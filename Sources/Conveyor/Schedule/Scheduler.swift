@@ -252,9 +252,23 @@ public final class Scheduler: Service, Sendable {
 }
 
 extension ScheduleStore {
+    /// Changes the stored schedule `name` with `change`: read, changed, and written only over
+    /// the version read (tried again when another writer came in between). Throws
+    /// ``ConveyorError/scheduleNotFound(_:)`` when there is none.
+    @discardableResult
+    public func updateSchedule(_ name: String, _ change: (inout Schedule) -> Void) async throws -> StoredSchedule {
+        for _ in 0..<10 {
+            guard let current = try await schedule(named: name) else { throw ConveyorError.scheduleNotFound(name) }
+            var schedule = current.schedule
+            change(&schedule)
+            if let saved = try await saveSchedule(schedule, if: .version(current.version)) { return saved }
+        }
+        throw ConveyorError.storeFailure("schedule '\(name)' kept changing while it was being updated; try again")
+    }
+
     /// Fires the stored schedule `name` now, outside its slots (`conveyor schedule run-now`):
-    /// its jobs are enqueued and its history records a `ran-now` fire. Returns the record, or
-    /// throws when there is no such schedule.
+    /// its jobs are enqueued and its history records a `ran-now` fire. Returns what was
+    /// enqueued, or throws ``ConveyorError/scheduleNotFound(_:)`` when there is no such schedule.
     @discardableResult
     public func runScheduleNow(_ name: String) async throws -> [EnqueueResult] {
         for _ in 0..<5 {

@@ -52,14 +52,6 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
             return schedule
         }
 
-        func holds(_ condition: WriteCondition, _ name: String) -> Bool {
-            switch condition {
-            case .always: true
-            case .absent: schedules[name] == nil
-            case .version(let version): schedules[name]?.version == version
-            }
-        }
-
         mutating func addHistory(_ record: ScheduleFireRecord, of name: String) {
             fireHistory[name, default: []].append(record)
             if fireHistory[name]!.count > ScheduleFireRecord.historyLimit { fireHistory[name]!.removeFirst() }
@@ -677,7 +669,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         try schedule.validate()
         let now = clock.now()
         return storage.withLock { storage -> StoredSchedule? in
-            guard storage.holds(condition, schedule.name) else { return nil }
+            guard condition.admits(storage.schedules[schedule.name]?.version) else { return nil }
             storage.scheduleVersion += 1
             let created = storage.schedules[schedule.name]?.createdAt ?? now
             storage.schedules[schedule.name] = StoredSchedule(
@@ -699,7 +691,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
 
     public func removeSchedule(named name: String, if condition: WriteCondition) async throws -> Bool {
         storage.withLock { storage in
-            guard storage.schedules[name] != nil, storage.holds(condition, name) else { return false }
+            guard let current = storage.schedules[name]?.version, condition.admits(current) else { return false }
             storage.schedules[name] = nil
             storage.fireHistory[name] = nil
             return true

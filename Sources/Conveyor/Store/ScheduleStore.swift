@@ -163,6 +163,16 @@ public enum WriteCondition: Sendable, Hashable {
     case absent
     /// Only over this version.
     case version(Int)
+
+    /// Whether a write may go over what is stored now (`current`: its version, `nil` when
+    /// nothing is stored under the name).
+    public func admits(_ current: Int?) -> Bool {
+        switch self {
+        case .always: true
+        case .absent: current == nil
+        case .version(let version): current == version
+        }
+    }
 }
 
 /// Stores that keep schedules and fire them exactly once per slot, on any number of machines.

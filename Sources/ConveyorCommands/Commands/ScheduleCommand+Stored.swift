@@ -9,26 +9,6 @@ extension ScheduleCommand {
         try options.open((any ScheduleStore & BatchStore).self, for: "schedule \(command)")
     }
 
-    /// The stored schedule `name`, or a clear error naming it.
-    static func stored(_ name: String, in store: any ScheduleStore) async throws -> StoredSchedule {
-        guard let stored = try await store.schedule(named: name) else {
-            throw CommandError("no schedule named '\(name)' in the store; `conveyor schedule list` shows those there are")
-        }
-        return stored
-    }
-
-    /// Changes the stored schedule `name` with `change`, retrying when another writer changed
-    /// it in between (the write is conditional on the version read).
-    static func modify(_ name: String, in store: any ScheduleStore, _ change: (inout Schedule) -> Void) async throws -> StoredSchedule {
-        for _ in 0..<10 {
-            let current = try await stored(name, in: store)
-            var schedule = current.schedule
-            change(&schedule)
-            if let saved = try await store.saveSchedule(schedule, if: .version(current.version)) { return saved }
-        }
-        throw CommandError("schedule '\(name)' kept changing while it was being updated; try again")
-    }
-
     /// `conveyor schedule add`: stores a schedule (or, with --replace, changes one).
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -70,17 +50,7 @@ extension ScheduleCommand {
         @Option(help: "The payload field each key is put in.")
         var keyField = "key"
 
-        @Option(help: "Queue name (default: the route for the job in $CONVEYOR_ROUTES, else default).")
-        var queue: String?
-
-        @Option(help: "Priority 0-9 or low, normal, high.")
-        var priority = "normal"
-
-        @Option(help: "Attempts before a fired job ends dead.")
-        var maxAttempts = RetryPolicy.default.maxAttempts
-
-        @Option(help: "Time limit of one attempt.")
-        var timeout = DurationArgument(.seconds(300))
+        @OptionGroup var settings: JobSettings
 
         @Option(help: "After downtime: skip, once, catchup:N or catchup:N/WINDOW (e.g. catchup:10/24h).")
         var missed = "skip"
@@ -102,8 +72,6 @@ extension ScheduleCommand {
 
         func validate() throws {
             if payload != nil && file != nil { throw ValidationError("use either --payload or --file, not both") }
-            guard Priority(priority) != nil else { throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high") }
-            guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             _ = try when.recurrence()
             _ = try Self.missedSlots(missed)
             _ = try Self.overlapPolicy(overlap)
@@ -142,11 +110,10 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "add")
-            let routes = try JobRoutes(ProcessInfo.processInfo.environment["CONVEYOR_ROUTES"] ?? "")
-            let queue = self.queue ?? routes.queue(for: job) ?? "default"
-            let priority = Priority(priority)!
+            let queue = try settings.queue(for: job)
             func template(_ payload: Data) -> JobTemplate {
-                JobTemplate(name: job, queue: queue, payload: payload, priority: priority, maxAttempts: maxAttempts, timeout: timeout.duration)
+                JobTemplate(name: job, queue: queue, payload: payload, priority: settings.priorityValue, maxAttempts: settings.maxAttempts,
+                            timeout: settings.timeout.duration)
             }
             let target: Schedule.Target
             if let file {
@@ -244,7 +211,7 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "show")
-            let stored = try await ScheduleCommand.stored(name, in: store)
+            guard let stored = try await store.schedule(named: name) else { throw ConveyorError.scheduleNotFound(name) }
             let schedule = stored.schedule
             let zone = ScheduleText.zone(of: schedule.recurrence)
             print("Schedule '\(schedule.name)' (version \(stored.version))")
@@ -290,7 +257,7 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "pause")
-            _ = try await ScheduleCommand.modify(name, in: store) { $0.paused = true }
+            try await store.updateSchedule(name) { $0.paused = true }
             print("Paused schedule '\(name)'. Undo with: conveyor schedule resume \(name)")
         }
     }
@@ -303,7 +270,7 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "resume")
-            let saved = try await ScheduleCommand.modify(name, in: store) { $0.paused = false }
+            let saved = try await store.updateSchedule(name) { $0.paused = false }
             print("Resumed schedule '\(name)'" + (ScheduleCommand.nextFire(saved).map { "; next fire \(ScheduleText.utc($0))" } ?? ""))
         }
     }
@@ -316,9 +283,7 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "remove")
-            guard try await store.removeSchedule(named: name, if: .always) else {
-                throw CommandError("no schedule named '\(name)' in the store; `conveyor schedule list` shows those there are")
-            }
+            guard try await store.removeSchedule(named: name, if: .always) else { throw ConveyorError.scheduleNotFound(name) }
             print("Removed schedule '\(name)'")
         }
     }
@@ -331,9 +296,6 @@ extension ScheduleCommand {
 
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "run-now")
-            guard try await store.schedule(named: name) != nil else {
-                throw CommandError("no schedule named '\(name)' in the store; `conveyor schedule list` shows those there are")
-            }
             let made = try await store.runScheduleNow(name)
             if made.count == 1 {
                 print("Ran schedule '\(name)' now: job \(made[0].id)")

@@ -44,20 +44,10 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Give each key's job the unique key NAME:KEY.")
     var unique = true
 
-    @Option(help: "Queue name (default: the route for NAME in $CONVEYOR_ROUTES, else default).")
-    var queue: String?
-
-    @Option(help: "Priority 0-9 or low, normal, high.")
-    var priority = "normal"
+    @OptionGroup var settings: JobSettings
 
     @Option(help: "Run no earlier than this from now (e.g. 30s, 5m).")
     var delay: DurationArgument?
-
-    @Option(help: "Attempts before the job ends dead.")
-    var maxAttempts = RetryPolicy.default.maxAttempts
-
-    @Option(help: "Time limit of one attempt.")
-    var timeout = DurationArgument(.seconds(300))
 
     @Option(help: "Unique key of a single job (--payload).")
     var uniqueKey: String?
@@ -77,10 +67,6 @@ struct SubmitCommand: AsyncParsableCommand {
         if payload != nil && file != nil {
             throw ValidationError("use either --payload or --file, not both")
         }
-        guard Priority(priority) != nil else {
-            throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high")
-        }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         if file == nil, errors != nil || json {
             throw ValidationError("--errors and --json report on a key file: use them with --file")
         }
@@ -91,9 +77,9 @@ struct SubmitCommand: AsyncParsableCommand {
         let backend = try storeOptions.open((any BatchStore).self, for: "submit")
         let client = JobClient(backend: backend)
         let delay = self.delay?.duration
-        let priority = Priority(priority)!
-        let routes = try JobRoutes(ProcessInfo.processInfo.environment["CONVEYOR_ROUTES"] ?? "")
-        let queue = self.queue ?? routes.queue(for: name) ?? "default"
+        let priority = settings.priorityValue
+        let queue = try settings.queue(for: name)
+        let (maxAttempts, timeout) = (settings.maxAttempts, settings.timeout)
 
         guard let file else {
             let body = try Self.validatedJSON(payload ?? "{}")

@@ -8,6 +8,11 @@ local PRIOS = { [0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9' }
 local function rkey(q, prio) return P .. 'rdy:' .. q .. ':' .. (PRIOS[prio] or prio or '5') end
 -- Whether time `a` comes after `b`, both decimal µs: compared as text, without parsing.
 local function later(a, b) return #a > #b or (#a == #b and a > b) end
+-- Whether the leadership `name` is held with fencing token `token` and its lease runs.
+local function leads(name, token)
+  local lead = redis.call('HMGET', P .. 'lead:' .. name, 'h', 't', 'e')
+  return lead[1] and lead[1] ~= '' and lead[2] == token and later(lead[3], NOW)
+end
 local function isFinal(s) return s == 3 or s == 5 or s == 6 end
 -- A record's optional value: '' (absent) as nil.
 local function nonEmpty(v) if v == '' then return nil end return v end

@@ -6,12 +6,7 @@
 -- ARGV: clock offset, leadership ('' run now), token, schedule, slot µs, version ('' none),
 -- next fire µs ('' not indexed), outcome, batch id ('' none), then enqueue's arguments.
 local name, runNow = ARGV[4], ARGV[2] == ''
-if not runNow then
-  local lead = redis.call('HMGET', P .. 'lead:' .. ARGV[2], 'h', 't', 'e')
-  if not lead[1] or lead[1] == '' or lead[2] ~= ARGV[3] or not later(lead[3], NOW) then
-    return redis.error_reply('NOTLEADER ' .. ARGV[2])
-  end
-end
+if not runNow and not leads(ARGV[2], ARGV[3]) then return redis.error_reply('NOTLEADER ' .. ARGV[2]) end
 local sk = P .. 'sd:' .. name
 if ARGV[6] ~= '' then
   local version = redis.call('HGET', sk, 'v')

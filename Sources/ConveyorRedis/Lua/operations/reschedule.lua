@@ -2,10 +2,7 @@
 -- change a schedule, the version it must have and its next fire ('' leaves the index).
 -- Returns 1 or 0 per change, whether it was written; an error NOTLEADER when the leadership
 -- no longer holds.
-local lead = redis.call('HMGET', P .. 'lead:' .. ARGV[2], 'h', 't', 'e')
-if not lead[1] or lead[1] == '' or lead[2] ~= ARGV[3] or not later(lead[3], NOW) then
-  return redis.error_reply('NOTLEADER ' .. ARGV[2])
-end
+if not leads(ARGV[2], ARGV[3]) then return redis.error_reply('NOTLEADER ' .. ARGV[2]) end
 local written = {}
 for i = 4, #ARGV, 3 do
   local name, version, nextFire = ARGV[i], ARGV[i + 1], ARGV[i + 2]
