@@ -68,6 +68,10 @@ struct PackedReader {
 
     init(_ buffer: ByteBuffer) { self.buffer = buffer }
 
+    /// Whether every value has been read (a record of an older layout may end before a field
+    /// added since).
+    var isAtEnd: Bool { buffer.readableBytes == 0 }
+
     mutating func next() throws -> Value {
         guard let tag: UInt8 = buffer.readInteger() else { throw malformed("it ends early") }
         switch tag {

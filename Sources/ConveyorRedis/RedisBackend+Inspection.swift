@@ -42,7 +42,8 @@ extension RedisBackend {
             result: state == .succeeded ? f["res"]?.data : nil,
             parentID: f["pa"]?.text.flatMap { JobID($0) },
             waitedForBatch: f["wb"]?.text,
-            headers: headers
+            headers: headers,
+            limitKeys: LimitKey.decode(f["lk"]?.text)
         )
     }
 

@@ -36,6 +36,14 @@ extension RedisBackend {
             }
             due = writer
         }
+        // Each job's limit keys, only if any has some.
+        var limits: PackedWriter?
+        if jobs.contains(where: { !$0.limitKeys.isEmpty }) {
+            var writer = PackedWriter(capacity: 4 + jobs.count * 24)
+            writer.arrayHeader(jobs.count)
+            for job in jobs { writer.string(LimitKey.encode(job.limitKeys)) }
+            limits = writer
+        }
         for job in jobs {
             var parent = "", waitedFor = "", condition = ""
             switch job.dependsOn {
@@ -61,8 +69,11 @@ extension RedisBackend {
             ends.append(records.count)
         }
         let buffer = ByteBuffer(bytes: records.bytes)
-        var arguments: [RESPArgument] = [.int(jobs.count), linked ? "1" : "", due.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? ""]
-        arguments.reserveCapacity(3 + jobs.count)
+        var arguments: [RESPArgument] = [
+            .int(jobs.count), linked ? "1" : "", due.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? "",
+            limits.map { .bytes(ByteBuffer(bytes: $0.bytes)) } ?? "",
+        ]
+        arguments.reserveCapacity(4 + jobs.count)
         var start = 0
         for end in ends {
             arguments.append(.bytes(buffer.getSlice(at: start, length: end - start)!))
@@ -172,12 +183,15 @@ extension RedisBackend {
                 let queue = try record.string(), batch = try record.optionalString()
                 let headers = try JobHeaders.decode(try record.string(), job: JobID(Int64(id)))
                 let created = try record.string()
+                _ = try record.next()  // run-at
+                let limitKeys = record.isAtEnd ? [] : LimitKey.decode(try record.string())
                 claimed.append(ClaimedJob(
                     id: JobID(Int64(id)), name: name, queue: queue, payload: payload,
                     priority: Priority(rawValue: priority), attempt: attempt, maxAttempts: maxAttempts,
                     timeout: .microseconds(Int64(timeout)), batchID: batch, createdAt: date(micros: created) ?? expiry,
                     leaseExpiresAt: expiry, leaseToken: token,
-                    parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor, headers: headers))
+                    parentID: parent.flatMap { JobID($0) }, waitedForBatch: waitedFor, headers: headers,
+                    limitKeys: limitKeys))
             } catch ConveyorError.storeFailure(let message) {
                 unreadable.append((JobLease(id: JobID(Int64(id)), token: token), message))
             }
@@ -219,6 +233,11 @@ extension RedisBackend {
                 arguments.append(.string(failure.message))
                 arguments.append(failure.kind == .permanent ? "1" : "0")
                 arguments.append(.string(retryAfter.map { String(max(0, $0.microseconds)) } ?? ""))
+            case .deferred(let delay, let keys, let reason):
+                arguments.append("x")
+                arguments.append(.string(JobFailure.deferred(for: delay, keys: keys, reason: reason).message))
+                arguments.append(.string(LimitKey.encode(keys)))
+                arguments.append(.string(String(max(0, delay.microseconds))))
             }
         }
         let reply = try await run(RedisScripts.complete, "complete", arguments)

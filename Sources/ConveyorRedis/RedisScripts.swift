@@ -39,6 +39,10 @@ import Foundation
 /// | `P sdue` | zset | schedules that are not paused or manual, by next fire (µs) |
 /// | `P sv` | string | the last schedule version (one sequence for all, so a removed and re-added schedule never reuses one) |
 /// | `P slots` | hash | schedule name → the last slot fired (µs); outlives the schedule's jobs and the schedule |
+/// | `P lim`, `P limu` | hashes | limit rules by pattern (key, `prefix:*`, `*`): `LimitSettings.storedForm`; when each was set |
+/// | `P lc:<key>` | hash | a busy limit key's cell: `t` its rate's theoretical arrival time, `a` active jobs, `bu` the upstream's wait (µs); none when idle |
+/// | `P lh:<key>` | zset | ready jobs held back by the key, by priority then id (out of the ready lists until the key admits) |
+/// | `P lw` | zset | keys with held jobs, by when they may go (µs) |
 /// | `P sh:<name>` | list | the schedule's last 100 fires, newest first: `slot|fired-at|outcome|first-job|count|batch` |
 ///
 /// A job is two fields in namespace-wide hashes rather than a key of its own: inside Redis a
@@ -85,7 +89,8 @@ import Foundation
 enum RedisScripts {
     // ARGV: clock offset, count, '1' when a job depends on another job ('' otherwise), when
     // each job is due ('' for all at once, else a MessagePack array with one entry per job: 0
-    // now, a number a delay in µs, a string an instant in µs), then each job's written-once
+    // now, a number a delay in µs, a string an instant in µs), each job's limit keys ('' when
+    // none has any, else a MessagePack array of strings, keys joined by spaces), then each job's written-once
     // record without its times, packed by Swift. Its parent is an id, or `#i` for the i-th
     // (from 0) job of this call, which the script resolves. Returns ids, negative for
     // duplicates.
@@ -190,15 +195,22 @@ enum RedisScripts {
     // were recorded.
     static let layout = StoreScript("layout")
 
+    // ARGV: clock offset, pattern, stored settings ('' removes). Returns 1 when it was there.
+    static let setLimit = StoreScript("setLimit")
+
+    // ARGV: clock offset, keys... (none: every rule). Returns NOW, then six values per key
+    // (pattern, stored settings, active, held, tat µs, blocked until µs) or three per rule.
+    static let limitStates = StoreScript("limitStates")
+
     static let all: [StoreScript] = [
         enqueue, claim, complete, heartbeat, release, recover, cancel, retry, recoverBatch, createBatch, purge, listJobs,
         readJob, registerWorker, listWorkers, untilNextDue, layout, fire, acquireLeadership, releaseLeadership, compareAndSet,
-        saveSchedule, readSchedules, removeSchedule, reschedule,
+        saveSchedule, readSchedules, removeSchedule, reschedule, setLimit, limitStates,
     ]
 
     /// The helpers every operation shares, in this order: a part sees what the parts before it
     /// define (`.luacheckrc` checks that).
-    static let prelude = ["support.lua", "records.lua", "counters.lua", "transitions.lua", "cascade.lua"]
+    static let prelude = ["support.lua", "records.lua", "counters.lua", "transitions.lua", "cascade.lua", "limits.lua"]
 
     /// The bundled files, assembled once, at first use.
     private static let bundled = Result { () throws(LuaResourceError) in try StoreLua(files: LuaFiles.bundled()) }

@@ -6,7 +6,7 @@ extension SQLiteBackend {
     static let recordColumns = """
         id, name, queue, payload, priority, state, attempt, max_attempts, timeout_us, run_at, created_at,
         started_at, finished_at, unique_key, batch_id, worker_id, lease_expires_at, error_kind, error_message, result,
-        parent_id, wait_batch, headers
+        parent_id, wait_batch, headers, limit_keys
         """
     /// The same, with an empty payload and no result: a listing's projection.
     static let recordColumnsWithoutPayloads = recordColumns
@@ -22,7 +22,7 @@ extension SQLiteBackend {
             queue: row["queue"],
             payload: row["payload"] ?? Data(),
             priority: Priority(rawValue: row["priority"]),
-            state: JobState(rawValue: row["state"]) ?? .dead,
+            state: SQLiteSchema.state(row["state"]) ?? .dead,
             attempt: row["attempt"],
             maxAttempts: row["max_attempts"],
             timeout: .microseconds(row["timeout_us"] as Int64),
@@ -38,7 +38,8 @@ extension SQLiteBackend {
             result: row["result"],
             parentID: (row["parent_id"] as Int64?).map { JobID($0) },
             waitedForBatch: row["wait_batch"],
-            headers: JobHeaders.inspected(row["headers"])
+            headers: JobHeaders.inspected(row["headers"]),
+            limitKeys: LimitKey.decode(row["limit_keys"])
         )
     }
 
@@ -53,7 +54,7 @@ extension SQLiteBackend {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let states = query.states {
-            conditions.append("state IN (\(states.isEmpty ? "-1" : states.map { String($0.rawValue) }.joined(separator: ",")))")
+            conditions.append("state IN (\(states.isEmpty ? "-1" : SQLiteSchema.storedValues(states).map(String.init).joined(separator: ",")))")
         }
         if let queue = query.queue {
             conditions.append("queue = ?")

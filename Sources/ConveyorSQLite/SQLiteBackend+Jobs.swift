@@ -16,9 +16,10 @@ extension SQLiteBackend {
     static func insert(_ jobs: [NewJob], _ db: Database, now: Int64) throws -> [EnqueueResult] {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at,
-                              created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers, limit_keys, parked_on)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        var limits = LimitLedger()
         var findUnique: Statement?
         var knownBatches = Set<String>()
         var cascade = Cascade()
@@ -79,6 +80,11 @@ extension SQLiteBackend {
             insert.bind(13, waitBatch?.0)
             if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
             insert.bind(15, JobHeaders.encode(job.headers))
+            // A ready job goes behind the held jobs of its keys, in line.
+            let heldOn = state == .ready && !job.limitKeys.isEmpty ? try limits.heldKey(for: job.limitKeys, db) : nil
+            insert.bind(5, heldOn == nil ? state.rawValue : SQLiteSchema.heldState)
+            insert.bind(16, job.limitKeys.isEmpty ? nil : LimitKey.encode(job.limitKeys))
+            insert.bind(17, heldOn)
             try insert.stepDone(db)
             results.append(.created(JobID(db.lastInsertedRowID)))
             cascade.move(job.batchID, queue: job.queue, from: nil, to: state)
@@ -101,11 +107,11 @@ extension SQLiteBackend {
         guard limit > 0, !queues.isEmpty else { return [] }
         let leaseMicros = lease.microseconds
         let stepLimit = configuration.stepLimit
-        return try await write { db, now in
+        let (claimed, released) = try await write { db, now -> ([ClaimedJob], Bool) in
             let expiry = now + leaseMicros
             let paused = try Set(String.fetchAll(db.cachedStatement(sql: "SELECT name FROM queues WHERE paused = 1")))
             let active = queues.filter { !paused.contains($0) }
-            guard !active.isEmpty else { return [] }
+            guard !active.isEmpty else { return ([], false) }
             // Due scheduled and retrying jobs of the claimed queues become ready first, so they
             // take their place in line: the earliest due first, a bounded number per claim.
             var cascade = Cascade()
@@ -129,52 +135,77 @@ extension SQLiteBackend {
                 }
             }
 
+            // Held jobs of keys that admit again go back in line first.
+            var limits = LimitLedger()
+            let released = try limits.releaseDue(db, now: now, stepLimit: stepLimit)
             let claim = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 2, attempt = attempt + 1, lease_token = lease_token + 1,
                                 started_at = ?1, worker_id = ?2, lease_expires_at = ?3
                 WHERE id IN (SELECT id FROM jobs WHERE queue = ?4 AND state = 1 ORDER BY priority DESC, id LIMIT ?5)
                 RETURNING id, name, queue, payload, priority, attempt, max_attempts, timeout_us, batch_id, created_at,
-                          parent_id, wait_batch, lease_token, headers
+                          parent_id, wait_batch, lease_token, headers, limit_keys
                 """)
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(limit)
             var unreadable: [(JobID, String?, String, String)] = []
             for queue in active where claimed.count < limit {
-                let start = claimed.count
-                claim.bind(1, now)
-                claim.bind(2, workerID)
-                claim.bind(3, expiry)
-                claim.bind(4, queue)
-                claim.bind(5, limit - claimed.count)
-                try claim.stepRows(db) { row in
-                    cascade.move(columnText(row, 8), queue: queue, from: .ready, to: .active)
-                    let id = JobID(columnInt64(row, 0))
-                    let headers: [String: String]
-                    do {
-                        headers = try JobHeaders.decode(columnText(row, 13), job: id)
-                    } catch {
-                        // One unreadable record fails its own job, never the claim.
-                        unreadable.append((id, columnText(row, 8), queue, "\(error)"))
-                        return
+                // A job whose key is at its limit is held back (its claim undone) and the claim
+                // goes on, holding back at most `stepLimit` jobs per queue per call.
+                var heldBack = 0
+                while claimed.count < limit && heldBack < stepLimit {
+                    let asked = limit - claimed.count
+                    claim.bind(1, now)
+                    claim.bind(2, workerID)
+                    claim.bind(3, expiry)
+                    claim.bind(4, queue)
+                    claim.bind(5, asked)
+                    var rows: [ClaimedJob] = []
+                    var returned = 0
+                    try claim.stepRows(db) { row in
+                        returned += 1
+                        let id = JobID(columnInt64(row, 0))
+                        let headers: [String: String]
+                        do {
+                            headers = try JobHeaders.decode(columnText(row, 13), job: id)
+                        } catch {
+                            // One unreadable record fails its own job, never the claim.
+                            cascade.move(columnText(row, 8), queue: queue, from: .ready, to: .active)
+                            unreadable.append((id, columnText(row, 8), queue, "\(error)"))
+                            return
+                        }
+                        rows.append(ClaimedJob(
+                            id: id,
+                            name: columnText(row, 1) ?? "",
+                            queue: columnText(row, 2) ?? queue,
+                            payload: columnData(row, 3) ?? Data(),
+                            priority: Priority(rawValue: Int(columnInt64(row, 4))),
+                            attempt: Int(columnInt64(row, 5)),
+                            maxAttempts: Int(columnInt64(row, 6)),
+                            timeout: .microseconds(columnInt64(row, 7)),
+                            batchID: columnText(row, 8),
+                            createdAt: date(micros: columnInt64(row, 9)),
+                            leaseExpiresAt: date(micros: expiry),
+                            leaseToken: Int(columnInt64(row, 12)),
+                            parentID: columnIsNull(row, 10) ? nil : JobID(columnInt64(row, 10)),
+                            waitedForBatch: columnText(row, 11), headers: headers,
+                            limitKeys: LimitKey.decode(columnText(row, 14))))
                     }
-                    claimed.append(ClaimedJob(
-                        id: JobID(columnInt64(row, 0)),
-                        name: columnText(row, 1) ?? "",
-                        queue: columnText(row, 2) ?? queue,
-                        payload: columnData(row, 3) ?? Data(),
-                        priority: Priority(rawValue: Int(columnInt64(row, 4))),
-                        attempt: Int(columnInt64(row, 5)),
-                        maxAttempts: Int(columnInt64(row, 6)),
-                        timeout: .microseconds(columnInt64(row, 7)),
-                        batchID: columnText(row, 8),
-                        createdAt: date(micros: columnInt64(row, 9)),
-                        leaseExpiresAt: date(micros: expiry),
-                        leaseToken: Int(columnInt64(row, 12)),
-                        parentID: columnIsNull(row, 10) ? nil : JobID(columnInt64(row, 10)),
-                        waitedForBatch: columnText(row, 11), headers: headers))
+                    // RETURNING gives no order; hand jobs out (and weigh them against limits) in claim order.
+                    rows.sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
+                    for job in rows {
+                        if !job.limitKeys.isEmpty {
+                            if let (key, until) = try limits.blocking(job.limitKeys, now: now, db) {
+                                try limits.hold(job.id.rawValue, on: key, until: until, db)
+                                heldBack += 1
+                                continue
+                            }
+                            try limits.started(job.limitKeys, now: now, db)
+                        }
+                        cascade.move(job.batchID, queue: queue, from: .ready, to: .active)
+                        claimed.append(job)
+                    }
+                    if returned < asked { break }
                 }
-                // RETURNING gives no order; hand jobs out in claim order.
-                claimed[start...].sort { ($0.priority, $1.id) > ($1.priority, $0.id) }
             }
             for (id, batch, queue, message) in unreadable {
                 try db.execute(sql: "UPDATE jobs SET state = 5, finished_at = ?, lease_expires_at = NULL, error_kind = 1, error_message = ? WHERE id = ?",
@@ -182,9 +213,13 @@ extension SQLiteBackend {
                 cascade.move(batch, queue: queue, from: .active, to: .dead)
                 cascade.finished(id, state: .dead)
             }
+            try limits.apply(db, now: now)
             try cascade.run(db, now: now)
-            return claimed
+            return (claimed, released)
         }
+        // Held jobs let go may be other queues' work.
+        if released { announceWork() }
+        return claimed
     }
 
     @discardableResult
@@ -194,15 +229,17 @@ extension SQLiteBackend {
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
                 WHERE id = ?3 AND state = 2 AND lease_token = ?4
-                RETURNING batch_id, has_children, queue
+                RETURNING batch_id, has_children, queue, limit_keys
                 """)
             let fail = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = ?1, run_at = coalesce(?2, run_at), finished_at = ?3, lease_expires_at = NULL,
                                 error_kind = ?4, error_message = ?5
                 WHERE id = ?6 AND state = 2 AND lease_token = ?7
-                RETURNING batch_id, has_children, queue
+                RETURNING batch_id, has_children, queue, limit_keys
                 """)
             var retried = false
+            var limits = LimitLedger()
+            var endedKeys: [[String]] = []
             var cascade = Cascade()
             var fenced: [JobLease] = []
             for outcome in outcomes {
@@ -216,6 +253,7 @@ extension SQLiteBackend {
                     succeed.bind(4, outcome.lease.token)
                     try succeed.stepRows(db) { row in
                         written = true
+                        if !columnIsNull(row, 3) { endedKeys.append(LimitKey.decode(columnText(row, 3))) }
                         cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: .succeeded)
                         cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
                     }
@@ -237,11 +275,34 @@ extension SQLiteBackend {
                     let state: JobState = retryAfter == nil ? .dead : .retrying
                     try fail.stepRows(db) { row in
                         written = true
+                        if !columnIsNull(row, 3) { endedKeys.append(LimitKey.decode(columnText(row, 3))) }
                         cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: state)
                         cascade.finished(outcome.lease.id, state: state, hasChildren: columnInt64(row, 1) != 0)
                     }
+                case .deferred(let delay, let keys, let reason):
+                    // Back to retrying without the attempt counted; the keys wait as long.
+                    let until = now + max(0, delay.microseconds)
+                    let deferred = try db.cachedStatement(sql: """
+                        UPDATE jobs SET state = 4, run_at = ?1, attempt = attempt - 1, lease_expires_at = NULL,
+                                        error_kind = 0, error_message = ?2
+                        WHERE id = ?3 AND state = 2 AND lease_token = ?4
+                        RETURNING batch_id, queue, limit_keys
+                        """)
+                    deferred.bind(1, until)
+                    deferred.bind(2, JobFailure.deferred(for: delay, keys: keys, reason: reason).message)
+                    deferred.bind(3, outcome.lease.id.rawValue)
+                    deferred.bind(4, outcome.lease.token)
+                    try deferred.stepRows(db) { row in
+                        written = true
+                        retried = true
+                        cascade.move(columnText(row, 0), queue: columnText(row, 1), from: .active, to: .retrying)
+                        if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
+                    }
+                    if written { try limits.block(keys, until: until, db) }
                 }
             }
+            for keys in endedKeys { try limits.ended(keys, now: now, db) }
+            try limits.apply(db, now: now)
             // A batch that just finished released its callbacks; a chain's next step starts.
             try cascade.run(db, now: now)
             return (retried || cascade.madeWork, fenced)
@@ -284,14 +345,21 @@ extension SQLiteBackend {
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
                 WHERE id = ? AND state = 2 AND lease_token = ?
-                RETURNING batch_id, queue
+                RETURNING batch_id, queue, limit_keys
                 """)
             var cascade = Cascade()
+            var endedKeys: [[String]] = []
             for held in leases {
                 release.bind(1, held.id.rawValue)
                 release.bind(2, held.token)
-                try release.stepRows(db) { cascade.move(columnText($0, 0), queue: columnText($0, 1), from: .active, to: .ready) }
+                try release.stepRows(db) { row in
+                    cascade.move(columnText(row, 0), queue: columnText(row, 1), from: .active, to: .ready)
+                    if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
+                }
             }
+            var limits = LimitLedger()
+            for keys in endedKeys { try limits.ended(keys, now: now, db) }
+            try limits.apply(db, now: now)
             try cascade.run(db, now: now)
         }
         announceWork()
@@ -313,14 +381,17 @@ extension SQLiteBackend {
                     run_at = ?1, lease_expires_at = NULL, error_kind = 0, lease_token = lease_token + 1,
                     error_message = ?2 || coalesce(worker_id, '?') || ?3
                 WHERE id IN (SELECT id FROM jobs WHERE state = 2 AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?4)
-                RETURNING batch_id, state, id, has_children, queue
+                RETURNING batch_id, state, id, has_children, queue, limit_keys
                 """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after, stepLimit])
+            var limits = LimitLedger()
             for row in rows {
+                if let keys = row[5] as String? { try limits.ended(LimitKey.decode(keys), now: now, db) }
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
                 cascade.move(row[0], queue: row[4], from: .active, to: state)
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
+            try limits.apply(db, now: now)
             try cascade.run(db, now: now)
             if let retention {
                 let from = self.retentionCursor.withLock { $0 }
@@ -387,7 +458,7 @@ extension SQLiteBackend {
     public func cancel(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let cancelled = try await write { db, now in
-            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ? AND state IN (0, 1, 4, 7) RETURNING batch_id, queue")
+            let cancel = try db.cachedStatement(sql: "UPDATE jobs SET state = 6, finished_at = ?, parked_on = NULL WHERE id = ? AND state IN (0, 1, 4, 7, 8) RETURNING batch_id, queue")
             var cancelled: [JobID] = []
             var cascade = Cascade()
             for id in ids {
@@ -459,7 +530,7 @@ extension SQLiteBackend {
         statement.bind(1, id.rawValue)
         var found: (JobState, String?)?
         try statement.stepRows(db) { row in
-            if let state = JobState(rawValue: Int(columnInt64(row, 0))) { found = (state, columnText(row, 1)) }
+            if let state = SQLiteSchema.state(Int(columnInt64(row, 0))) { found = (state, columnText(row, 1)) }
         }
         return found
     }
@@ -490,7 +561,7 @@ extension SQLiteBackend {
     public func purgeStep(_ request: PurgeRequest, from cursor: String?) async throws -> PurgeStep {
         // Never active jobs, whatever the request says.
         let wanted = request.states.filter { $0 != .active }
-        let states = wanted.map { String($0.rawValue) }.joined(separator: ",")
+        let states = SQLiteSchema.storedValues(wanted).map(String.init).joined(separator: ",")
         guard !states.isEmpty else { return PurgeStep(deleted: 0, cursor: nil) }
         let after = cursor.flatMap { Int64($0) } ?? 0
         let stepLimit = configuration.stepLimit
@@ -516,12 +587,12 @@ extension SQLiteBackend {
             var cascade = Cascade()
             var unfinished = false
             for row in doomed {
-                guard let state = JobState(rawValue: row[1]), !state.isFinal else { continue }
+                guard let state = SQLiteSchema.state(row[1]), !state.isFinal else { continue }
                 let id = JobID(row[0] as Int64)
                 unfinished = true
                 cascade.move(row[2], queue: row[3], from: state, to: .cancelled)
                 cascade.finished(id)
-                try db.execute(sql: "UPDATE jobs SET state = 6, finished_at = ? WHERE id = ?", arguments: [now, id.rawValue])
+                try db.execute(sql: "UPDATE jobs SET state = 6, finished_at = ?, parked_on = NULL WHERE id = ?", arguments: [now, id.rawValue])
             }
             try cascade.run(db, now: now)
             var deleted = 0
@@ -551,8 +622,11 @@ extension SQLiteBackend {
         let due = try await read { db in
             // Paused queues' due jobs are not work: counting them would wake idle workers at once, forever.
             try Int64.fetchOne(db, sql: """
-                SELECT min(run_at) FROM jobs WHERE state IN (0, 4) AND queue IN (\(placeholders))
-                    AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+                SELECT min(due) FROM (
+                    SELECT min(run_at) AS due FROM jobs WHERE state IN (0, 4) AND queue IN (\(placeholders))
+                        AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+                    -- Held jobs of a key that admits again (of any queue: a claim lets them go).
+                    UNION ALL SELECT min(wake_at) FROM limit_cells WHERE wake_at IS NOT NULL)
                 """, arguments: StatementArguments(queues))
         }
         let now = self.now

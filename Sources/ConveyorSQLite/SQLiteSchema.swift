@@ -120,6 +120,33 @@ enum SQLiteSchema {
                 PRAGMA user_version = 7;
                 """)
         }
+        migrator.registerMigration("v8 flow control") { db in
+            try db.execute(sql: """
+                -- A job's limit keys, joined by spaces (NULL for none), and the key a held-back
+                -- ready job waits on (state 8, read as ready: out of jobs_claim's range, so claims
+                -- never look at it while it waits).
+                ALTER TABLE jobs ADD COLUMN limit_keys TEXT;
+                ALTER TABLE jobs ADD COLUMN parked_on TEXT;
+                CREATE INDEX IF NOT EXISTS jobs_held ON jobs(parked_on, priority DESC, id) WHERE state = 8;
+                -- Limits by key, prefix ('host:*') or '*': LimitSettings.storedForm.
+                CREATE TABLE IF NOT EXISTS limit_rules (
+                    pattern TEXT PRIMARY KEY,
+                    settings TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Each busy key: its rate's theoretical arrival time, active jobs, the upstream's
+                -- wait, and when its held jobs may go. Idle keys have no row.
+                CREATE TABLE IF NOT EXISTS limit_cells (
+                    key TEXT PRIMARY KEY,
+                    tat INTEGER NOT NULL DEFAULT 0,
+                    active INTEGER NOT NULL DEFAULT 0,
+                    blocked_until INTEGER NOT NULL DEFAULT 0,
+                    wake_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS limit_cells_wake ON limit_cells(wake_at) WHERE wake_at IS NOT NULL;
+                PRAGMA user_version = 8;
+                """)
+        }
         return migrator
     }
 
@@ -228,6 +255,19 @@ enum SQLiteSchema {
             ) WITHOUT ROWID;
             PRAGMA user_version = 1;
             """
+
+    /// The stored state of a ready job held back by a limit key (read as ``JobState/ready``).
+    static let heldState = 8
+
+    /// The state a stored value stands for.
+    static func state(_ stored: Int) -> JobState? {
+        stored == heldState ? .ready : JobState(rawValue: stored)
+    }
+
+    /// The stored values of `states`, for an `IN (...)` list.
+    static func storedValues(_ states: some Sequence<JobState>) -> [Int] {
+        states.flatMap { $0 == .ready ? [$0.rawValue, heldState] : [$0.rawValue] }
+    }
 
     static let stateColumns = ["c_scheduled", "c_ready", "c_active", "c_succeeded", "c_retrying", "c_dead", "c_cancelled", "c_waiting"]
 

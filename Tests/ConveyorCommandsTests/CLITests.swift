@@ -315,6 +315,45 @@ struct CLITests {
         #expect(gone.status != 0 && gone.stderr.contains("no schedule named 'tick'"), "\(gone.all)")
     }
 
+    /// `conveyor limits` sets, lists, shows and removes limits; submitted jobs carry their
+    /// limit keys; `conveyor status` shows the rules; bad input names the value and the forms.
+    @Test func limitsAreSetShownAndRemovedAndBadInputIsNamed() async throws {
+        defer { directory.remove() }
+        let set = try await conveyor("limits", "set", "host:*", "--rate", "5/s", "--burst", "10")
+        #expect(set.status == 0, "\(set.all)")
+        #expect(set.stdout.contains("Limit 'host:*': rate 5/s burst 10"), "\(set.stdout)")
+        #expect(try await conveyor("limits", "set", "tenant:42", "--concurrency", "4").status == 0)
+        let submitted = try await conveyor("submit", "fetch", "--payload", "{}", "--limit-key", "tenant:42", "--limit-key", "host:x.org")
+        #expect(submitted.status == 0, "\(submitted.all)")
+        let list = try await conveyor("limits")
+        #expect(list.status == 0, "\(list.all)")
+        #expect(list.stdout.contains("host:*") && list.stdout.contains("5/s burst 10"), "\(list.stdout)")
+        #expect(list.stdout.contains("tenant:42"), "\(list.stdout)")
+        let json = try await conveyor("limits", "list", "--json")
+        #expect(json.stdout.contains(#""pattern":"tenant:42""#) && json.stdout.contains(#""concurrency":4"#), "\(json.stdout)")
+        let show = try await conveyor("limits", "show", "host:api.worldbank.org", "tenant:42")
+        #expect(show.stdout.contains("host:api.worldbank.org  host:*"), "\(show.stdout)")
+        let status = try await conveyor("status")
+        #expect(status.stdout.contains("Limits: 2 rule(s)"), "\(status.stdout)")
+        let store = try SQLiteBackend(configuration: .init(path: self.store))
+        #expect(try await store.jobs(JobQuery()).first?.limitKeys == ["tenant:42", "host:x.org"])
+
+        let badRate = try await conveyor("limits", "set", "host:*", "--rate", "5/x")
+        #expect(badRate.status != 0 && badRate.stderr.contains("rate '5/x'") && badRate.stderr.contains("5/s, 100/min"), "\(badRate.all)")
+        let zero = try await conveyor("limits", "set", "host:*", "--concurrency", "0")
+        #expect(zero.status != 0 && zero.stderr.contains("a concurrency of 0"), "\(zero.all)")
+        let negative = try await conveyor("limits", "set", "host:*", "--rate=-1/s")
+        #expect(negative.status != 0 && negative.stderr.contains("-1/s"), "\(negative.all)")
+        let pattern = try await conveyor("limits", "set", "host*", "--rate", "1/s")
+        #expect(pattern.status != 0 && pattern.stderr.contains("ends in ':*'"), "\(pattern.all)")
+        let unknown = try await conveyor("limits", "remove", "host:nope")
+        #expect(unknown.status != 0 && unknown.stderr.contains("no limit rule 'host:nope'") && unknown.stderr.contains("host:*"), "\(unknown.all)")
+        let badKey = try await conveyor("submit", "fetch", "--limit-key", "a b")
+        #expect(badKey.status != 0 && badKey.stderr.contains("space"), "\(badKey.all)")
+        #expect(try await conveyor("limits", "remove", "host:*").status == 0)
+        #expect(!(try await conveyor("limits").stdout.contains("host:*")))
+    }
+
     @Test func manageJobsAndQueues() async throws {
         defer { directory.remove() }
         let backend = try SQLiteBackend(path: store)

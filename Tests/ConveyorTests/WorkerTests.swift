@@ -130,6 +130,22 @@ struct WorkerTests {
         #expect(record.attempt == 2)
     }
 
+    @Test func anUpstreamsWaitDefersTheWholeKeyWithoutSpendingAttempts() async throws {
+        let calls = Mutex(0)
+        var registry = JobRegistry()
+        registry.register(name: "fetch", retryPolicy: .fixed(maxAttempts: 1, delay: .seconds(3600))) { _, context in
+            let call = calls.withLock { $0 += 1; return $0 }
+            #expect(context.limitKeys == ["host:busy.example"])
+            if call <= 2 { throw JobError.upstreamBusy(retryAfter: .milliseconds(50), key: nil, "HTTP 429 Retry-After") }
+            return Data("1".utf8)
+        }
+        let id = try await backend.enqueue(NewJob(name: "fetch", maxAttempts: 1, limitKeys: ["host:busy.example"])).id
+        let record = try await withWorker(registry) { _ in try await backend.waitUntilFinished(id, timeout: .seconds(30)) }
+        #expect(record.state == .succeeded, "two deferrals did not use up its single attempt")
+        #expect(record.attempt == 1)
+        #expect(calls.withLock { $0 } == 3)
+    }
+
     @Test func prioritiesRunHighestFirstThenFIFO() async throws {
         let gate = TestGate()
         var registry = JobRegistry()

@@ -14,15 +14,17 @@ public struct JobOptions: Sendable, Hashable {
     public var batchID: String?
     /// Carried to every attempt (``JobContext/headers``).
     public var headers: [String: String]
+    /// Limit keys added to those the job type derives (``Job/limitKeys``).
+    public var limitKeys: [String]
 
     public init(
         queue: String? = nil, priority: Priority? = nil, delay: Duration? = nil, runAt: Date? = nil,
         uniqueKey: String? = nil, maxAttempts: Int? = nil, timeout: Duration? = nil, batchID: String? = nil,
-        headers: [String: String] = [:]
+        headers: [String: String] = [:], limitKeys: [String] = []
     ) {
         self.queue = queue; self.priority = priority; self.delay = delay; self.runAt = runAt
         self.uniqueKey = uniqueKey; self.maxAttempts = maxAttempts; self.timeout = timeout
-        self.batchID = batchID; self.headers = headers
+        self.batchID = batchID; self.headers = headers; self.limitKeys = limitKeys
     }
 }
 
@@ -76,6 +78,14 @@ public struct JobClient: Sendable {
         return try await backend.enqueue(jobs)
     }
 
+    /// The job type's keys, then the options' keys it does not have already.
+    static func merged(_ own: [String], _ extra: [String]) -> [String] {
+        guard !extra.isEmpty else { return own }
+        var keys = own
+        for key in extra where !keys.contains(key) { keys.append(key) }
+        return keys
+    }
+
     /// The stored form of `job` with `options` applied.
     public func makeNewJob<J: Job>(_ job: J, options: JobOptions = .init()) throws -> NewJob {
         try makeNewJob(job, options: options, encoder: JSONEncoder())
@@ -97,7 +107,8 @@ public struct JobClient: Sendable {
             timeout: options.timeout ?? J.timeout,
             uniqueKey: options.uniqueKey,
             batchID: options.batchID,
-            headers: options.headers
+            headers: options.headers,
+            limitKeys: Self.merged(job.limitKeys, options.limitKeys)
         )
     }
 }

@@ -25,6 +25,10 @@ public protocol Job: Codable, Sendable {
     static var timeout: Duration { get }
 
     func run(_ context: JobContext) async throws -> Output
+
+    /// The limit keys this job counts against, derived from its payload
+    /// (`["host:\(url.host)"]`); none by default. ``JobOptions/limitKeys`` adds more.
+    var limitKeys: [String] { get }
 }
 
 extension Job {
@@ -33,6 +37,7 @@ extension Job {
     public static var priority: Priority { .normal }
     public static var retryPolicy: RetryPolicy { .default }
     public static var timeout: Duration { .seconds(300) }
+    public var limitKeys: [String] { [] }
 }
 
 /// The output of a job that returns nothing.
@@ -64,6 +69,8 @@ public struct JobContext: Sendable {
     public var lease: JobLease?
     /// The headers the job was enqueued with (trace context, limit keys, tenant).
     public var headers: [String: String] = [:]
+    /// The limit keys this attempt counts against.
+    public var limitKeys: [String] = []
     /// This attempt's lease token (see ``lease``), 0 outside a worker.
     public var leaseToken: Int { lease?.token ?? 0 }
 
@@ -126,10 +133,14 @@ public enum JobError: Error, CustomStringConvertible, Sendable {
     case retryable(String)
     /// Retries after `after` instead of the policy's backoff (an HTTP 429's Retry-After).
     case retryAfter(Duration, String)
+    /// The upstream told us to wait (a 429 or 503 with `Retry-After`): the whole limit key
+    /// (`key`, or the job's first limit key when `nil`) waits `retryAfter`, and the job runs
+    /// again then without this attempt counted against it.
+    case upstreamBusy(retryAfter: Duration, key: String?, String)
 
     public var description: String {
         switch self {
-        case .permanent(let message), .retryable(let message), .retryAfter(_, let message): message
+        case .permanent(let message), .retryable(let message), .retryAfter(_, let message), .upstreamBusy(_, _, let message): message
         }
     }
 }

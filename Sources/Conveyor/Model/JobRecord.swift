@@ -30,15 +30,18 @@ public struct JobRecord: Sendable, Hashable, Identifiable {
     public var waitedForBatch: String?
     /// The headers it was enqueued with.
     public var headers: [String: String]
+    /// Its limit keys (``NewJob/limitKeys``).
+    public var limitKeys: [String] = []
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, state: JobState,
         attempt: Int, maxAttempts: Int, timeout: Duration, runAt: Date, createdAt: Date,
         startedAt: Date? = nil, finishedAt: Date? = nil, uniqueKey: String? = nil, batchID: String? = nil,
         workerID: String? = nil, leaseExpiresAt: Date? = nil, lastError: JobFailure? = nil, result: Data? = nil,
-        parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:]
+        parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:], limitKeys: [String] = []
     ) {
         self.id = id; self.name = name; self.queue = queue; self.payload = payload; self.headers = headers
+        self.limitKeys = limitKeys
         self.priority = priority; self.state = state; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.runAt = runAt; self.createdAt = createdAt; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.uniqueKey = uniqueKey; self.batchID = batchID
@@ -90,13 +93,17 @@ public struct ClaimedJob: Sendable, Hashable {
     public var waitedForBatch: String?
     /// The headers it was enqueued with.
     public var headers: [String: String]
+    /// Its limit keys, each of which this attempt counts against.
+    public var limitKeys: [String] = []
 
     public init(
         id: JobID, name: String, queue: String, payload: Data, priority: Priority, attempt: Int,
         maxAttempts: Int, timeout: Duration, batchID: String?, createdAt: Date, leaseExpiresAt: Date,
-        leaseToken: Int, parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:]
+        leaseToken: Int, parentID: JobID? = nil, waitedForBatch: String? = nil, headers: [String: String] = [:],
+        limitKeys: [String] = []
     ) {
         self.headers = headers
+        self.limitKeys = limitKeys
         self.id = id; self.name = name; self.queue = queue; self.payload = payload
         self.priority = priority; self.attempt = attempt; self.maxAttempts = maxAttempts
         self.timeout = timeout; self.batchID = batchID; self.createdAt = createdAt
@@ -126,6 +133,10 @@ public struct JobOutcome: Sendable, Hashable {
         /// Retries `retryAfter` from when the store records it, or ends dead when
         /// `retryAfter` is `nil`.
         case failed(JobFailure, retryAfter: Duration?)
+        /// The upstream asked to wait (a 429 or 503 with `Retry-After`): every job of `keys`
+        /// waits `delay` from when the store records it, and this one runs again then without
+        /// the attempt counted against it.
+        case deferred(delay: Duration, keys: [String], reason: String)
     }
     public var lease: JobLease
     public var result: Result
@@ -140,5 +151,8 @@ public struct JobOutcome: Sendable, Hashable {
     }
     public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAfter: Duration?) -> JobOutcome {
         JobOutcome(lease: lease, result: .failed(failure, retryAfter: retryAfter))
+    }
+    public static func deferred(_ lease: JobLease, for delay: Duration, keys: [String], reason: String) -> JobOutcome {
+        JobOutcome(lease: lease, result: .deferred(delay: delay, keys: keys, reason: reason))
     }
 }

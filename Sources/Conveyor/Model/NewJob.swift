@@ -26,6 +26,9 @@ public struct NewJob: Sendable, Hashable {
     public var dependsOn: Dependency?
     /// A small string map carried to every attempt (trace context, limit keys, tenant).
     public var headers: [String: String]
+    /// What the job counts against (``LimitKey``): each key's rate, concurrency and circuit,
+    /// enforced by the store at claim.
+    public var limitKeys: [String]
 
     public init(
         name: String,
@@ -39,7 +42,8 @@ public struct NewJob: Sendable, Hashable {
         uniqueKey: String? = nil,
         batchID: String? = nil,
         dependsOn: Dependency? = nil,
-        headers: [String: String] = [:]
+        headers: [String: String] = [:],
+        limitKeys: [String] = []
     ) {
         self.name = name
         self.queue = queue
@@ -53,6 +57,7 @@ public struct NewJob: Sendable, Hashable {
         self.batchID = batchID
         self.dependsOn = dependsOn
         self.headers = headers
+        self.limitKeys = limitKeys
     }
 }
 
@@ -69,6 +74,7 @@ extension NewJob {
     public static func validateDependencies(_ jobs: [NewJob]) throws {
         for (position, job) in jobs.enumerated() {
             if !job.headers.isEmpty { try JobHeaders.validate(job.headers, job: job.name) }
+            if !job.limitKeys.isEmpty { try LimitKey.validate(job.limitKeys, job: job.name) }
             if case .earlier(let index)? = job.dependsOn, !(0..<position).contains(index) {
                 let allowed = position == 0 ? "the first job of a call has no earlier job" : "use an index from 0 to \(position - 1)"
                 throw ConveyorError.invalidDependency(

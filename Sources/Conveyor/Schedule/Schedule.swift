@@ -152,10 +152,13 @@ public struct JobTemplate: Sendable, Hashable, Codable {
     /// Per attempt, in whole milliseconds when stored.
     public var timeout: Duration
     public var headers: [String: String]
+    /// The limit keys each fired job counts against.
+    public var limitKeys: [String]
 
     public init(
         name: String, queue: String = "default", payload: Data = Data("{}".utf8), priority: Priority = .normal,
-        maxAttempts: Int = RetryPolicy.default.maxAttempts, timeout: Duration = .seconds(300), headers: [String: String] = [:]
+        maxAttempts: Int = RetryPolicy.default.maxAttempts, timeout: Duration = .seconds(300), headers: [String: String] = [:],
+        limitKeys: [String] = []
     ) {
         self.name = name
         self.queue = queue
@@ -164,12 +167,24 @@ public struct JobTemplate: Sendable, Hashable, Codable {
         self.maxAttempts = max(1, maxAttempts)
         self.timeout = timeout
         self.headers = headers
+        self.limitKeys = limitKeys
     }
 
-    /// The template of a typed job, with its type's defaults.
+    /// The template of a typed job, with its type's defaults and limit keys.
     public init<J: Job>(_ job: J) throws {
         self.init(name: J.name, queue: J.queue, payload: try JSONEncoder().encode(job), priority: J.priority,
-                  maxAttempts: J.retryPolicy.maxAttempts, timeout: J.timeout)
+                  maxAttempts: J.retryPolicy.maxAttempts, timeout: J.timeout, limitKeys: job.limitKeys)
+    }
+
+    /// Definitions stored before limit keys existed have none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try container.decode(String.self, forKey: .name), queue: try container.decode(String.self, forKey: .queue),
+            payload: try container.decode(Data.self, forKey: .payload), priority: try container.decode(Priority.self, forKey: .priority),
+            maxAttempts: try container.decode(Int.self, forKey: .maxAttempts), timeout: try container.decode(Duration.self, forKey: .timeout),
+            headers: try container.decode([String: String].self, forKey: .headers),
+            limitKeys: try container.decodeIfPresent([String].self, forKey: .limitKeys) ?? [])
     }
 
     /// The job one fire enqueues, its headers naming the schedule and the slot.
@@ -178,7 +193,7 @@ public struct JobTemplate: Sendable, Hashable, Codable {
         headers[Self.scheduleHeader] = schedule
         headers[Self.slotHeader] = String(Int64(slot.timeIntervalSince1970.rounded(.down)))
         return NewJob(name: name, queue: queue, payload: payload, priority: priority, maxAttempts: maxAttempts,
-                      timeout: timeout, batchID: batchID, headers: headers)
+                      timeout: timeout, batchID: batchID, headers: headers, limitKeys: limitKeys)
     }
 
     /// The header that names the schedule a job was fired by.

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// For unit tests of the engine and in-process pipelines; it is not durable and never a
 /// stand-in for a durable store's own tests.
-public final class MemoryBackend: JobBackend, ScheduleStore {
+public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
     private struct StoredBatch {
         var batch: Batch
         var sequence: Int
@@ -44,6 +44,82 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         var schedules: [String: StoredSchedule] = [:]
         var scheduleVersion = 0
         var fireHistory: [String: [ScheduleFireRecord]] = [:]
+        /// Flow control: rules by pattern, each key's cell (µs of the store's clock), the ready
+        /// jobs set aside per key (and the key each waits on), and when each key with set-aside
+        /// jobs admits again.
+        var limitRules: [String: LimitRule] = [:]
+        var cells: [String: LimiterCell] = [:]
+        var parked: [String: Set<JobID>] = [:]
+        var parkedOn: [JobID: String] = [:]
+        var limitWakes: [String: Int64] = [:]
+
+        func rule(for key: String) -> LimitRule? {
+            for pattern in LimitKey.patterns(for: key) { if let rule = limitRules[pattern] { return rule } }
+            return nil
+        }
+
+        /// The first of `keys` that does not admit a start now, with when it may.
+        func blocking(_ keys: [String], now: Int64) -> (key: String, until: Int64?)? {
+            for key in keys {
+                if case .wait(let until) = rule(for: key)?.settings.admission(cells[key] ?? LimiterCell(), now: now) {
+                    return (key, until)
+                }
+                if rule(for: key) == nil, let cell = cells[key], cell.blockedUntil > now { return (key, cell.blockedUntil) }
+            }
+            return nil
+        }
+
+        mutating func started(_ keys: [String], now: Int64) {
+            for key in keys {
+                let cell = cells[key] ?? LimiterCell()
+                cells[key] = rule(for: key)?.settings.started(cell, now: now) ?? cell
+            }
+        }
+
+        mutating func park(_ id: JobID, on key: String, until: Int64?) {
+            parkedOn[id] = key
+            parked[key, default: []].insert(id)
+            if let until { limitWakes[key] = min(limitWakes[key] ?? .max, until) }
+        }
+
+        mutating func unpark(_ id: JobID) {
+            guard let key = parkedOn.removeValue(forKey: id) else { return }
+            parked[key]?.remove(id)
+            if parked[key]?.isEmpty == true { parked[key] = nil }
+        }
+
+        /// Lets set-aside jobs of keys that admit again go back in line, as many as each admits
+        /// (a bounded number of keys and jobs per call).
+        mutating func unparkDue(now: Int64, stepLimit: Int) {
+            let due = limitWakes.filter { $0.value <= now }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.prefix(16)
+            for (key, _) in due {
+                limitWakes[key] = nil
+                guard let waiting = parked[key], !waiting.isEmpty else { continue }
+                let cell = cells[key] ?? LimiterCell()
+                let (count, next): (Int, Int64?) = rule(for: key).map { $0.settings.admissible(cell, now: now, atMost: stepLimit) }
+                    ?? (cell.blockedUntil > now ? (0, cell.blockedUntil) : (stepLimit, nil))
+                let order = waiting.compactMap { jobs[$0] }.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
+                for job in order.prefix(count) {
+                    unpark(job.id)
+                    madeWorkReady = true
+                }
+                if order.count > count {
+                    // The rest go when the key admits again: at its rate's next start, or when a
+                    // slot frees (a second at the latest, should the jobs let go be cancelled).
+                    limitWakes[key] = next ?? (count == 0 ? nil : now + 1_000_000)
+                }
+            }
+        }
+
+        /// A job left `active`: its slots free, and keys with set-aside jobs admit again.
+        mutating func freeSlots(of record: JobRecord, now: Int64) {
+            for key in record.limitKeys {
+                guard var cell = cells[key] else { continue }
+                cell.active -= 1
+                if cell.isIdle(now: now) { cells[key] = nil } else { cells[key] = cell }
+                if parked[key] != nil { limitWakes[key] = min(limitWakes[key] ?? .max, now) }
+            }
+        }
 
         func stored(_ name: String) -> StoredSchedule? {
             guard var schedule = schedules[name] else { return nil }
@@ -95,7 +171,10 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                 id: id, name: job.name, queue: job.queue, payload: job.payload, priority: job.priority,
                 state: state, attempt: 0, maxAttempts: job.maxAttempts, timeout: job.timeout, runAt: runAt,
                 createdAt: now, uniqueKey: job.uniqueKey, batchID: job.batchID, headers: job.headers)
+            jobs[id]!.limitKeys = job.limitKeys
             if let key = job.uniqueKey { uniqueHolders[key] = id }
+            // Behind the jobs already set aside for one of its keys, in line.
+            if state == .ready, let key = job.limitKeys.first(where: { parked[$0] != nil }) { park(id, on: key, until: nil) }
             knownQueues.insert(job.queue)
             if let batch = job.batchID {
                 ensureBatch(batch, now: now)
@@ -187,6 +266,9 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
             }
             jobs[id] = record
             if state == .ready { madeWorkReady = true }
+            if old == .ready { unpark(id) }
+            if old == .active && !record.limitKeys.isEmpty { freeSlots(of: record, now: micros(now)) }
+            if state == .active { for key in record.limitKeys { cells[key, default: LimiterCell()].active += 1 } }
             if state.isFinal { settleChildren(of: id, state: state, now: now) }
             guard let batchID = record.batchID, var stored = batches[batchID] else { return }
             let wasFinished = stored.batch.isFinished
@@ -270,12 +352,24 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                     .prefix(stepLimit)
                 for job in due { storage.setState(job.id, .ready, now: now) }
             }
+            let nowMicros = micros(now)
+            storage.unparkDue(now: nowMicros, stepLimit: stepLimit)
             var claimed: [ClaimedJob] = []
             for queue in queues where !storage.paused.contains(queue) && claimed.count < limit {
                 let candidates = storage.jobs.values
-                    .filter { $0.queue == queue && $0.state == .ready }
+                    .filter { $0.queue == queue && $0.state == .ready && storage.parkedOn[$0.id] == nil }
                     .sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
-                for candidate in candidates.prefix(limit - claimed.count) {
+                // Jobs whose key is at its limit are set aside, at most `stepLimit` per queue per call.
+                var setAside = 0
+                for candidate in candidates where claimed.count < limit && setAside < stepLimit {
+                    if !candidate.limitKeys.isEmpty {
+                        if let (key, until) = storage.blocking(candidate.limitKeys, now: nowMicros) {
+                            storage.park(candidate.id, on: key, until: until)
+                            setAside += 1
+                            continue
+                        }
+                        storage.started(candidate.limitKeys, now: nowMicros)
+                    }
                     storage.setState(candidate.id, .active, now: now)
                     var record = storage.jobs[candidate.id]!
                     record.attempt += 1
@@ -289,7 +383,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                         priority: record.priority, attempt: record.attempt, maxAttempts: record.maxAttempts,
                         timeout: record.timeout, batchID: record.batchID, createdAt: record.createdAt, leaseExpiresAt: expiry,
                         leaseToken: storage.leaseTokens[record.id]!, parentID: record.parentID, waitedForBatch: record.waitedForBatch,
-                        headers: record.headers))
+                        headers: record.headers, limitKeys: record.limitKeys))
                 }
             }
             return claimed
@@ -327,6 +421,16 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                     } else {
                         storage.setState(id, .dead, now: now)
                     }
+                case .deferred(let delay, let keys, let reason):
+                    let until = now.addingTimeInterval(max(.zero, delay).seconds)
+                    for key in keys {
+                        storage.cells[key, default: LimiterCell()].blockedUntil = max(storage.cells[key]?.blockedUntil ?? 0, micros(until))
+                    }
+                    storage.jobs[id]!.attempt -= 1
+                    storage.jobs[id]!.lastError = JobFailure.deferred(for: delay, keys: keys, reason: reason)
+                    storage.jobs[id]!.runAt = until
+                    storage.setState(id, .retrying, now: now)
+                    retried = true
                 }
             }
         }
@@ -564,8 +668,39 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
                 .filter { ($0.state == .scheduled || $0.state == .retrying) && queues.contains($0.queue) && !storage.paused.contains($0.queue) }
                 .map(\.runAt)
                 .min()
+                .map { min($0, storage.limitWakes.values.min().map(date(micros:)) ?? $0) }
+                ?? storage.limitWakes.values.min().map(date(micros:))
         }
         return due.map { Duration.seconds(max(0, $0.timeIntervalSince(now))) }
+    }
+
+    // MARK: Flow control
+
+    public func setLimit(_ pattern: String, _ settings: LimitSettings) async throws {
+        try Self.validateRule(pattern, settings)
+        let now = clock.now()
+        storage.withLock { $0.limitRules[pattern] = LimitRule(pattern: pattern, settings: settings, updatedAt: now) }
+    }
+
+    @discardableResult
+    public func removeLimit(_ pattern: String) async throws -> Bool {
+        storage.withLock { $0.limitRules.removeValue(forKey: pattern) != nil }
+    }
+
+    public func limitRules() async throws -> [LimitRule] {
+        storage.withLock { $0.limitRules.values.sorted { $0.pattern < $1.pattern } }
+    }
+
+    public func limitStates(_ keys: [String]) async throws -> [LimitKeyState] {
+        let now = micros(clock.now())
+        return storage.withLock { storage in
+            keys.map { key in
+                let cell = storage.cells[key] ?? LimiterCell()
+                let rule = storage.rule(for: key)
+                return LimitKeyState(key: key, rule: rule?.pattern, cell: cell, settings: rule?.settings,
+                                     waiting: storage.parked[key]?.count ?? 0, now: now)
+            }
+        }
     }
 
     // MARK: Coordination
@@ -727,3 +862,6 @@ public final class MemoryBackend: JobBackend, ScheduleStore {
         storage.withLock { Array(($0.fireHistory[schedule] ?? []).reversed().prefix(max(0, limit))) }
     }
 }
+
+private func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+private func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }

@@ -246,6 +246,7 @@ public final class Worker: Service, Sendable {
             lease: job.lease
         )
         context.headers = job.headers
+        context.limitKeys = job.limitKeys
         let attemptContext = context
         let registry = self.registry
         let started = ContinuousClock.now
@@ -328,6 +329,14 @@ public final class Worker: Service, Sendable {
         case .failure(let failure):
             error = failure
         }
+        if case JobError.upstreamBusy(let after, let key, let message) = error {
+            // The upstream's word holds for the whole key, and the attempt does not count.
+            let keys = key.map { [$0] } ?? Array(job.limitKeys.prefix(1))
+            logger.debug("upstream asked to wait", metadata: [
+                "job": "\(job.id)", "name": "\(job.name)", "for": "\(after.formatted)", "keys": "\(keys)",
+            ])
+            return .deferred(job.lease, for: max(.zero, after), keys: keys, reason: message)
+        }
         var failure = Self.classify(error)
         if error is CancellationError, !isRunning {
             failure = JobFailure(.retryable, "interrupted: the worker shut down before the job finished (grace period \(configuration.shutdownGracePeriod.formatted))")
@@ -355,6 +364,7 @@ public final class Worker: Service, Sendable {
         case nil: end.isLeaseLost ? .leaseLost : .interrupted
         case .succeeded?: .succeeded
         case .failed(_, let retryAfter)?: retryAfter == nil ? .dead : .retried
+        case .deferred?: .retried
         }
     }
 

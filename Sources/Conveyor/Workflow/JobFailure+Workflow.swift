@@ -15,6 +15,12 @@ extension JobFailure {
         JobFailure(.retryable, "lease expired: worker \(worker ?? "?") stopped heartbeating")
     }
 
+    /// Why a job waits again without its attempt counted: the upstream asked its keys to wait.
+    public static func deferred(for delay: Duration, keys: [String], reason: String) -> JobFailure {
+        let whom = keys.isEmpty ? "" : " (\(keys.joined(separator: ", ")) waits too)"
+        return JobFailure(.retryable, "upstream asked to wait \(delay.formatted)\(whom): \(reason)")
+    }
+
     /// Why a strict chord's callback (`.allSucceededOrFail`) ended dead.
     public static func chordFailed(batch: String, total: Int, succeeded: Int, dead: Int, cancelled: Int) -> JobFailure {
         JobFailure(.permanent, "\(total - succeeded) of \(total) members of batch \(batch) did not succeed (\(dead) dead, \(cancelled) cancelled)")

@@ -113,7 +113,7 @@ extension ScheduleCommand {
             let queue = try settings.queue(for: job)
             func template(_ payload: Data) -> JobTemplate {
                 JobTemplate(name: job, queue: queue, payload: payload, priority: settings.priorityValue, maxAttempts: settings.maxAttempts,
-                            timeout: settings.timeout.duration)
+                            timeout: settings.timeout.duration, limitKeys: settings.limitKeys)
             }
             let target: Schedule.Target
             if let file {

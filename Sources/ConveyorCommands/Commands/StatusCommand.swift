@@ -50,6 +50,14 @@ struct StatusCommand: AsyncParsableCommand {
             }
             lines.append(table.render())
         }
+        // Limits, when the store keeps them and has any.
+        if let limits = backend as? any FlowControlStore {
+            let rules = try await limits.limitRules()
+            if !rules.isEmpty {
+                let states = try await limits.limitStates(rules.map(\.pattern).filter { !$0.hasSuffix("*") })
+                lines += ["", "Limits: \(rules.count) rule(s) (conveyor limits)", LimitsCommand.table(rules, states)]
+            }
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -85,7 +85,8 @@ struct SubmitCommand: AsyncParsableCommand {
             let body = try Self.validatedJSON(payload ?? "{}")
             let result = try await client.enqueue([NewJob(
                 name: name, queue: queue, payload: body, priority: priority, delay: delay,
-                maxAttempts: maxAttempts, timeout: timeout.duration, uniqueKey: uniqueKey, batchID: batch)])[0]
+                maxAttempts: maxAttempts, timeout: timeout.duration, uniqueKey: uniqueKey, batchID: batch,
+                limitKeys: settings.limitKeys)])[0]
             terminal.line(result.isDuplicate ? "Already queued as job \(result.id) (unique key \(uniqueKey ?? ""))" : "Submitted job \(result.id)")
             return
         }
@@ -111,7 +112,7 @@ struct SubmitCommand: AsyncParsableCommand {
             let jobs = try chunk.map { key in
                 NewJob(name: name, queue: queue, payload: try encoder.encode([keyField: key]), priority: priority,
                        delay: delay, maxAttempts: maxAttempts, timeout: timeout.duration,
-                       uniqueKey: unique ? "\(name):\(key)" : nil, batchID: batchID)
+                       uniqueKey: unique ? "\(name):\(key)" : nil, batchID: batchID, limitKeys: settings.limitKeys)
             }
             let results = try await client.enqueue(jobs)
             duplicates += results.filter(\.isDuplicate).count

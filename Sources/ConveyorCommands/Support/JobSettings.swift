@@ -3,7 +3,7 @@ import Conveyor
 import Foundation
 
 /// What every job a command enqueues (`submit`) or a schedule fires (`schedule add`) is given:
-/// `--queue`, `--priority`, `--max-attempts`, `--timeout`.
+/// `--queue`, `--priority`, `--max-attempts`, `--timeout`, `--limit-key`.
 struct JobSettings: ParsableArguments {
     @Option(help: "Queue name (default: the route for the job name in $CONVEYOR_ROUTES, else default).")
     var queue: String?
@@ -17,7 +17,16 @@ struct JobSettings: ParsableArguments {
     @Option(help: "Time limit of one attempt.")
     var timeout = DurationArgument(.seconds(300))
 
+    @Option(name: .customLong("limit-key"), help: ArgumentHelp(
+        "A limit key the jobs count against (host:api.example.org, tenant:42); repeat for more. See `conveyor limits`.", valueName: "key"))
+    var limitKeys: [String] = []
+
     func validate() throws {
+        do {
+            try LimitKey.validate(limitKeys, job: "--limit-key")
+        } catch let error as ConveyorError {
+            throw ValidationError("invalid --limit-key: \(error)")
+        }
         guard Priority(priority) != nil else {
             throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high")
         }

@@ -7,6 +7,8 @@ local P, NOW, JD, JM, mpack, munpack
 -- with new ready jobs; `unwritten`: jobs created by the running enqueue whose records are
 -- not written yet.
 local queueDeltas, batchDeltas, batchOrder, settled, woke, unwritten
+-- Flow control's reads of this call: rules and cells by key, whether a key holds jobs.
+local limRules, limCells, limHeld
 local function begin(keys, args)
   P = keys[1]
   -- Redis's own clock, shifted by the offset tests move it with (see the layout notes).
@@ -16,4 +18,5 @@ local function begin(keys, args)
   JD, JM = P .. 'J:d', P .. 'J:m'
   mpack, munpack = cmsgpack.pack, cmsgpack.unpack
   queueDeltas, batchDeltas, batchOrder, settled, woke, unwritten = {}, {}, {}, {}, {}, {}
+  limRules, limCells, limHeld = {}, {}, {}
 end

@@ -2,6 +2,11 @@ local expiry, worker, limit = fmt(tonumber(NOW) + tonumber(ARGV[2])), ARGV[3], t
 local out, leases = { expiry }, {}
 local count = 0
 local wakeQueue = nil
+local now = tonumber(NOW)
+-- Held jobs of keys that admit again go back in line first.
+limitReleaseDue(now, 1000)
+-- Jobs whose key is at its limit are held back, at most 1,000 per claim.
+local heldBack = 0
 -- Every claimed queue's due jobs are promoted, even once the limit is reached.
 for i = 5, #ARGV do
   local q = ARGV[i]
@@ -26,7 +31,7 @@ for i = 5, #ARGV do
     -- Highest priority first; entries of jobs no longer ready (cancelled) are dropped.
     for prio = 9, 0, -1 do
       local rk = rkey(q, prio)
-      while count < limit do
+      while count < limit and heldBack < 1000 do
         local got = redis.call('LPOP', rk, limit - count)
         if not got then break end
         for _, id in ipairs(got) do
@@ -34,18 +39,26 @@ for i = 5, #ARGV do
           if d then
             local raw = redis.call('HGET', JM, id)
             -- `_`: lease, worker and start, which the claim writes anew.
-            local s, a, token, hasChildren, jq, b, r, _, f, ek, em, res
+            local s, a, token, hasChildren, jq, b, r, _, f, ek, em, res, lk
             if raw then
-              s, a, token, hasChildren, jq, b, r, _, _, _, f, ek, em, res = munpack(raw)
+              s, a, token, hasChildren, jq, b, r, _, _, _, f, ek, em, res, lk = munpack(raw)
             else
               -- Never changed since it was enqueued ready (see loadM).
-              local pa, wb, dq, db, c, dr = route(d)
+              local pa, wb, dq, db, c, dr, dlk = route(d)
               s, a, token, hasChildren, jq, b, r = firstState(pa, wb, dr, c), 0, 0, '', dq, db, dr
-              f, ek, em, res = '', '', '', ''
+              f, ek, em, res, lk = '', '', '', '', dlk
             end
-            if s == 1 then
+            local keys = limitKeys(lk)
+            local heldOn, wait = nil, nil
+            if s == 1 and keys then heldOn, wait = limitBlocking(keys, now) end
+            if heldOn then
+              -- At its key's limit: out of line until the key admits again; no attempt spent.
+              limitHold(id, prio, heldOn, wait)
+              heldBack = heldBack + 1
+            elseif s == 1 then
+              if keys then limitStarted(keys, now) end
               a, token = a + 1, token + 1
-              redis.call('HSET', JM, id, mpack(2, a, token, hasChildren, jq, b, r, expiry, worker, NOW, f, ek, em, res))
+              redis.call('HSET', JM, id, mpack(2, a, token, hasChildren, jq, b, r, expiry, worker, NOW, f, ek, em, res, lk or ''))
               leases[#leases + 1] = expiry; leases[#leases + 1] = id
               move(q, b, 1, 2)
               local j = #out
@@ -63,8 +76,12 @@ for i = 5, #ARGV do
   end
 end
 many('ZADD', P .. 'act', leases)
+limitSave(now)
+-- Queues whose held jobs went back in line are woken (this claim may not take them all).
+local released = woke
 woke = {}
 runCascade()
+for q, _ in pairs(released) do wake(q) end
 -- Work is left behind: wake another idle worker to share it.
 if wakeQueue then wake(wakeQueue) end
 return out

@@ -1,12 +1,14 @@
 local n = tonumber(args[2])
 local linked = args[3] == '1'
-local due = nil
+local due, limits = nil, nil
 if args[4] ~= '' then due = munpack(args[4]) end
+-- Each job's limit keys, joined by spaces, only if any job has some.
+if args[5] ~= '' then limits = munpack(args[5]) end
 local nowTail = mpack(NOW, NOW)
 -- Check every parent first: a script cannot roll back what it already wrote.
 if linked then
   for i = 1, n do
-    local pa = select(7, munpack(args[4 + i]))
+    local pa = select(7, munpack(args[5 + i]))
     if pa ~= '' and string.sub(pa, 1, 1) ~= '#' and redis.call('HEXISTS', JD, pa) == 0 then
       return redis.error_reply('NOJOB ' .. pa)
     end
@@ -16,7 +18,7 @@ local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, 
 local reservedEnd = redis.call('INCRBY', P .. 'seq', n)
 local nextID = reservedEnd - n
 for i = 1, n do
-  local record = args[4 + i]
+  local record = args[5 + i]
   local _, _, pr, _, _, u, pa, wb, _, q, b = munpack(record)
   local r, tail = NOW, nowTail
   if due then
@@ -25,6 +27,8 @@ for i = 1, n do
     elseif d and d > 0 then r = fmt(tonumber(NOW) + d) end
     if r ~= NOW then tail = mpack(NOW, r) end
   end
+  local lk = limits and limits[i] or ''
+  if lk ~= '' then tail = mpack(NOW, r, lk) end
   local dup = nil
   if u ~= '' then dup = uniqueHolder(u) end
   if dup then
@@ -73,10 +77,19 @@ for i = 1, n do
     if u ~= '' then redis.call('HSET', P .. 'uq', u, id) end
     -- Until the records are written below, jobs that later ones of this call may name
     -- (as holder of a unique key, or as parent) are known from here.
-    if linked or u ~= '' then unwritten[id] = { s = state, q = q, b = b, r = r } end
+    if linked or u ~= '' then unwritten[id] = { s = state, q = q, b = b, r = r, lk = nonEmpty(lk) } end
     immutable[#immutable + 1] = id
     immutable[#immutable + 1] = record .. tail
-    if state == 1 then
+    -- A ready job goes behind the held jobs of its keys, in line.
+    local heldOn = nil
+    if state == 1 and lk ~= '' then
+      for key in string.gmatch(lk, '%S+') do
+        if limitHeld(key) then heldOn = key; break end
+      end
+    end
+    if heldOn then
+      limitHold(id, pr, heldOn, 0)
+    elseif state == 1 then
       local k = rkey(q, pr)
       local list = ready[k]
       if not list then list = {}; ready[k] = list end

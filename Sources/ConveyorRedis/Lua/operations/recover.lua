@@ -9,6 +9,8 @@ for _, id in ipairs(ids) do
     -- The lease is over: the token moves on, so its holder's heartbeats and outcomes no
     -- longer count (even for a job that ends dead here).
     h.tk = h.tk + 1
+    local keys = limitKeys(h.lk)
+    if keys then limitEnded(keys, tonumber(NOW)) end
     if h.a >= h.m then
       setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
       finished(id, 5, h.hc)
@@ -20,6 +22,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', P .. 'act', id)
   end
 end
+limitSave(tonumber(NOW))
 runCascade()
 if count > 0 then redis.call('PUBLISH', P .. 'done', '1') end
 local more = 0

@@ -7,6 +7,9 @@ for o = 2, #ARGV, 2 do
     redis.call('ZREM', P .. 'act', id)
     redis.call('LPUSH', rkey(h.q, h.pr), id)
     move(h.q, h.b, 2, 1)
+    local keys = limitKeys(h.lk)
+    if keys then limitEnded(keys, tonumber(NOW)) end
   end
 end
+limitSave(tonumber(NOW))
 return runCascade()

@@ -9,5 +9,11 @@ for i = 2, #ARGV do
     end
   end
 end
+-- Held jobs of a key that admits again (of any queue: a claim lets them go).
+local wake = redis.call('ZRANGE', P .. 'lw', 0, 0, 'WITHSCORES')
+if wake[2] then
+  local at = tonumber(wake[2])
+  if not earliest or at < earliest then earliest = at end
+end
 if not earliest then return '' end
 return fmt(math.max(0, earliest - tonumber(NOW)))

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// `conveyor limits`: rate and concurrency limits per limit key, stored in the store and
+/// enforced by it inside every claim.
+struct LimitsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limits",
+        abstract: "Show, set and remove rate and concurrency limits per limit key (host:api.example.org, tenant:42, host:*).",
+        discussion: """
+            A job counts against the limit keys it was enqueued with (conveyor submit --limit-key, \
+            or a job type's limitKeys). A rule names a key, a prefix ending in ':*' (each such key \
+            limited on its own) or '*'. Workers on every machine share each limit through the store.
+            """,
+        subcommands: [ListLimits.self, SetLimit.self, RemoveLimit.self, ShowLimitKeys.self],
+        defaultSubcommand: ListLimits.self
+    )
+}
+
+extension LimitsCommand {
+    struct ListLimits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the limit rules (and the state of keys that have a rule of their own).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let store = try storeOptions.open((any FlowControlStore).self, for: "limits")
+            let rules = try await store.limitRules()
+            let exact = rules.map(\.pattern).filter { !$0.hasSuffix("*") }
+            let states = try await store.limitStates(exact)
+            if json {
+                try printJSON(rules.map { rule in
+                    LimitRuleJSON(rule, state: states.first { $0.key == rule.pattern })
+                })
+                return
+            }
+            guard !rules.isEmpty else {
+                print("No limit rules. Add one with: conveyor limits set host:api.example.org --rate 5/s")
+                return
+            }
+            print(LimitsCommand.table(rules, states))
+        }
+    }
+
+    struct SetLimit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Set the limits of a key, a prefix (host:*) or every key (*), replacing what it had.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The key (host:api.example.org), prefix (host:*) or '*'.") var pattern: String
+        @Option(help: ArgumentHelp("At most COUNT starts per PERIOD, shared by every worker: 5/s, 100/min, 2/500ms, 10/2s, 1000/h, 3/day.", valueName: "rate"))
+        var rate: String?
+        @Option(help: "Starts allowed at once after an idle spell (with --rate; default 1: no window of the period holds more than COUNT).")
+        var burst: Int?
+        @Option(help: "At most this many of the key's jobs running at once across the fleet.") var concurrency: Int?
+
+        func validate() throws {
+            if rate == nil && concurrency == nil { throw ValidationError("give --rate, --concurrency or both (for example: --rate 5/s --burst 10)") }
+            if burst != nil && rate == nil { throw ValidationError("--burst goes with --rate") }
+            if let problem = LimitKey.problem(withPattern: pattern) { throw ValidationError(problem) }
+        }
+
+        func run() async throws {
+            let settings: LimitSettings
+            do {
+                settings = LimitSettings(rate: try rate.map { try RateLimit(parsing: $0, burst: burst ?? 1) },
+                                         concurrency: try concurrency.map { try ConcurrencyLimit($0) })
+            } catch let error as ConveyorError {
+                throw ValidationError(error.description)
+            }
+            let store = try storeOptions.open((any FlowControlStore).self, for: "limits set")
+            try await store.setLimit(pattern, settings)
+            print("Limit '\(pattern)': \(settings). Workers apply it from their next claim.")
+        }
+    }
+
+    struct RemoveLimit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a limit rule.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The rule's key, prefix or '*'.") var pattern: String
+
+        func run() async throws {
+            let store = try storeOptions.open((any FlowControlStore).self, for: "limits remove")
+            guard try await store.removeLimit(pattern) else {
+                let known = try await store.limitRules().map(\.pattern)
+                throw ValidationError("no limit rule '\(pattern)' in this store" + (known.isEmpty ? "" : " (rules: \(known.joined(separator: ", ")))"))
+            }
+            print("Removed limit '\(pattern)'.")
+        }
+    }
+
+    struct ShowLimitKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show keys now: their rule, running and held-back jobs, next start, the upstream's wait.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "Limit keys.") var keys: [String]
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if keys.isEmpty { throw ValidationError("name one or more limit keys (like host:api.example.org)") }
+            for key in keys { if let problem = LimitKey.problem(with: key) { throw ValidationError(problem) } }
+        }
+
+        func run() async throws {
+            let store = try storeOptions.open((any FlowControlStore).self, for: "limits show")
+            let states = try await store.limitStates(keys)
+            if json {
+                try printJSON(states.map(LimitStateJSON.init))
+                return
+            }
+            let rules = try await store.limitRules()
+            var rows = [["KEY", "RULE", "LIMITS", "RUNNING", "HELD", "NEXT START", "WAITING UNTIL"]]
+            for state in states {
+                let rule = rules.first { $0.pattern == state.rule }
+                rows.append([state.key, state.rule ?? "-", rule.map { "\($0.settings)" } ?? "-", "\(state.active)", "\(state.waiting)",
+                             state.nextStart.map { ScheduleText.utc($0) } ?? "now", ScheduleText.utc(state.blockedUntil)])
+            }
+            for line in ScheduleCommand.table(rows) { print(line) }
+        }
+    }
+
+    static func table(_ rules: [LimitRule], _ states: [LimitKeyState]) -> String {
+        var rows = [["RULE", "RATE", "CONCURRENCY", "RUNNING", "HELD", "UPDATED"]]
+        for rule in rules {
+            let state = states.first { $0.key == rule.pattern }
+            rows.append([
+                rule.pattern, rule.settings.rate.map { "\($0)" } ?? "-", rule.settings.concurrency.map { "\($0.maximum)" } ?? "-",
+                state.map { "\($0.active)" } ?? "-", state.map { "\($0.waiting)" } ?? "-", ScheduleText.utc(rule.updatedAt),
+            ])
+        }
+        return ScheduleCommand.table(rows).joined(separator: "\n")
+    }
+}
+
+/// One JSON object per line, as `conveyor schedule list --json` prints.
+func printJSON<T: Encodable>(_ values: [T]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    for value in values { print(String(decoding: try encoder.encode(value), as: UTF8.self)) }
+}
+
+struct LimitRuleJSON: Encodable {
+    var pattern: String
+    var rate: String?
+    var burst: Int?
+    var concurrency: Int?
+    var updatedAt: Date
+    var state: LimitStateJSON?
+
+    init(_ rule: LimitRule, state: LimitKeyState?) {
+        pattern = rule.pattern
+        rate = rule.settings.rate.map { "\($0.count)/\(RateLimitText.period($0.period))" }
+        burst = rule.settings.rate?.burst
+        concurrency = rule.settings.concurrency?.maximum
+        updatedAt = rule.updatedAt
+        self.state = state.map(LimitStateJSON.init)
+    }
+}
+
+struct LimitStateJSON: Encodable {
+    var key: String
+    var rule: String?
+    var running: Int
+    var held: Int
+    var nextStart: Date?
+    var waitingUntil: Date?
+
+    init(_ state: LimitKeyState) {
+        key = state.key; rule = state.rule; running = state.active; held = state.waiting
+        nextStart = state.nextStart; waitingUntil = state.blockedUntil
+    }
+}
+
+enum RateLimitText {
+    static func period(_ period: Duration) -> String {
+        let text = "\(try! RateLimit(1, per: period))"
+        return String(text.dropFirst(2))
+    }
+}

@@ -1,0 +1,250 @@
+import Conveyor
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Flow control in the store's file. A ready job held back by a limit key is stored with state
+/// 8 (``SQLiteSchema/heldState``, read as `ready`) and the key in `parked_on`: it is out of the
+/// claim index's range, so claims never look at it again until its key admits and
+/// ``LimitLedger/releaseDue(_:now:stepLimit:)`` puts it back in line. Each key's cell
+/// (`limit_cells`) holds its rate's theoretical arrival time, its active jobs, the upstream's
+/// wait and when its held jobs may go (`wake_at`).
+extension SQLiteBackend: FlowControlStore {
+    public func setLimit(_ pattern: String, _ settings: LimitSettings) async throws {
+        try Self.validateRule(pattern, settings)
+        try await write { db, now in
+            try db.execute(sql: """
+                INSERT INTO limit_rules (pattern, settings, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT(pattern) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
+                """, arguments: [pattern, settings.storedForm, now])
+            // Held jobs of keys it covers go by the new rule at the next claim.
+            try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now])
+        }
+        announceWork()
+    }
+
+    @discardableResult
+    public func removeLimit(_ pattern: String) async throws -> Bool {
+        let removed = try await write { db, now in
+            try db.execute(sql: "DELETE FROM limit_rules WHERE pattern = ?", arguments: [pattern])
+            let removed = db.changesCount > 0
+            if removed { try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now]) }
+            return removed
+        }
+        if removed { announceWork() }
+        return removed
+    }
+
+    public func limitRules() async throws -> [LimitRule] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT pattern, settings, updated_at FROM limit_rules ORDER BY pattern").map { row in
+                LimitRule(pattern: row[0], settings: try LimitSettings(storedForm: row[1]), updatedAt: date(micros: row[2]))
+            }
+        }
+    }
+
+    public func limitStates(_ keys: [String]) async throws -> [LimitKeyState] {
+        let now = self.now
+        return try await read { db in
+            var ledger = LimitLedger()
+            return try keys.map { key in
+                let cell = try ledger.cell(key, db)
+                let rule = try ledger.rule(for: key, db)
+                let waiting = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM (SELECT 1 FROM jobs WHERE parked_on = ? AND state = \(SQLiteSchema.heldState) LIMIT 100000)
+                    """, arguments: [key]) ?? 0
+                return LimitKeyState(key: key, rule: rule?.pattern, cell: cell, settings: rule?.settings, waiting: waiting, now: now)
+            }
+        }
+    }
+}
+
+/// One transaction's view of the limit cells and rules it touches: read once each, changed in
+/// memory, written back once by ``apply(_:now:)``.
+struct LimitLedger {
+    private var rules: [String: (pattern: String, settings: LimitSettings)?] = [:]
+    private var cells: [String: LimiterCell] = [:]
+    private var wakes: [String: Int64?] = [:]
+    private var changed: Set<String> = []
+    private var hasHeld: [String: Bool] = [:]
+
+    /// The rule that applies to `key`: its own, else the longest prefix, else `*`.
+    mutating func rule(for key: String, _ db: Database) throws -> (pattern: String, settings: LimitSettings)? {
+        if let known = rules[key] { return known }
+        let patterns = LimitKey.patterns(for: key)
+        let statement = try db.cachedStatement(sql: "SELECT settings FROM limit_rules WHERE pattern = ?")
+        var found: (String, LimitSettings)?
+        for pattern in patterns {
+            statement.bind(1, pattern)
+            var stored: String?
+            try statement.stepRows(db) { stored = columnText($0, 0) }
+            if let stored {
+                found = (pattern, try LimitSettings(storedForm: stored))
+                break
+            }
+        }
+        rules[key] = .some(found)
+        return found
+    }
+
+    mutating func cell(_ key: String, _ db: Database) throws -> LimiterCell {
+        if let cell = cells[key] { return cell }
+        let statement = try db.cachedStatement(sql: "SELECT tat, active, blocked_until, wake_at FROM limit_cells WHERE key = ?")
+        statement.bind(1, key)
+        var cell = LimiterCell()
+        var wake: Int64?
+        try statement.stepRows(db) { row in
+            cell = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2))
+            wake = columnIsNull(row, 3) ? nil : columnInt64(row, 3)
+        }
+        cells[key] = cell
+        wakes[key] = .some(wake)
+        return cell
+    }
+
+    private mutating func update(_ key: String, _ db: Database, _ change: (inout LimiterCell) -> Void) throws {
+        var cell = try self.cell(key, db)
+        change(&cell)
+        cells[key] = cell
+        changed.insert(key)
+    }
+
+    private mutating func wake(_ key: String, atLatest when: Int64?) {
+        guard let when else { return }
+        let current = wakes[key] ?? nil
+        wakes[key] = .some(min(current ?? .max, when))
+        changed.insert(key)
+    }
+
+    /// The first of `keys` that does not admit a start now, and when it may.
+    mutating func blocking(_ keys: [String], now: Int64, _ db: Database) throws -> (key: String, until: Int64?)? {
+        for key in keys {
+            let cell = try self.cell(key, db)
+            if case .wait(let until) = try rule(for: key, db)?.settings.admission(cell, now: now) ?? Optional<LimitSettings>.none.admission(cell, now: now) {
+                return (key, until)
+            }
+        }
+        return nil
+    }
+
+    /// A job with `keys` starts: a start against each rate, a slot of each key.
+    mutating func started(_ keys: [String], now: Int64, _ db: Database) throws {
+        for key in keys {
+            let settings = try rule(for: key, db)?.settings
+            try update(key, db) { cell in
+                if let settings { cell = settings.started(cell, now: now) }
+                cell.active += 1
+            }
+        }
+    }
+
+    /// A job with `keys` left `active`: its slots free, and held jobs of those keys may go.
+    mutating func ended(_ keys: [String], now: Int64, _ db: Database) throws {
+        for key in keys {
+            try update(key, db) { $0.active = max(0, $0.active - 1) }
+            if try held(key, db) { wake(key, atLatest: now) }
+        }
+    }
+
+    /// The upstream asked `keys` to wait until `until`.
+    mutating func block(_ keys: [String], until: Int64, _ db: Database) throws {
+        for key in keys {
+            try update(key, db) { $0.blockedUntil = max($0.blockedUntil, until) }
+            if try held(key, db) { wake(key, atLatest: until) }
+        }
+    }
+
+    /// Holds a claimed-but-not-admitted job back on `key` (its claim undone: no attempt, no token).
+    mutating func hold(_ id: Int64, on key: String, until: Int64?, _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = \(SQLiteSchema.heldState), parked_on = ?1, attempt = attempt - 1, lease_token = lease_token - 1,
+                            lease_expires_at = NULL, worker_id = NULL, started_at = NULL
+            WHERE id = ?2
+            """)
+        statement.bind(1, key)
+        statement.bind(2, id)
+        try statement.stepDone(db)
+        _ = try cell(key, db)
+        hasHeld[key] = true
+        wake(key, atLatest: until)
+    }
+
+    /// Whether `key` has held jobs (an enqueue goes behind them).
+    mutating func held(_ key: String, _ db: Database) throws -> Bool {
+        if let known = hasHeld[key] { return known }
+        let statement = try db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE parked_on = ? AND state = \(SQLiteSchema.heldState) LIMIT 1")
+        statement.bind(1, key)
+        var found = false
+        try statement.stepRows(db) { _ in found = true }
+        hasHeld[key] = found
+        return found
+    }
+
+    /// A new ready job goes behind the held jobs of its keys, if any hold.
+    mutating func heldKey(for keys: [String], _ db: Database) throws -> String? {
+        for key in keys where try held(key, db) { return key }
+        return nil
+    }
+
+    mutating func noteHeldAtEnqueue(_ key: String) { hasHeld[key] = true }
+
+    /// Puts held jobs of keys that admit again back in line: at most 16 keys and `stepLimit`
+    /// jobs per key, as many as each admits. Returns whether any went.
+    mutating func releaseDue(_ db: Database, now: Int64, stepLimit: Int) throws -> Bool {
+        let due = try Row.fetchAll(db, sql: "SELECT key FROM limit_cells WHERE wake_at <= ? ORDER BY wake_at LIMIT 16", arguments: [now])
+        guard !due.isEmpty else { return false }
+        let release = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = 1, parked_on = NULL
+            WHERE id IN (SELECT id FROM jobs WHERE parked_on = ?1 AND state = \(SQLiteSchema.heldState) ORDER BY priority DESC, id LIMIT ?2)
+            """)
+        var released = false
+        for row in due {
+            let key: String = row[0]
+            let cell = try self.cell(key, db)
+            let (count, next) = try rule(for: key, db)?.settings.admissible(cell, now: now, atMost: stepLimit)
+                ?? (cell.blockedUntil > now ? (0, cell.blockedUntil) : (stepLimit, nil))
+            wakes[key] = .some(nil)
+            changed.insert(key)
+            var moved = 0
+            if count > 0 {
+                release.bind(1, key)
+                release.bind(2, count)
+                try release.stepDone(db)
+                moved = db.changesCount
+                released = released || moved > 0
+            }
+            hasHeld[key] = nil
+            if try held(key, db) {
+                // The rest go at the rate's next start, or when a slot frees (a second at the
+                // latest, should the jobs let go be cancelled before they start).
+                wakes[key] = .some(next ?? (count == 0 ? nil : now + 1_000_000))
+            }
+        }
+        return released
+    }
+
+    /// Writes the changed cells back; a cell with nothing worth keeping is deleted.
+    func apply(_ db: Database, now: Int64) throws {
+        guard !changed.isEmpty else { return }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO limit_cells (key, tat, active, blocked_until, wake_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT(key) DO UPDATE SET tat = ?2, active = ?3, blocked_until = ?4, wake_at = ?5
+            """)
+        let delete = try db.cachedStatement(sql: "DELETE FROM limit_cells WHERE key = ?")
+        for key in changed {
+            let cell = cells[key] ?? LimiterCell()
+            let wake = wakes[key] ?? nil
+            if cell.isIdle(now: now) && wake == nil && hasHeld[key] != true {
+                delete.bind(1, key)
+                try delete.stepDone(db)
+                continue
+            }
+            upsert.bind(1, key)
+            upsert.bind(2, cell.tat)
+            upsert.bind(3, cell.active)
+            upsert.bind(4, cell.blockedUntil)
+            if let wake { upsert.bind(5, wake) } else { upsert.bindNull(5) }
+            try upsert.stepDone(db)
+        }
+    }
+}
