@@ -5,6 +5,7 @@
 //   swift run -c release conveyor-bench --store redis   # starts its own redis-server (persistence off)
 //   swift run -c release conveyor-bench --store redis --redis-url redis://host:6379/0
 //   swift run -c release conveyor-bench --schedules 100000 [--store redis] [--seconds 60]   # the scheduler
+//   swift run -c release conveyor-bench --limits 1000 [--store redis] [--jobs 100000] [--rounds 3]   # flow control's cost
 //
 // Every scenario starts from a fresh store: a new SQLite file in a temporary directory, or an
 // emptied Redis (FLUSHALL on the server the benchmark started; a new namespace on one given
@@ -37,6 +38,8 @@ struct Options {
     var schedules: Int?
     /// `--seconds S`: how long the spread-schedule run lasts.
     var seconds: Double?
+    /// `--limits KEYS`: flow control's cost, jobs spread over KEYS limit keys.
+    var limits: Int?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -59,6 +62,7 @@ struct Options {
             case "--retention": retention = Int(value)
             case "--schedules": schedules = Int(value)
             case "--seconds": seconds = Double(value)
+            case "--limits": limits = Int(value)
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -239,6 +243,7 @@ func runAlone(_ option: String, _ body: () async throws -> Void) async -> Never 
 
 if let retention = options.retention { await runAlone("--retention") { try await retentionRun(retention) } }
 if let count = options.schedules { await runAlone("--schedules") { try await schedulesRun(count) } }
+if let keys = options.limits { await runAlone("--limits") { try await limitsRun(keys: keys) } }
 
 if let workload = options.compare {
     do {

@@ -122,7 +122,23 @@ extension RedisBackend {
             await waits.giveBack(waiter, reusable: true)
             return []
         }
-        let wait = max(.milliseconds(1), min(timeout, configuration.longestWait))
+        var wait = max(.milliseconds(1), min(timeout, configuration.longestWait))
+        // Redis ends a blocking pop's timeout at its next cron tick (10 a second), up to 100 ms
+        // late: a rate-limited key woken late every time runs below its rate (GCRA keeps no
+        // lost time). When something is due before the longest wait, a timer here pushes a
+        // wake-up token on time instead, and the pop's own timeout is only the fallback.
+        var timer: Task<Void, Never>?
+        if timeout < configuration.longestWait, let first = queues.first {
+            let due = wait
+            let token: [RESPArgument] = ["RPUSH", key("wake:" + first), "1"]
+            timer = Task { [self] in
+                try? await Task.sleep(for: due, tolerance: .milliseconds(1))
+                guard !Task.isCancelled else { return }
+                _ = try? await send("wake on time", token)
+            }
+            wait += .milliseconds(250)
+        }
+        defer { timer?.cancel() }
         // The claim runs when the pop returns, and its leases start then, by Redis's clock.
         let claimArguments = claimArguments(queues: queues, limit: limit, lease: lease, workerID: workerID)
         let pop: [RESPArgument] = ["BLPOP"] + queues.map { key("wake:" + $0) }

@@ -345,3 +345,34 @@ struct RedisStoreTests {
         await waiterSide.close()
     }
 }
+
+/// Timing against the wall clock: scripts/test runs it apart from the parallel suites, where a
+/// worker starved of CPU comes late whatever the store does.
+@Suite("RedisBackend rate (heavy)")
+struct RedisRateTests {
+    /// A worker on a rate-limited key keeps the rate: GCRA loses whatever time a claim comes
+    /// late, so a worker woken late each time would run below it.
+    @Test func aWorkerKeepsARateLimitedKeysRate() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let backend = try RedisBackend(url: server.url)
+        defer { Task { await backend.close() } }
+        try await backend.setLimit("host:slow", LimitSettings(rate: try RateLimit(10, per: .seconds(1))))
+        _ = try await backend.enqueue((0..<200).map { _ in NewJob(name: "noop", limitKeys: ["host:slow"]) })
+        var registry = JobRegistry()
+        registry.register(name: "noop") { _, _ in Data() }
+        let worker = Worker(backend: backend, registry: registry, configuration: .init(concurrency: 8))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            try await Task.sleep(for: .seconds(3))
+            worker.stop()
+            try await group.waitForAll()
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        let done = try await backend.queueStats().first { $0.queue == "default" }?[.succeeded] ?? 0
+        print("rate-limited key: \(done) starts in \(elapsed) s")
+        #expect(Double(done) >= elapsed * 10 * 0.85 && Double(done) <= elapsed * 10 + 1, "\(done) starts in \(elapsed) s at 10/s")
+    }
+
+}

@@ -5,8 +5,6 @@ local wakeQueue = nil
 local now = tonumber(NOW)
 -- Held jobs of keys that admit again go back in line first.
 limitReleaseDue(now, 1000)
--- Jobs whose key is at its limit are held back, at most 1,000 per claim.
-local heldBack = 0
 -- Every claimed queue's due jobs are promoted, even once the limit is reached.
 for i = 5, #ARGV do
   local q = ARGV[i]
@@ -28,7 +26,9 @@ for i = 5, #ARGV do
       end
       if #due > 0 then many('ZREM', dk, due) end
     end
-    -- Highest priority first; entries of jobs no longer ready (cancelled) are dropped.
+    -- Highest priority first; entries of jobs no longer ready (cancelled) are dropped. Jobs
+    -- whose key is at its limit are held back, at most 1,000 per queue per claim.
+    local heldBack = 0
     for prio = 9, 0, -1 do
       local rk = rkey(q, prio)
       while count < limit and heldBack < 1000 do
