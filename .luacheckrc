@@ -38,7 +38,8 @@ local prelude = {
   { "cascade.lua", { "chainStopped", "settleChildren", "releaseWaiters", "restoreDependents", "wake", "runCascade",
                      "deletePlain", "deleteJob" } },
   { "limits.lua", { "limitKeys", "limitRule", "limitCell", "limitHeld", "limitWait", "limitBlocking", "limitStarted",
-                    "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitReleaseDue" } },
+                    "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitAdmissible", "limitReleaseDue",
+                    "limitHoldingKey" } },
 }
 
 local function concat(...)

@@ -20,6 +20,7 @@ extension SQLiteBackend {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         var limits = LimitLedger()
+        var inLine: [String: Int] = [:]
         var findUnique: Statement?
         var knownBatches = Set<String>()
         var cascade = Cascade()
@@ -81,7 +82,8 @@ extension SQLiteBackend {
             if let condition = waitBatch?.1 { insert.bind(14, condition.rawValue) } else { insert.bindNull(14) }
             insert.bind(15, JobHeaders.encode(job.headers))
             // A ready job goes behind the held jobs of its keys, in line.
-            let heldOn = state == .ready && !job.limitKeys.isEmpty ? try limits.heldKey(for: job.limitKeys, db) : nil
+            let heldOn = state == .ready && !job.limitKeys.isEmpty
+                ? try limits.holdingKey(for: job.limitKeys, inLine: &inLine, now: now, db) : nil
             insert.bind(5, heldOn == nil ? state.rawValue : SQLiteSchema.heldState)
             insert.bind(16, job.limitKeys.isEmpty ? nil : LimitKey.encode(job.limitKeys))
             insert.bind(17, heldOn)
@@ -100,6 +102,7 @@ extension SQLiteBackend {
         }
         // Applying the counters also creates the rows of queues used for the first time.
         try cascade.run(db, now: now)
+        try limits.apply(db, now: now)
         return results
     }
 

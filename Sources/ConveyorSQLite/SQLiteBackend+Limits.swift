@@ -186,7 +186,23 @@ struct LimitLedger {
         return nil
     }
 
-    mutating func noteHeldAtEnqueue(_ key: String) { hasHeld[key] = true }
+    /// The key that holds back a new ready job: one with held jobs already, or one whose rule
+    /// admits fewer starts now than this call has put in line (counted in `inLine`), so a bulk
+    /// enqueue for a saturated key costs its claims nothing. Notes the hold and when it may go.
+    mutating func holdingKey(for keys: [String], inLine: inout [String: Int], now: Int64, _ db: Database) throws -> String? {
+        if let key = try heldKey(for: keys, db) { return key }
+        for key in keys {
+            guard let settings = try rule(for: key, db)?.settings else { continue }
+            let (count, next) = settings.admissible(try cell(key, db), now: now, atMost: 1_000_000)
+            if inLine[key, default: 0] >= count {
+                hasHeld[key] = true
+                wake(key, atLatest: next.map { max($0, now) } ?? now + 1_000_000)
+                return key
+            }
+        }
+        for key in keys { inLine[key, default: 0] += 1 }
+        return nil
+    }
 
     /// Puts held jobs of keys that admit again back in line: at most 16 keys and `stepLimit`
     /// jobs per key, as many as each admits. Returns whether any went.

@@ -88,6 +88,20 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             if parked[key]?.isEmpty == true { parked[key] = nil }
         }
 
+        /// A new ready job beyond what its keys admit now (counting the jobs this call already put
+        /// in line) is set aside at once, so a bulk enqueue for a saturated key costs its claims nothing.
+        mutating func holdBeyondAdmissible(_ id: JobID, _ keys: [String], inLine: inout [String: Int], now: Int64) {
+            for key in keys {
+                guard let settings = rule(for: key)?.settings else { continue }
+                let (count, next) = settings.admissible(cells[key] ?? LimiterCell(), now: now, atMost: 1_000_000)
+                if inLine[key, default: 0] >= count {
+                    park(id, on: key, until: next.map { max($0, now) } ?? now + 1_000_000)
+                    return
+                }
+            }
+            for key in keys { inLine[key, default: 0] += 1 }
+        }
+
         /// Lets set-aside jobs of keys that admit again go back in line, as many as each admits
         /// (a bounded number of keys and jobs per call).
         mutating func unparkDue(now: Int64, stepLimit: Int) {
@@ -139,6 +153,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 if case .job(let parent)? = job.dependsOn, self.jobs[parent] == nil { return .failure(.jobNotFound(parent)) }
             }
             var results: [EnqueueResult] = []
+            var inLine: [String: Int] = [:]
             for job in jobs {
                 if let key = job.uniqueKey, let holder = uniqueHolders[key] {
                     results.append(.duplicate(holder))
@@ -147,7 +162,11 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 switch job.dependsOn {
                 case nil:
                     let runAt = job.dueAt(now: now)
-                    results.append(.created(insert(job, state: runAt > now ? .scheduled : .ready, now: now)))
+                    let id = insert(job, state: runAt > now ? .scheduled : .ready, now: now)
+                    results.append(.created(id))
+                    if self.jobs[id]?.state == .ready, parkedOn[id] == nil, !job.limitKeys.isEmpty {
+                        holdBeyondAdmissible(id, job.limitKeys, inLine: &inLine, now: micros(now))
+                    }
                 case .earlier(let index):
                     results.append(.created(insertDependent(job, on: .job(results[index].id), now: now)))
                 case let dependency?:

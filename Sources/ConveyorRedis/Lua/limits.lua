@@ -138,40 +138,45 @@ local function limitSave(now)
   end
 end
 
--- Puts held jobs of keys that admit again back at the head of their lines: at most 16 keys
+-- How many starts `key` admits now (at most `budget`), and, for a rate, when the one after
+-- them would be admitted (nil otherwise).
+local function limitAdmissible(key, now, budget)
+  local cell, rule = limitCell(key), limitRule(key)
+  if cell.bu > now then return 0, cell.bu end
+  local count, nextAt = budget, nil
+  if rule then
+    if rule.conc > 0 then count = math.min(count, math.max(0, rule.conc - cell.a)) end
+    if rule.interval > 0 then
+      local tolerance = (rule.burst - 1) * rule.interval
+      local start = math.max(cell.t, now)
+      local allowance = now + tolerance - start
+      local byRate = 0
+      if allowance >= 0 then byRate = math.min(budget, math.floor(allowance / rule.interval) + 1) end
+      count = math.min(count, byRate)
+      nextAt = start + count * rule.interval - tolerance
+    end
+  end
+  return count, nextAt
+end
+
+-- Puts held jobs of keys that admit again back in their lines, at the end (so the key's own
+-- jobs keep their order: some may still be in line, let go earlier or never held): at most 16 keys
 -- and `budget` jobs per key, as many as each admits; wakes their queues.
 local function limitReleaseDue(now, budget)
   local due = redis.call('ZRANGEBYSCORE', P .. 'lw', '-inf', fmt(now), 'LIMIT', 0, 16)
   for _, key in ipairs(due) do
     redis.call('ZREM', P .. 'lw', key)
-    local cell, rule = limitCell(key), limitRule(key)
-    local count, nextAt = budget, nil
-    if cell.bu > now then
-      count, nextAt = 0, cell.bu
-    elseif rule then
-      if rule.conc > 0 then count = math.min(count, math.max(0, rule.conc - cell.a)) end
-      if rule.interval > 0 then
-        local tolerance = (rule.burst - 1) * rule.interval
-        local start = math.max(cell.t, now)
-        local allowance = now + tolerance - start
-        local byRate = 0
-        if allowance >= 0 then byRate = math.min(budget, math.floor(allowance / rule.interval) + 1) end
-        count = math.min(count, byRate)
-        nextAt = start + count * rule.interval - tolerance
-      end
-    end
+    local count, nextAt = limitAdmissible(key, now, budget)
     local hk = P .. 'lh:' .. key
     if count > 0 then
       local ids = redis.call('ZRANGE', hk, 0, count - 1)
       redis.call('ZREMRANGEBYRANK', hk, 0, count - 1)
-      -- Each line's first job goes in front last, so they keep their order.
-      for i = #ids, 1, -1 do
-        local id = ids[i]
+      for _, id in ipairs(ids) do
         local h = loadM(id)
         if h and h.s == 1 then
           local d = redis.call('HGET', JD, id)
           local pr = select(3, munpack(d))
-          redis.call('LPUSH', rkey(h.q, pr), id)
+          redis.call('RPUSH', rkey(h.q, pr), id)
           woke[h.q] = true
         end
       end
@@ -184,4 +189,21 @@ local function limitReleaseDue(now, budget)
       elseif count > 0 then limitWake(key, now + 1000000) end
     end
   end
+end
+
+-- The key that holds back a new ready job with `keys`: one with held jobs already, or one
+-- whose rule admits fewer starts now than this call has put in line (`inLine`, by key), so a
+-- bulk enqueue for a saturated key costs its claims nothing; and when it may go (0: a slot).
+local function limitHoldingKey(keys, inLine, now)
+  for _, key in ipairs(keys) do
+    if limitHeld(key) then return key, 0 end
+  end
+  for _, key in ipairs(keys) do
+    if limitRule(key) then
+      local count, nextAt = limitAdmissible(key, now, 1000000)
+      if (inLine[key] or 0) >= count then return key, math.max(nextAt or (now + 1000000), now) end
+    end
+  end
+  for _, key in ipairs(keys) do inLine[key] = (inLine[key] or 0) + 1 end
+  return nil
 end

@@ -15,6 +15,7 @@ if linked then
   end
 end
 local results, immutable, ready, members, queues, recheck = {}, {}, {}, {}, {}, {}
+local inLine = {}
 local reservedEnd = redis.call('INCRBY', P .. 'seq', n)
 local nextID = reservedEnd - n
 for i = 1, n do
@@ -80,15 +81,12 @@ for i = 1, n do
     if linked or u ~= '' then unwritten[id] = { s = state, q = q, b = b, r = r, lk = nonEmpty(lk) } end
     immutable[#immutable + 1] = id
     immutable[#immutable + 1] = record .. tail
-    -- A ready job goes behind the held jobs of its keys, in line.
-    local heldOn = nil
-    if state == 1 and lk ~= '' then
-      for key in string.gmatch(lk, '%S+') do
-        if limitHeld(key) then heldOn = key; break end
-      end
-    end
+    -- A ready job goes behind the held jobs of its keys, or is held itself when its keys admit
+    -- no more starts now than this call has put in line.
+    local heldOn, wait = nil, 0
+    if state == 1 and lk ~= '' then heldOn, wait = limitHoldingKey(limitKeys(lk), inLine, tonumber(NOW)) end
     if heldOn then
-      limitHold(id, pr, heldOn, 0)
+      limitHold(id, pr, heldOn, wait)
     elseif state == 1 then
       local k = rkey(q, pr)
       local list = ready[k]
