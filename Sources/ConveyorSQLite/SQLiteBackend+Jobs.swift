@@ -110,6 +110,7 @@ extension SQLiteBackend {
         guard limit > 0, !queues.isEmpty else { return [] }
         let leaseMicros = lease.microseconds
         let stepLimit = configuration.stepLimit
+        let ruleCache = limitRuleCache
         let (claimed, released) = try await write { db, now -> ([ClaimedJob], Bool) in
             let expiry = now + leaseMicros
             let paused = try Set(String.fetchAll(db.cachedStatement(sql: "SELECT name FROM queues WHERE paused = 1")))
@@ -139,7 +140,7 @@ extension SQLiteBackend {
             }
 
             // Held jobs of keys that admit again go back in line first.
-            var limits = LimitLedger()
+            var limits = LimitLedger(cache: ruleCache)
             let released = try limits.releaseDue(db, now: now, stepLimit: stepLimit)
             let claim = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 2, attempt = attempt + 1, lease_token = lease_token + 1,
@@ -217,6 +218,7 @@ extension SQLiteBackend {
                 cascade.finished(id, state: .dead)
             }
             try limits.apply(db, now: now)
+            limits.keepRules()
             try cascade.run(db, now: now)
             return (claimed, released)
         }
@@ -241,7 +243,6 @@ extension SQLiteBackend {
                 RETURNING batch_id, has_children, queue, limit_keys
                 """)
             var retried = false
-            var limits = LimitLedger()
             var endedKeys: [[String]] = []
             var cascade = Cascade()
             var fenced: [JobLease] = []
@@ -301,11 +302,10 @@ extension SQLiteBackend {
                         cascade.move(columnText(row, 0), queue: columnText(row, 1), from: .active, to: .retrying)
                         if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
                     }
-                    if written { try limits.block(keys, until: until, db) }
+                    if written { try LimitLedger.block(keys, until: until, db) }
                 }
             }
-            for keys in endedKeys { try limits.ended(keys, now: now, db) }
-            try limits.apply(db, now: now)
+            try LimitLedger.ended(endedKeys, now: now, db)
             // A batch that just finished released its callbacks; a chain's next step starts.
             try cascade.run(db, now: now)
             return (retried || cascade.madeWork, fenced)
@@ -360,9 +360,7 @@ extension SQLiteBackend {
                     if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
                 }
             }
-            var limits = LimitLedger()
-            for keys in endedKeys { try limits.ended(keys, now: now, db) }
-            try limits.apply(db, now: now)
+            try LimitLedger.ended(endedKeys, now: now, db)
             try cascade.run(db, now: now)
         }
         announceWork()
@@ -386,15 +384,16 @@ extension SQLiteBackend {
                 WHERE id IN (SELECT id FROM jobs WHERE state = 2 AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?4)
                 RETURNING batch_id, state, id, has_children, queue, limit_keys
                 """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after, stepLimit])
-            var limits = LimitLedger()
+            var endedKeys: [[String]] = []
             for row in rows {
-                if let keys = row[5] as String? { try limits.ended(LimitKey.decode(keys), now: now, db) }
+                if let keys = row[5] as String? { endedKeys.append(LimitKey.decode(keys)) }
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
                 cascade.move(row[0], queue: row[4], from: .active, to: state)
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
-            try limits.apply(db, now: now)
+            try LimitLedger.ended(endedKeys, now: now, db)
+            try LimitLedger.pruneIdle(now: now, limit: stepLimit, db)
             try cascade.run(db, now: now)
             if let retention {
                 let from = self.retentionCursor.withLock { $0 }

@@ -2,6 +2,7 @@ import Conveyor
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// Flow control in the store's file. A ready job held back by a limit key is stored with state
 /// 8 (``SQLiteSchema/heldState``, read as `ready`) and the key in `parked_on`: it is out of the
@@ -17,6 +18,7 @@ extension SQLiteBackend: FlowControlStore {
                 INSERT INTO limit_rules (pattern, settings, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT(pattern) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
                 """, arguments: [pattern, settings.storedForm, now])
+            try LimitLedger.rulesChanged(db)
             // Held jobs of keys it covers go by the new rule at the next claim.
             try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now])
         }
@@ -28,7 +30,10 @@ extension SQLiteBackend: FlowControlStore {
         let removed = try await write { db, now in
             try db.execute(sql: "DELETE FROM limit_rules WHERE pattern = ?", arguments: [pattern])
             let removed = db.changesCount > 0
-            if removed { try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now]) }
+            if removed {
+                try LimitLedger.rulesChanged(db)
+                try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now])
+            }
             return removed
         }
         if removed { announceWork() }
@@ -45,8 +50,9 @@ extension SQLiteBackend: FlowControlStore {
 
     public func limitStates(_ keys: [String]) async throws -> [LimitKeyState] {
         let now = self.now
+        let cache = limitRuleCache
         return try await read { db in
-            var ledger = LimitLedger()
+            var ledger = LimitLedger(cache: cache)
             return try keys.map { key in
                 let cell = try ledger.cell(key, db)
                 let rule = try ledger.rule(for: key, db)
@@ -61,16 +67,61 @@ extension SQLiteBackend: FlowControlStore {
 
 /// One transaction's view of the limit cells and rules it touches: read once each, changed in
 /// memory, written back once by ``apply(_:now:)``.
+/// Limit rules by key, kept across transactions while the rules table's version holds.
+final class LimitRuleCache: Sendable {
+    typealias Rule = (pattern: String, settings: LimitSettings)
+    private let state = Mutex<(version: Int64, rules: [String: Rule?])>((-1, [:]))
+
+    func rules(at version: Int64) -> [String: Rule?] {
+        state.withLock { $0.version == version ? $0.rules : [:] }
+    }
+
+    func keep(_ rules: [String: Rule?], at version: Int64) {
+        state.withLock { state in
+            if state.version != version { state = (version, [:]) }
+            // Bounded: a fleet with more keys than this looks rules up again.
+            if state.rules.count + rules.count > 10_000 { state.rules = [:] }
+            state.rules.merge(rules) { _, new in new }
+        }
+    }
+}
+
 struct LimitLedger {
+    private let cache: LimitRuleCache?
+    private var rulesVersion: Int64?
     private var rules: [String: (pattern: String, settings: LimitSettings)?] = [:]
+    private var learned: [String: (pattern: String, settings: LimitSettings)?] = [:]
     private var cells: [String: LimiterCell] = [:]
     private var wakes: [String: Int64?] = [:]
     private var changed: Set<String> = []
     private var hasHeld: [String: Bool] = [:]
+    /// The stored `held` flag of each cell read, as this transaction leaves it.
+    private var heldFlags: [String: Bool] = [:]
+
+    init(cache: LimitRuleCache? = nil) {
+        self.cache = cache
+    }
+
+    /// Marks the rules as changed, so every process's cache reads them again.
+    static func rulesChanged(_ db: Database) throws {
+        try db.execute(sql: "INSERT INTO sequences (name, value) VALUES ('limit_rules', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
+    }
+
+    /// Hands the rules this transaction looked up to the cache (after it commits or read them).
+    func keepRules() {
+        guard let cache, let rulesVersion, !learned.isEmpty else { return }
+        cache.keep(learned, at: rulesVersion)
+    }
 
     /// The rule that applies to `key`: its own, else the longest prefix, else `*`.
     mutating func rule(for key: String, _ db: Database) throws -> (pattern: String, settings: LimitSettings)? {
         if let known = rules[key] { return known }
+        if let cache, rulesVersion == nil {
+            let version = try Int64.fetchOne(db, sql: "SELECT value FROM sequences WHERE name = 'limit_rules'") ?? 0
+            rulesVersion = version
+            rules = cache.rules(at: version)
+            if let known = rules[key] { return known }
+        }
         let patterns = LimitKey.patterns(for: key)
         let statement = try db.cachedStatement(sql: "SELECT settings FROM limit_rules WHERE pattern = ?")
         var found: (String, LimitSettings)?
@@ -84,21 +135,25 @@ struct LimitLedger {
             }
         }
         rules[key] = .some(found)
+        learned[key] = .some(found)
         return found
     }
 
     mutating func cell(_ key: String, _ db: Database) throws -> LimiterCell {
         if let cell = cells[key] { return cell }
-        let statement = try db.cachedStatement(sql: "SELECT tat, active, blocked_until, wake_at FROM limit_cells WHERE key = ?")
+        let statement = try db.cachedStatement(sql: "SELECT tat, active, blocked_until, wake_at, held FROM limit_cells WHERE key = ?")
         statement.bind(1, key)
         var cell = LimiterCell()
         var wake: Int64?
+        var held = false
         try statement.stepRows(db) { row in
             cell = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2))
             wake = columnIsNull(row, 3) ? nil : columnInt64(row, 3)
+            held = columnInt64(row, 4) != 0
         }
         cells[key] = cell
         wakes[key] = .some(wake)
+        heldFlags[key] = held
         return cell
     }
 
@@ -138,20 +193,48 @@ struct LimitLedger {
         }
     }
 
-    /// A job with `keys` left `active`: its slots free, and held jobs of those keys may go.
-    mutating func ended(_ keys: [String], now: Int64, _ db: Database) throws {
-        for key in keys {
-            try update(key, db) { $0.active = max(0, $0.active - 1) }
-            if try held(key, db) { wake(key, atLatest: now) }
+    /// Jobs with these keys left `active` (a key once per job): their slots free, and held jobs
+    /// of those keys may go now. One statement per key, on the cells as stored (the completing
+    /// calls change no cell otherwise).
+    static func ended(_ keys: [[String]], now: Int64, _ db: Database) throws {
+        guard !keys.isEmpty else { return }
+        var counts: [String: Int] = [:]
+        for list in keys { for key in list { counts[key, default: 0] += 1 } }
+        let free = try db.cachedStatement(sql: """
+            UPDATE limit_cells SET active = max(0, active - ?2),
+                                   wake_at = CASE WHEN held = 1 THEN min(coalesce(wake_at, ?3), ?3) ELSE wake_at END
+            WHERE key = ?1
+            """)
+        for (key, count) in counts {
+            free.bind(1, key)
+            free.bind(2, count)
+            free.bind(3, now)
+            try free.stepDone(db)
         }
     }
 
-    /// The upstream asked `keys` to wait until `until`.
-    mutating func block(_ keys: [String], until: Int64, _ db: Database) throws {
+    /// The upstream asked `keys` to wait until `until`; their held jobs go then.
+    static func block(_ keys: [String], until: Int64, _ db: Database) throws {
+        let block = try db.cachedStatement(sql: """
+            INSERT INTO limit_cells (key, blocked_until) VALUES (?1, ?2)
+            ON CONFLICT(key) DO UPDATE SET blocked_until = max(blocked_until, ?2),
+                wake_at = CASE WHEN held = 1 THEN min(coalesce(wake_at, ?2), ?2) ELSE wake_at END
+            """)
         for key in keys {
-            try update(key, db) { $0.blockedUntil = max($0.blockedUntil, until) }
-            if try held(key, db) { wake(key, atLatest: until) }
+            block.bind(1, key)
+            block.bind(2, until)
+            try block.stepDone(db)
         }
+    }
+
+    /// Deletes cells with nothing worth keeping (no active job, no start owed, no wait asked, no
+    /// held job), at most `limit`: completions leave them, recovery's maintenance takes them.
+    static func pruneIdle(now: Int64, limit: Int, _ db: Database) throws {
+        try db.execute(sql: """
+            DELETE FROM limit_cells WHERE key IN (
+                SELECT key FROM limit_cells WHERE active <= 0 AND tat <= ?1 AND blocked_until <= ?1 AND held = 0 AND wake_at IS NULL
+                LIMIT ?2)
+            """, arguments: [now, limit])
     }
 
     /// Holds a claimed-but-not-admitted job back on `key` (its claim undone: no attempt, no token).
@@ -166,6 +249,8 @@ struct LimitLedger {
         try statement.stepDone(db)
         _ = try cell(key, db)
         hasHeld[key] = true
+        heldFlags[key] = true
+        changed.insert(key)
         wake(key, atLatest: until)
     }
 
@@ -196,6 +281,8 @@ struct LimitLedger {
             let (count, next) = settings.admissible(try cell(key, db), now: now, atMost: 1_000_000)
             if inLine[key, default: 0] >= count {
                 hasHeld[key] = true
+                heldFlags[key] = true
+                changed.insert(key)
                 wake(key, atLatest: next.map { max($0, now) } ?? now + 1_000_000)
                 return key
             }
@@ -230,7 +317,8 @@ struct LimitLedger {
                 released = released || moved > 0
             }
             hasHeld[key] = nil
-            if try held(key, db) {
+            heldFlags[key] = try held(key, db)
+            if heldFlags[key] == true {
                 // The rest go at the rate's next start, or when a slot frees (a second at the
                 // latest, should the jobs let go be cancelled before they start).
                 wakes[key] = .some(next ?? (count == 0 ? nil : now + 1_000_000))
@@ -243,14 +331,15 @@ struct LimitLedger {
     func apply(_ db: Database, now: Int64) throws {
         guard !changed.isEmpty else { return }
         let upsert = try db.cachedStatement(sql: """
-            INSERT INTO limit_cells (key, tat, active, blocked_until, wake_at) VALUES (?1, ?2, ?3, ?4, ?5)
-            ON CONFLICT(key) DO UPDATE SET tat = ?2, active = ?3, blocked_until = ?4, wake_at = ?5
+            INSERT INTO limit_cells (key, tat, active, blocked_until, wake_at, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            ON CONFLICT(key) DO UPDATE SET tat = ?2, active = ?3, blocked_until = ?4, wake_at = ?5, held = ?6
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM limit_cells WHERE key = ?")
         for key in changed {
             let cell = cells[key] ?? LimiterCell()
             let wake = wakes[key] ?? nil
-            if cell.isIdle(now: now) && wake == nil && hasHeld[key] != true {
+            let held = heldFlags[key] ?? false
+            if cell.isIdle(now: now) && wake == nil && !held {
                 delete.bind(1, key)
                 try delete.stepDone(db)
                 continue
@@ -260,6 +349,7 @@ struct LimitLedger {
             upsert.bind(3, cell.active)
             upsert.bind(4, cell.blockedUntil)
             if let wake { upsert.bind(5, wake) } else { upsert.bindNull(5) }
+            upsert.bind(6, held ? 1 : 0)
             try upsert.stepDone(db)
         }
     }

@@ -57,6 +57,8 @@ public final class SQLiteBackend: JobBackend {
     public let completionSignal = AsyncSignal()
     /// Where retention's walk over ids goes on (see `deleteExpiredFinished`).
     let retentionCursor = Mutex<Int64>(0)
+    /// Limit rules by key, as of a version of the rules table (sequences row 'limit_rules').
+    let limitRuleCache = LimitRuleCache()
     private let workFile: WakeFile
     private let doneFile: WakeFile
 

@@ -147,6 +147,15 @@ enum SQLiteSchema {
                 PRAGMA user_version = 8;
                 """)
         }
+        migrator.registerMigration("v9 limit cells know their held jobs") { db in
+            try db.execute(sql: """
+                -- 1 once the key has held jobs (until a release finds none left), so a completion
+                -- frees its slot and wakes the key in one statement, without looking for them.
+                ALTER TABLE limit_cells ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+                UPDATE limit_cells SET held = 1 WHERE EXISTS (SELECT 1 FROM jobs WHERE parked_on = limit_cells.key AND state = 8);
+                PRAGMA user_version = 9;
+                """)
+        }
         return migrator
     }
 
