@@ -98,7 +98,10 @@ extension Worker {
         var timeout = configuration.pollInterval
         let untilDue = try? await backend.timeUntilNextDue(queues: queues)
         if let untilDue {
-            timeout = min(timeout, untilDue + .milliseconds(1))
+            // No margin: the store read its clock before the reply travelled here, so a wait
+            // of `untilDue` from now already ends after the due time, and every millisecond
+            // late is lost for good by a rate-limited key (GCRA keeps no lost time).
+            timeout = min(timeout, untilDue)
         }
         guard isRunning else { return [] }
         // Jobs due soon (short retry backoffs) hold a burst worker; far-off schedules do not.
