@@ -38,8 +38,8 @@ local prelude = {
   { "cascade.lua", { "chainStopped", "settleChildren", "releaseWaiters", "restoreDependents", "wake", "runCascade",
                      "deletePlain", "deleteJob" } },
   { "limits.lua", { "limitKeys", "limitRule", "limitCell", "limitHeld", "limitWait", "limitBlocking", "limitStarted",
-                    "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitAdmissible", "limitReleaseDue",
-                    "limitHoldingKey" } },
+                    "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitAdmissible", "limitRecheck",
+                    "limitReleaseDue", "limitHoldingKey" } },
 }
 
 local function concat(...)

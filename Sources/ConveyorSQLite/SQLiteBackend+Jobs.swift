@@ -199,7 +199,7 @@ extension SQLiteBackend {
                     for job in rows {
                         if !job.limitKeys.isEmpty {
                             if let (key, until) = try limits.blocking(job.limitKeys, now: now, db) {
-                                try limits.hold(job.id.rawValue, on: key, until: until, db)
+                                try limits.hold(job.id.rawValue, on: key, until: until ?? now + LimitSettings.recheckMicroseconds, db)
                                 heldBack += 1
                                 continue
                             }

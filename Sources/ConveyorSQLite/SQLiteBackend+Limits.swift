@@ -18,9 +18,7 @@ extension SQLiteBackend: FlowControlStore {
                 INSERT INTO limit_rules (pattern, settings, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT(pattern) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
                 """, arguments: [pattern, settings.storedForm, now])
-            try LimitLedger.rulesChanged(db)
-            // Held jobs of keys it covers go by the new rule at the next claim.
-            try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now])
+            try LimitLedger.rulesChanged(db, now: now)
         }
         announceWork()
     }
@@ -30,10 +28,7 @@ extension SQLiteBackend: FlowControlStore {
         let removed = try await write { db, now in
             try db.execute(sql: "DELETE FROM limit_rules WHERE pattern = ?", arguments: [pattern])
             let removed = db.changesCount > 0
-            if removed {
-                try LimitLedger.rulesChanged(db)
-                try db.execute(sql: "UPDATE limit_cells SET wake_at = ? WHERE wake_at IS NOT NULL AND wake_at > ?", arguments: [now, now])
-            }
+            if removed { try LimitLedger.rulesChanged(db, now: now) }
             return removed
         }
         if removed { announceWork() }
@@ -65,8 +60,6 @@ extension SQLiteBackend: FlowControlStore {
     }
 }
 
-/// One transaction's view of the limit cells and rules it touches: read once each, changed in
-/// memory, written back once by ``apply(_:now:)``.
 /// Limit rules by key, kept across transactions while the rules table's version holds.
 final class LimitRuleCache: Sendable {
     typealias Rule = (pattern: String, settings: LimitSettings)
@@ -86,6 +79,8 @@ final class LimitRuleCache: Sendable {
     }
 }
 
+/// One transaction's view of the limit cells and rules it touches: read once each, changed in
+/// memory, written back once by ``apply(_:now:)``.
 struct LimitLedger {
     private let cache: LimitRuleCache?
     private var rulesVersion: Int64?
@@ -102,9 +97,15 @@ struct LimitLedger {
         self.cache = cache
     }
 
-    /// Marks the rules as changed, so every process's cache reads them again.
-    static func rulesChanged(_ db: Database) throws {
+    /// Marks the rules as changed, so every process's cache reads them again, and lets keys
+    /// with held jobs look again at once by the new rules (the 1,000 due soonest, as on Redis; the rest at
+    /// their own wake-up, at most a second away for a slot).
+    static func rulesChanged(_ db: Database, now: Int64) throws {
         try db.execute(sql: "INSERT INTO sequences (name, value) VALUES ('limit_rules', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1")
+        try db.execute(sql: """
+            UPDATE limit_cells SET wake_at = ?1
+            WHERE key IN (SELECT key FROM limit_cells WHERE wake_at > ?1 ORDER BY wake_at LIMIT 1000)
+            """, arguments: [now])
     }
 
     /// Hands the rules this transaction looked up to the cache (after it commits or read them).
@@ -139,6 +140,11 @@ struct LimitLedger {
         return found
     }
 
+    /// The limits `key` goes by (none: only the upstream's wait holds it back).
+    mutating func settings(for key: String, _ db: Database) throws -> LimitSettings {
+        try rule(for: key, db)?.settings ?? LimitSettings()
+    }
+
     mutating func cell(_ key: String, _ db: Database) throws -> LimiterCell {
         if let cell = cells[key] { return cell }
         let statement = try db.cachedStatement(sql: "SELECT tat, active, blocked_until, wake_at, held FROM limit_cells WHERE key = ?")
@@ -164,8 +170,7 @@ struct LimitLedger {
         changed.insert(key)
     }
 
-    private mutating func wake(_ key: String, atLatest when: Int64?) {
-        guard let when else { return }
+    private mutating func wake(_ key: String, atLatest when: Int64) {
         let current = wakes[key] ?? nil
         wakes[key] = .some(min(current ?? .max, when))
         changed.insert(key)
@@ -175,9 +180,7 @@ struct LimitLedger {
     mutating func blocking(_ keys: [String], now: Int64, _ db: Database) throws -> (key: String, until: Int64?)? {
         for key in keys {
             let cell = try self.cell(key, db)
-            if case .wait(let until) = try rule(for: key, db)?.settings.admission(cell, now: now) ?? Optional<LimitSettings>.none.admission(cell, now: now) {
-                return (key, until)
-            }
+            if case .wait(let until) = try settings(for: key, db).admission(cell, now: now) { return (key, until) }
         }
         return nil
     }
@@ -185,9 +188,9 @@ struct LimitLedger {
     /// A job with `keys` starts: a start against each rate, a slot of each key.
     mutating func started(_ keys: [String], now: Int64, _ db: Database) throws {
         for key in keys {
-            let settings = try rule(for: key, db)?.settings
+            let settings = try settings(for: key, db)
             try update(key, db) { cell in
-                if let settings { cell = settings.started(cell, now: now) }
+                cell = settings.started(cell, now: now)
                 cell.active += 1
             }
         }
@@ -238,7 +241,7 @@ struct LimitLedger {
     }
 
     /// Holds a claimed-but-not-admitted job back on `key` (its claim undone: no attempt, no token).
-    mutating func hold(_ id: Int64, on key: String, until: Int64?, _ db: Database) throws {
+    mutating func hold(_ id: Int64, on key: String, until: Int64, _ db: Database) throws {
         let statement = try db.cachedStatement(sql: """
             UPDATE jobs SET state = \(SQLiteSchema.heldState), parked_on = ?1, attempt = attempt - 1, lease_token = lease_token - 1,
                             lease_expires_at = NULL, worker_id = NULL, started_at = NULL
@@ -265,17 +268,11 @@ struct LimitLedger {
         return found
     }
 
-    /// A new ready job goes behind the held jobs of its keys, if any hold.
-    mutating func heldKey(for keys: [String], _ db: Database) throws -> String? {
-        for key in keys where try held(key, db) { return key }
-        return nil
-    }
-
     /// The key that holds back a new ready job: one with held jobs already, or one whose rule
     /// admits fewer starts now than this call has put in line (counted in `inLine`), so a bulk
     /// enqueue for a saturated key costs its claims nothing. Notes the hold and when it may go.
     mutating func holdingKey(for keys: [String], inLine: inout [String: Int], now: Int64, _ db: Database) throws -> String? {
-        if let key = try heldKey(for: keys, db) { return key }
+        for key in keys where try held(key, db) { return key }
         for key in keys {
             guard let settings = try rule(for: key, db)?.settings else { continue }
             let (count, next) = settings.admissible(try cell(key, db), now: now, atMost: 1_000_000)
@@ -283,7 +280,7 @@ struct LimitLedger {
                 hasHeld[key] = true
                 heldFlags[key] = true
                 changed.insert(key)
-                wake(key, atLatest: next.map { max($0, now) } ?? now + 1_000_000)
+                wake(key, atLatest: next ?? now + LimitSettings.recheckMicroseconds)
                 return key
             }
         }
@@ -304,8 +301,7 @@ struct LimitLedger {
         for row in due {
             let key: String = row[0]
             let cell = try self.cell(key, db)
-            let (count, next) = try rule(for: key, db)?.settings.admissible(cell, now: now, atMost: stepLimit)
-                ?? (cell.blockedUntil > now ? (0, cell.blockedUntil) : (stepLimit, nil))
+            let (count, next) = try settings(for: key, db).admissible(cell, now: now, atMost: stepLimit)
             wakes[key] = .some(nil)
             changed.insert(key)
             var moved = 0
@@ -319,9 +315,7 @@ struct LimitLedger {
             hasHeld[key] = nil
             heldFlags[key] = try held(key, db)
             if heldFlags[key] == true {
-                // The rest go at the rate's next start, or when a slot frees (a second at the
-                // latest, should the jobs let go be cancelled before they start).
-                wakes[key] = .some(next ?? (count == 0 ? nil : now + 1_000_000))
+                wakes[key] = .some(LimitSettings.recheck(after: count, of: stepLimit, next: next, now: now))
             }
         }
         return released

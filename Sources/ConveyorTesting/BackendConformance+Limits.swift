@@ -10,6 +10,8 @@ extension BackendConformance {
         Case(name: "a rate limit never admits more starts than its setting in any window", body: rateLimitWindows),
         Case(name: "a concurrency limit is never exceeded, and a recovered lease frees its slot", body: concurrencyLimit),
         Case(name: "a deferred job keeps its attempt and holds its whole key back", body: deferredJobs),
+        Case(name: "a key at its concurrency waits for a slot without spinning, and a raised limit lets its held jobs go",
+             body: slotWaitAndRaisedLimit),
     ]
 
     static func flowStore(_ backend: any JobBackend) throws -> any FlowControlStore & JobBackend {
@@ -206,5 +208,23 @@ extension BackendConformance {
         #expect(again.first { $0.id == first }?.attempt == 1, "the deferred job runs its first attempt again")
         record = try #require(try await store.job(first))
         #expect(record.maxAttempts == 3 && record.attempt == 1)
+    }
+
+    static func slotWaitAndRaisedLimit(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        try await store.setLimit("tenant:both", LimitSettings(rate: try RateLimit(100, per: .seconds(1)), concurrency: try ConcurrencyLimit(1)))
+        let ids = try await store.enqueue((0..<3).map { _ in keyed(["tenant:both"]) }).map(\.id)
+        #expect(try await claimAll(store).map(\.id) == [ids[0]])
+        // The rate admits again long since; only the slot is taken.
+        clock.advance(by: .seconds(5))
+        #expect(try await claimAll(store).isEmpty)
+        #expect(try await claimAll(store).isEmpty)
+        let wait = try #require(try await store.timeUntilNextDue(queues: ["default"]))
+        // A wake-up in the past (the rate's "next start" while only the slot stops it) made every
+        // claim look again at once: idle workers spun. Now it is a second after that claim.
+        #expect(wait > .zero && wait <= .seconds(1), "held jobs waiting for a slot are looked at again within a second, not at once: \(wait)")
+        #expect(try await store.limitStates(["tenant:both"])[0].waiting == 2)
+        try await store.setLimit("tenant:both", LimitSettings(concurrency: try ConcurrencyLimit(3)))
+        #expect(try await claimAll(store).map(\.id) == [ids[1], ids[2]], "a raised limit lets the held jobs go at the next claim")
     }
 }

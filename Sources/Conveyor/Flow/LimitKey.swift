@@ -68,7 +68,6 @@ public enum LimitKey {
         guard prefix.hasSuffix(":") else {
             return "limit rule '\(pattern)': a prefix rule ends in ':*' (like 'host:*'), so it applies to whole key segments"
         }
-        if let problem = problem(with: String(prefix)) { return problem }
-        return nil
+        return problem(with: String(prefix))
     }
 }

@@ -29,16 +29,16 @@ public enum Admission: Sendable, Hashable {
 }
 
 extension LimitSettings {
+    /// How long a key whose held jobs wait for a slot (or whose jobs let go may have been
+    /// cancelled) goes before a claim looks at it again: every key with held jobs has a wake-up
+    /// at most this far away, so none is ever stranded.
+    public static let recheckMicroseconds: Int64 = 1_000_000
+
+    /// Whether a start is admitted now. (No rule is `LimitSettings()`: only the upstream's wait
+    /// holds a key back.)
     public func admission(_ cell: LimiterCell, now: Int64) -> Admission {
-        if cell.blockedUntil > now { return .wait(until: cell.blockedUntil) }
-        if let concurrency, cell.active >= concurrency.maximum { return .wait(until: nil) }
-        if let rate {
-            let interval = rate.intervalMicroseconds
-            let tolerance = Int64(rate.burst - 1) * interval
-            let start = Swift.max(cell.tat, now)
-            if start - now > tolerance { return .wait(until: start - tolerance) }
-        }
-        return .admit
+        let (count, next) = admissible(cell, now: now, atMost: 1)
+        return count > 0 ? .admit : .wait(until: next)
     }
 
     /// The cell after an admitted start (the caller counts the active job).
@@ -48,30 +48,33 @@ extension LimitSettings {
         return cell
     }
 
-    /// How many starts the key admits now, and, for a rate, when the one after them would be
-    /// admitted (what a store waits for before letting more of its set-aside jobs go).
+    /// How many starts the key admits now, at most `cap`, and when the one after them would be:
+    /// the upstream's wait while it lasts; the rate's next start when the rate is what stops
+    /// it; `nil` when a slot must free first, or when only `cap` stopped it.
     public func admissible(_ cell: LimiterCell, now: Int64, atMost cap: Int) -> (count: Int, nextAfter: Int64?) {
         if cell.blockedUntil > now { return (0, cell.blockedUntil) }
-        var count = cap
-        var next: Int64?
-        if let concurrency { count = Swift.min(count, Swift.max(0, concurrency.maximum - cell.active)) }
-        if let rate {
-            let interval = rate.intervalMicroseconds
-            let tolerance = Int64(rate.burst - 1) * interval
-            let start = Swift.max(cell.tat, now)
-            let allowance = now + tolerance - start
-            let byRate = allowance < 0 ? 0 : Int(Swift.min(Int64(cap), allowance / interval + 1))
-            count = Swift.min(count, byRate)
-            next = start + Int64(count) * interval - tolerance
-        }
-        return (count, next)
+        let slots = concurrency.map { Swift.max(0, $0.maximum - cell.active) } ?? Int.max
+        guard let rate else { return (Swift.min(cap, slots), nil) }
+        let interval = rate.intervalMicroseconds
+        let tolerance = Int64(rate.burst - 1) * interval
+        let start = Swift.max(cell.tat, now)
+        let allowance = now + tolerance - start
+        let byRate = allowance < 0 ? 0 : Int(Swift.min(Int64(Int32.max), allowance / interval + 1))
+        let count = Swift.min(cap, slots, byRate)
+        // Only when the rate stops it is its next start later than now.
+        return (count, count == byRate ? start + Int64(count) * interval - tolerance : nil)
+    }
+
+    /// When a key that still holds jobs after letting `count` of `cap` go looks again: at once
+    /// when only `cap` stopped it, else at `next`, else (a slot) within ``recheckMicroseconds``.
+    public static func recheck(after count: Int, of cap: Int, next: Int64?, now: Int64) -> Int64 {
+        if count == cap { return now }
+        return next ?? now + recheckMicroseconds
     }
 }
 
-extension Optional where Wrapped == LimitSettings {
-    /// No rule: only a wait the upstream asked for holds a key back.
-    public func admission(_ cell: LimiterCell, now: Int64) -> Admission {
-        if let self { return self.admission(cell, now: now) }
-        return cell.blockedUntil > now ? .wait(until: cell.blockedUntil) : .admit
-    }
+/// Microseconds of a store's clock, the unit flow control computes in.
+extension Date {
+    init(storeMicroseconds micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1_000_000) }
+    var storeMicroseconds: Int64 { Int64((timeIntervalSince1970 * 1_000_000).rounded()) }
 }

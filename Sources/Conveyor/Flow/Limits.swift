@@ -56,11 +56,12 @@ public struct RateLimit: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     public var description: String {
-        let rate = "\(count)/\(RateLimit.describe(period))"
+        let rate = "\(count)/\(periodText)"
         return burst > 1 ? "\(rate) burst \(burst)" : rate
     }
 
-    static func describe(_ period: Duration) -> String {
+    /// The period as `RateLimit(parsing:)` reads it: `s`, `2s`, `min`, `500ms`, `day`.
+    public var periodText: String {
         let micros = period.microseconds
         for (unit, size) in [("day", Int64(86_400_000_000)), ("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000), ("ms", 1000)]
         where micros % size == 0 {
@@ -157,9 +158,8 @@ public struct LimitKeyState: Sendable, Hashable {
             let opens = max(cell.tat, now) - Int64(rate.burst - 1) * rate.intervalMicroseconds
             if opens > now { nextStart = opens }
         }
-        func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
-        self.init(key: key, rule: rule, active: max(0, cell.active), waiting: waiting, nextStart: nextStart.map(date),
-                  blockedUntil: cell.blockedUntil > now ? date(cell.blockedUntil) : nil)
+        self.init(key: key, rule: rule, active: max(0, cell.active), waiting: waiting, nextStart: nextStart.map(Date.init(storeMicroseconds:)),
+                  blockedUntil: cell.blockedUntil > now ? Date(storeMicroseconds: cell.blockedUntil) : nil)
     }
 }
 

@@ -20,7 +20,6 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidLimitKey(job: String, reason: String)
     /// A limit or rate that cannot be stored (the message names it and the accepted forms).
     case invalidLimit(String)
-    case limitKeyNotFound(String)
     /// A leader's write was refused: its leadership expired or passed to another holder.
     case notLeader(String)
     /// The store does not implement what an operation needs (`capability` names the protocols).
@@ -64,8 +63,6 @@ public enum ConveyorError: Error, CustomStringConvertible, Sendable, Equatable {
             "the limit keys of '\(job)' are invalid: \(reason); nothing of this enqueue was stored"
         case .invalidLimit(let reason):
             reason
-        case .limitKeyNotFound(let key):
-            "no limit rule or state for '\(key)' in this store (see `conveyor limits`)"
         case .notLeader(let name):
             "this process no longer leads '\(name)' (its lease expired or another process took it over); nothing was written"
         case .unsupported(let store, let capability, let neededBy):

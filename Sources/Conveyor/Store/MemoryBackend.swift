@@ -58,22 +58,19 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             return nil
         }
 
+        /// The limits `key` goes by (none: only the upstream's wait holds it back).
+        func settings(for key: String) -> LimitSettings { rule(for: key)?.settings ?? LimitSettings() }
+
         /// The first of `keys` that does not admit a start now, with when it may.
         func blocking(_ keys: [String], now: Int64) -> (key: String, until: Int64?)? {
             for key in keys {
-                if case .wait(let until) = rule(for: key)?.settings.admission(cells[key] ?? LimiterCell(), now: now) {
-                    return (key, until)
-                }
-                if rule(for: key) == nil, let cell = cells[key], cell.blockedUntil > now { return (key, cell.blockedUntil) }
+                if case .wait(let until) = settings(for: key).admission(cells[key] ?? LimiterCell(), now: now) { return (key, until) }
             }
             return nil
         }
 
         mutating func started(_ keys: [String], now: Int64) {
-            for key in keys {
-                let cell = cells[key] ?? LimiterCell()
-                cells[key] = rule(for: key)?.settings.started(cell, now: now) ?? cell
-            }
+            for key in keys { cells[key] = settings(for: key).started(cells[key] ?? LimiterCell(), now: now) }
         }
 
         mutating func park(_ id: JobID, on key: String, until: Int64?) {
@@ -95,7 +92,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 guard let settings = rule(for: key)?.settings else { continue }
                 let (count, next) = settings.admissible(cells[key] ?? LimiterCell(), now: now, atMost: 1_000_000)
                 if inLine[key, default: 0] >= count {
-                    park(id, on: key, until: next.map { max($0, now) } ?? now + 1_000_000)
+                    park(id, on: key, until: next ?? now + LimitSettings.recheckMicroseconds)
                     return
                 }
             }
@@ -109,20 +106,21 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             for (key, _) in due {
                 limitWakes[key] = nil
                 guard let waiting = parked[key], !waiting.isEmpty else { continue }
-                let cell = cells[key] ?? LimiterCell()
-                let (count, next): (Int, Int64?) = rule(for: key).map { $0.settings.admissible(cell, now: now, atMost: stepLimit) }
-                    ?? (cell.blockedUntil > now ? (0, cell.blockedUntil) : (stepLimit, nil))
+                let (count, next) = settings(for: key).admissible(cells[key] ?? LimiterCell(), now: now, atMost: stepLimit)
                 let order = waiting.compactMap { jobs[$0] }.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
                 for job in order.prefix(count) {
                     unpark(job.id)
                     madeWorkReady = true
                 }
                 if order.count > count {
-                    // The rest go when the key admits again: at its rate's next start, or when a
-                    // slot frees (a second at the latest, should the jobs let go be cancelled).
-                    limitWakes[key] = next ?? (count == 0 ? nil : now + 1_000_000)
+                    limitWakes[key] = LimitSettings.recheck(after: count, of: stepLimit, next: next, now: now)
                 }
             }
+        }
+
+        /// Keys with held jobs look again at once, by the rules as they are now.
+        mutating func rulesChanged(now: Int64) {
+            for (key, at) in limitWakes where at > now { limitWakes[key] = now }
         }
 
         /// A job left `active`: its slots free, and keys with set-aside jobs admit again.
@@ -165,7 +163,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                     let id = insert(job, state: runAt > now ? .scheduled : .ready, now: now)
                     results.append(.created(id))
                     if self.jobs[id]?.state == .ready, parkedOn[id] == nil, !job.limitKeys.isEmpty {
-                        holdBeyondAdmissible(id, job.limitKeys, inLine: &inLine, now: micros(now))
+                        holdBeyondAdmissible(id, job.limitKeys, inLine: &inLine, now: now.storeMicroseconds)
                     }
                 case .earlier(let index):
                     results.append(.created(insertDependent(job, on: .job(results[index].id), now: now)))
@@ -286,7 +284,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             jobs[id] = record
             if state == .ready { madeWorkReady = true }
             if old == .ready { unpark(id) }
-            if old == .active && !record.limitKeys.isEmpty { freeSlots(of: record, now: micros(now)) }
+            if old == .active && !record.limitKeys.isEmpty { freeSlots(of: record, now: now.storeMicroseconds) }
             if state == .active { for key in record.limitKeys { cells[key, default: LimiterCell()].active += 1 } }
             if state.isFinal { settleChildren(of: id, state: state, now: now) }
             guard let batchID = record.batchID, var stored = batches[batchID] else { return }
@@ -371,7 +369,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                     .prefix(stepLimit)
                 for job in due { storage.setState(job.id, .ready, now: now) }
             }
-            let nowMicros = micros(now)
+            let nowMicros = now.storeMicroseconds
             storage.unparkDue(now: nowMicros, stepLimit: stepLimit)
             var claimed: [ClaimedJob] = []
             for queue in queues where !storage.paused.contains(queue) && claimed.count < limit {
@@ -383,7 +381,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 for candidate in candidates where claimed.count < limit && setAside < stepLimit {
                     if !candidate.limitKeys.isEmpty {
                         if let (key, until) = storage.blocking(candidate.limitKeys, now: nowMicros) {
-                            storage.park(candidate.id, on: key, until: until)
+                            storage.park(candidate.id, on: key, until: until ?? nowMicros + LimitSettings.recheckMicroseconds)
                             setAside += 1
                             continue
                         }
@@ -443,7 +441,10 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 case .deferred(let delay, let keys, let reason):
                     let until = now.addingTimeInterval(max(.zero, delay).seconds)
                     for key in keys {
-                        storage.cells[key, default: LimiterCell()].blockedUntil = max(storage.cells[key]?.blockedUntil ?? 0, micros(until))
+                        var cell = storage.cells[key] ?? LimiterCell()
+                        cell.blockedUntil = max(cell.blockedUntil, until.storeMicroseconds)
+                        storage.cells[key] = cell
+                        if storage.parked[key] != nil { storage.limitWakes[key] = min(storage.limitWakes[key] ?? .max, until.storeMicroseconds) }
                     }
                     storage.jobs[id]!.attempt -= 1
                     storage.jobs[id]!.lastError = JobFailure.deferred(for: delay, keys: keys, reason: reason)
@@ -687,8 +688,8 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 .filter { ($0.state == .scheduled || $0.state == .retrying) && queues.contains($0.queue) && !storage.paused.contains($0.queue) }
                 .map(\.runAt)
                 .min()
-                .map { min($0, storage.limitWakes.values.min().map(date(micros:)) ?? $0) }
-                ?? storage.limitWakes.values.min().map(date(micros:))
+                .map { min($0, storage.limitWakes.values.min().map(Date.init(storeMicroseconds:)) ?? $0) }
+                ?? storage.limitWakes.values.min().map(Date.init(storeMicroseconds:))
         }
         return due.map { Duration.seconds(max(0, $0.timeIntervalSince(now))) }
     }
@@ -698,12 +699,23 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
     public func setLimit(_ pattern: String, _ settings: LimitSettings) async throws {
         try Self.validateRule(pattern, settings)
         let now = clock.now()
-        storage.withLock { $0.limitRules[pattern] = LimitRule(pattern: pattern, settings: settings, updatedAt: now) }
+        storage.withLock { storage in
+            storage.limitRules[pattern] = LimitRule(pattern: pattern, settings: settings, updatedAt: now)
+            storage.rulesChanged(now: now.storeMicroseconds)
+        }
+        workSignal.notify()
     }
 
     @discardableResult
     public func removeLimit(_ pattern: String) async throws -> Bool {
-        storage.withLock { $0.limitRules.removeValue(forKey: pattern) != nil }
+        let now = clock.now().storeMicroseconds
+        let removed = storage.withLock { storage in
+            guard storage.limitRules.removeValue(forKey: pattern) != nil else { return false }
+            storage.rulesChanged(now: now)
+            return true
+        }
+        if removed { workSignal.notify() }
+        return removed
     }
 
     public func limitRules() async throws -> [LimitRule] {
@@ -711,7 +723,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
     }
 
     public func limitStates(_ keys: [String]) async throws -> [LimitKeyState] {
-        let now = micros(clock.now())
+        let now = clock.now().storeMicroseconds
         return storage.withLock { storage in
             keys.map { key in
                 let cell = storage.cells[key] ?? LimiterCell()
@@ -881,6 +893,3 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         storage.withLock { Array(($0.fireHistory[schedule] ?? []).reversed().prefix(max(0, limit))) }
     }
 }
-
-private func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-private func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }

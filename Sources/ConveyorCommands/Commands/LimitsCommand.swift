@@ -149,7 +149,7 @@ struct LimitRuleJSON: Encodable {
 
     init(_ rule: LimitRule, state: LimitKeyState?) {
         pattern = rule.pattern
-        rate = rule.settings.rate.map { "\($0.count)/\(RateLimitText.period($0.period))" }
+        rate = rule.settings.rate.map { "\($0.count)/\($0.periodText)" }
         burst = rule.settings.rate?.burst
         concurrency = rule.settings.concurrency?.maximum
         updatedAt = rule.updatedAt
@@ -168,12 +168,5 @@ struct LimitStateJSON: Encodable {
     init(_ state: LimitKeyState) {
         key = state.key; rule = state.rule; running = state.active; held = state.waiting
         nextStart = state.nextStart; waitingUntil = state.blockedUntil
-    }
-}
-
-enum RateLimitText {
-    static func period(_ period: Duration) -> String {
-        let text = "\(try! RateLimit(1, per: period))"
-        return String(text.dropFirst(2))
     }
 }

@@ -24,8 +24,8 @@ struct JobSettings: ParsableArguments {
     func validate() throws {
         do {
             try LimitKey.validate(limitKeys, job: "--limit-key")
-        } catch let error as ConveyorError {
-            throw ValidationError("invalid --limit-key: \(error)")
+        } catch ConveyorError.invalidLimitKey(_, let reason) {
+            throw ValidationError("invalid --limit-key: \(reason)")
         }
         guard Priority(priority) != nil else {
             throw ValidationError("invalid --priority '\(priority)': use 0-9, low, normal or high")

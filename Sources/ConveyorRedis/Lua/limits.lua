@@ -59,19 +59,39 @@ local function limitHeld(key)
   return known
 end
 
--- When `key` admits a start, if not now: an instant (µs), or 0 for when a slot frees.
-local function limitWait(key, now)
+-- How many starts `key` admits now (at most `budget`), and when the one after them would be:
+-- the upstream's wait while it lasts; the rate's next start when the rate is what stops it;
+-- nil when a slot must free first, or when only `budget` stopped it (LimitSettings.admissible).
+local function limitAdmissible(key, now, budget)
   local cell, rule = limitCell(key), limitRule(key)
-  if cell.bu > now then return cell.bu end
-  if rule then
-    if rule.conc > 0 and cell.a >= rule.conc then return 0 end
-    if rule.interval > 0 then
-      local tolerance = (rule.burst - 1) * rule.interval
-      local start = math.max(cell.t, now)
-      if start - now > tolerance then return start - tolerance end
-    end
-  end
-  return nil
+  if cell.bu > now then return 0, cell.bu end
+  local slots = budget
+  if rule and rule.conc > 0 then slots = math.max(0, rule.conc - cell.a) end
+  if not rule or rule.interval == 0 then return math.min(budget, slots), nil end
+  local tolerance = (rule.burst - 1) * rule.interval
+  local start = math.max(cell.t, now)
+  local allowance = now + tolerance - start
+  local byRate = 0
+  if allowance >= 0 then byRate = math.floor(allowance / rule.interval) + 1 end
+  local count = math.min(budget, slots, byRate)
+  if count == byRate then return count, start + count * rule.interval - tolerance end
+  return count, nil
+end
+
+-- When a job held back by `key` now should be looked at again, or nil when the key admits a
+-- start now: the key's next start, or, waiting for a slot, within a second.
+local function limitWait(key, now)
+  local count, nextAt = limitAdmissible(key, now, 1)
+  if count > 0 then return nil end
+  return nextAt or (now + 1000000)
+end
+
+-- When a key that still holds jobs after letting `count` of `budget` go looks again: at once
+-- when only the budget stopped it, else at `nextAt`, else (a slot) within a second
+-- (LimitSettings.recheck), so no key with held jobs is ever without a wake-up.
+local function limitRecheck(count, budget, nextAt, now)
+  if count == budget then return now end
+  return nextAt or (now + 1000000)
 end
 
 -- The first of `keys` that does not admit a start now, and its wait.
@@ -117,11 +137,12 @@ local function limitBlock(keys, untilAt)
   end
 end
 
--- Holds ready job `id` back on `key` until it admits (`wait`: an instant, or 0 for a slot).
-local function limitHold(id, prio, key, wait)
+-- Holds ready job `id` back on `key` until it admits: at `wakeAt` (µs) at the latest, or, with
+-- nil, whenever the key's wake-up already says (a job held behind others).
+local function limitHold(id, prio, key, wakeAt)
   redis.call('ZADD', P .. 'lh:' .. key, fmt((9 - prio) * 100000000000000 + tonumber(id)), id)
   limHeld[key] = true
-  if wait > 0 then limitWake(key, wait) end
+  if wakeAt then limitWake(key, wakeAt) end
 end
 
 -- Writes the cells this call changed; a cell with nothing worth keeping goes.
@@ -136,27 +157,6 @@ local function limitSave(now)
       end
     end
   end
-end
-
--- How many starts `key` admits now (at most `budget`), and, for a rate, when the one after
--- them would be admitted (nil otherwise).
-local function limitAdmissible(key, now, budget)
-  local cell, rule = limitCell(key), limitRule(key)
-  if cell.bu > now then return 0, cell.bu end
-  local count, nextAt = budget, nil
-  if rule then
-    if rule.conc > 0 then count = math.min(count, math.max(0, rule.conc - cell.a)) end
-    if rule.interval > 0 then
-      local tolerance = (rule.burst - 1) * rule.interval
-      local start = math.max(cell.t, now)
-      local allowance = now + tolerance - start
-      local byRate = 0
-      if allowance >= 0 then byRate = math.min(budget, math.floor(allowance / rule.interval) + 1) end
-      count = math.min(count, byRate)
-      nextAt = start + count * rule.interval - tolerance
-    end
-  end
-  return count, nextAt
 end
 
 -- Puts held jobs of keys that admit again back in their lines, at the end (so the key's own
@@ -182,26 +182,22 @@ local function limitReleaseDue(now, budget)
       end
     end
     limHeld[key] = nil
-    if limitHeld(key) then
-      -- The rest go at the rate's next start, or when a slot frees (a second at the latest,
-      -- should the jobs let go be cancelled before they start).
-      if nextAt then limitWake(key, nextAt)
-      elseif count > 0 then limitWake(key, now + 1000000) end
-    end
+    if limitHeld(key) then limitWake(key, limitRecheck(count, budget, nextAt, now)) end
   end
 end
 
 -- The key that holds back a new ready job with `keys`: one with held jobs already, or one
 -- whose rule admits fewer starts now than this call has put in line (`inLine`, by key), so a
--- bulk enqueue for a saturated key costs its claims nothing; and when it may go (0: a slot).
+-- bulk enqueue for a saturated key costs its claims nothing; and when it may go (nil: when
+-- the key's wake-up already says).
 local function limitHoldingKey(keys, inLine, now)
   for _, key in ipairs(keys) do
-    if limitHeld(key) then return key, 0 end
+    if limitHeld(key) then return key, nil end
   end
   for _, key in ipairs(keys) do
     if limitRule(key) then
       local count, nextAt = limitAdmissible(key, now, 1000000)
-      if (inLine[key] or 0) >= count then return key, math.max(nextAt or (now + 1000000), now) end
+      if (inLine[key] or 0) >= count then return key, nextAt or (now + 1000000) end
     end
   end
   for _, key in ipairs(keys) do inLine[key] = (inLine[key] or 0) + 1 end

@@ -49,11 +49,11 @@ for i = 5, #ARGV do
               f, ek, em, res, lk = '', '', '', '', dlk
             end
             local keys = limitKeys(lk)
-            local heldOn, wait = nil, nil
-            if s == 1 and keys then heldOn, wait = limitBlocking(keys, now) end
+            local heldOn, wakeAt = nil, nil
+            if s == 1 and keys then heldOn, wakeAt = limitBlocking(keys, now) end
             if heldOn then
               -- At its key's limit: out of line until the key admits again; no attempt spent.
-              limitHold(id, prio, heldOn, wait)
+              limitHold(id, prio, heldOn, wakeAt)
               heldBack = heldBack + 1
             elseif s == 1 then
               if keys then limitStarted(keys, now) end

@@ -83,10 +83,10 @@ for i = 1, n do
     immutable[#immutable + 1] = record .. tail
     -- A ready job goes behind the held jobs of its keys, or is held itself when its keys admit
     -- no more starts now than this call has put in line.
-    local heldOn, wait = nil, 0
-    if state == 1 and lk ~= '' then heldOn, wait = limitHoldingKey(limitKeys(lk), inLine, tonumber(NOW)) end
+    local heldOn, wakeAt = nil, nil
+    if state == 1 and lk ~= '' then heldOn, wakeAt = limitHoldingKey(limitKeys(lk), inLine, tonumber(NOW)) end
     if heldOn then
-      limitHold(id, pr, heldOn, wait)
+      limitHold(id, pr, heldOn, wakeAt)
     elseif state == 1 then
       local k = rkey(q, pr)
       local list = ready[k]
