@@ -28,7 +28,7 @@ local dir = "Sources/ConveyorRedis/Lua/"
 -- after it. `state` names are assigned again by later parts (they are reset per call).
 local templates = { "CHAIN_PREFIX", "CHAIN_STOPPED", "CHAIN_STOPPED_WITH_REASON", "CHORD_FAILED", "LEASE_EXPIRED" }
 local state = { "P", "NOW", "JD", "JM", "mpack", "munpack", "queueDeltas", "batchDeltas", "batchOrder", "settled", "woke",
-                "unwritten", "limRules", "limCells", "limHeld" }
+                "unwritten", "limRules", "limCells", "limHeld", "limStats" }
 local prelude = {
   { "support.lua", { "fmt", "PRIOS", "rkey", "later", "leads", "isFinal", "nonEmpty", "fill", "startsWith", "many" } },
   { "records.lua", { "fromM", "firstState", "route", "links", "loadM", "saveM", "load", "fieldsOf", "stateOf",
@@ -37,7 +37,9 @@ local prelude = {
   { "transitions.lua", { "unindex", "reindex", "setState", "finished" } },
   { "cascade.lua", { "chainStopped", "settleChildren", "releaseWaiters", "restoreDependents", "wake", "runCascade",
                      "deletePlain", "deleteJob" } },
-  { "limits.lua", { "limitKeys", "limitRule", "limitCell", "limitHeld", "limitWait", "limitBlocking", "limitStarted",
+  { "limits.lua", { "limitKeys", "limitRule", "limitCell", "circuitStats", "circuitRecord", "circuitLast", "circuitLog",
+                    "circuitClose", "circuitGate", "circuitStarted", "circuitPercent", "circuitEnded", "limitsAdmit",
+                    "limitHeld", "limitWait", "limitBlocking", "limitStarted",
                     "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitAdmissible", "limitRecheck",
                     "limitReleaseDue", "limitHoldingKey" } },
 }

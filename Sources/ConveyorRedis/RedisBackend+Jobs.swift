@@ -245,7 +245,9 @@ extension RedisBackend {
             case .succeeded(let output):
                 arguments += ["s", RESPArgument(output), "", ""]
             case .failed(let failure, let retryAfter):
-                arguments.append(retryAfter == nil ? "d" : "r")
+                // Upper case: a failure the job type does not count against its keys' circuits.
+                let kind = retryAfter == nil ? "d" : "r"
+                arguments.append(.string(outcome.countsAgainstCircuit ? kind : kind.uppercased()))
                 arguments.append(.string(failure.message))
                 arguments.append(failure.kind == .permanent ? "1" : "0")
                 arguments.append(.string(retryAfter.map { String(max(0, $0.microseconds)) } ?? ""))

@@ -40,7 +40,10 @@ import Foundation
 /// | `P sv` | string | the last schedule version (one sequence for all, so a removed and re-added schedule never reuses one) |
 /// | `P slots` | hash | schedule name → the last slot fired (µs); outlives the schedule's jobs and the schedule |
 /// | `P lim`, `P limu` | hashes | limit rules by pattern (key, `prefix:*`, `*`): `LimitSettings.storedForm`; when each was set |
-/// | `P lc:<key>` | hash | a busy limit key's cell: `t` its rate's theoretical arrival time, `a` active jobs, `bu` the upstream's wait (µs); none when idle |
+/// | `P lc:<key>` | hash | a busy limit key's cell: `t` its rate's theoretical arrival time, `a` active jobs, `bu` the upstream's wait (µs); its circuit: `cp` phase (`CircuitPhase`), `cu` open until, `pr` the probe's job id, `wa`/`wu` the wave's start and starts; none when idle |
+/// | `P cs:<key>` | hash | a key's circuit outcomes (`CircuitStats`): `f` failures in a row, `r` the last 100 (`1`/`0`), `sc` outcomes since it closed, `ds`/`dt`/`da` the decayed successes, outcomes and when, `ch` its last change |
+/// | `P ct:<key>` | list | the key's last 100 circuit transitions, newest first: `at from to reason` |
+/// | `P ck` | zset | keys with a circuit (all scores 0, read in key order) |
 /// | `P lh:<key>` | zset | ready jobs held back by the key, by priority then id (out of the ready lists until the key admits) |
 /// | `P lw` | zset | keys with held jobs, by when they may go (µs) |
 /// | `P sh:<name>` | list | the schedule's last 100 fires, newest first: `slot|fired-at|outcome|first-job|count|batch` |
@@ -202,10 +205,18 @@ enum RedisScripts {
     // (pattern, stored settings, active, held, tat µs, blocked until µs) or three per rule.
     static let limitStates = StoreScript("limitStates")
 
+    // ARGV: clock offset, mode ('keys', 'after', 'history'), keys... or key and limit. Returns
+    // NOW, then 13 values per key, or the key's transitions newest first.
+    static let circuits = StoreScript("circuits")
+
+    // ARGV: clock offset, key, action ('open', 'close', 'reset'), reason. Returns { 'ok' }, or
+    // 'unknown' and keys with a circuit.
+    static let changeCircuit = StoreScript("changeCircuit")
+
     static let all: [StoreScript] = [
         enqueue, claim, complete, heartbeat, release, recover, cancel, retry, recoverBatch, createBatch, purge, listJobs,
         readJob, registerWorker, listWorkers, untilNextDue, layout, fire, acquireLeadership, releaseLeadership, compareAndSet,
-        saveSchedule, readSchedules, removeSchedule, reschedule, setLimit, limitStates,
+        saveSchedule, readSchedules, removeSchedule, reschedule, setLimit, limitStates, circuits, changeCircuit,
     ]
 
     /// The helpers every operation shares, in this order: a part sees what the parts before it

@@ -203,7 +203,7 @@ extension SQLiteBackend {
                                 heldBack += 1
                                 continue
                             }
-                            try limits.started(job.limitKeys, now: now, db)
+                            try limits.started(job.limitKeys, now: now, job: job.id.rawValue, db)
                         }
                         cascade.move(job.batchID, queue: queue, from: .ready, to: .active)
                         claimed.append(job)
@@ -230,6 +230,7 @@ extension SQLiteBackend {
     @discardableResult
     public func complete(_ outcomes: [JobOutcome]) async throws -> [JobLease] {
         guard !outcomes.isEmpty else { return [] }
+        let ruleCache = limitRuleCache
         let (madeWork, fenced) = try await write { db, now in
             let succeed = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 3, result = ?1, finished_at = ?2, lease_expires_at = NULL
@@ -243,10 +244,13 @@ extension SQLiteBackend {
                 RETURNING batch_id, has_children, queue, limit_keys
                 """)
             var retried = false
-            var endedKeys: [[String]] = []
+            var ended: [LimitLedger.Ended] = []
             var cascade = Cascade()
             var fenced: [JobLease] = []
             for outcome in outcomes {
+                func end(_ keys: String?) {
+                    ended.append(LimitLedger.Ended(id: outcome.lease.id.rawValue, keys: LimitKey.decode(keys), verdict: outcome.circuitVerdict))
+                }
                 var written = false
                 defer { if !written { fenced.append(outcome.lease) } }
                 switch outcome.result {
@@ -257,7 +261,7 @@ extension SQLiteBackend {
                     succeed.bind(4, outcome.lease.token)
                     try succeed.stepRows(db) { row in
                         written = true
-                        if !columnIsNull(row, 3) { endedKeys.append(LimitKey.decode(columnText(row, 3))) }
+                        if !columnIsNull(row, 3) { end(columnText(row, 3)) }
                         cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: .succeeded)
                         cascade.finished(outcome.lease.id, state: .succeeded, hasChildren: columnInt64(row, 1) != 0)
                     }
@@ -279,7 +283,7 @@ extension SQLiteBackend {
                     let state: JobState = retryAfter == nil ? .dead : .retrying
                     try fail.stepRows(db) { row in
                         written = true
-                        if !columnIsNull(row, 3) { endedKeys.append(LimitKey.decode(columnText(row, 3))) }
+                        if !columnIsNull(row, 3) { end(columnText(row, 3)) }
                         cascade.move(columnText(row, 0), queue: columnText(row, 2), from: .active, to: state)
                         cascade.finished(outcome.lease.id, state: state, hasChildren: columnInt64(row, 1) != 0)
                     }
@@ -300,12 +304,12 @@ extension SQLiteBackend {
                         written = true
                         retried = true
                         cascade.move(columnText(row, 0), queue: columnText(row, 1), from: .active, to: .retrying)
-                        if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
+                        if !columnIsNull(row, 2) { end(columnText(row, 2)) }
                     }
                     if written { try LimitLedger.block(keys, until: until, db) }
                 }
             }
-            try LimitLedger.ended(endedKeys, now: now, db)
+            try LimitLedger.ended(ended, now: now, cache: ruleCache, db)
             // A batch that just finished released its callbacks; a chain's next step starts.
             try cascade.run(db, now: now)
             return (retried || cascade.madeWork, fenced)
@@ -344,6 +348,7 @@ extension SQLiteBackend {
 
     public func release(_ leases: [JobLease]) async throws {
         guard !leases.isEmpty else { return }
+        let ruleCache = limitRuleCache
         try await write { db, now in
             let release = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 1, attempt = attempt - 1, lease_expires_at = NULL, worker_id = NULL, started_at = NULL
@@ -351,16 +356,18 @@ extension SQLiteBackend {
                 RETURNING batch_id, queue, limit_keys
                 """)
             var cascade = Cascade()
-            var endedKeys: [[String]] = []
+            var ended: [LimitLedger.Ended] = []
             for held in leases {
                 release.bind(1, held.id.rawValue)
                 release.bind(2, held.token)
                 try release.stepRows(db) { row in
                     cascade.move(columnText(row, 0), queue: columnText(row, 1), from: .active, to: .ready)
-                    if !columnIsNull(row, 2) { endedKeys.append(LimitKey.decode(columnText(row, 2))) }
+                    if !columnIsNull(row, 2) {
+                        ended.append(LimitLedger.Ended(id: held.id.rawValue, keys: LimitKey.decode(columnText(row, 2)), verdict: .neutral))
+                    }
                 }
             }
-            try LimitLedger.ended(endedKeys, now: now, db)
+            try LimitLedger.ended(ended, now: now, cache: ruleCache, db)
             try cascade.run(db, now: now)
         }
         announceWork()
@@ -370,6 +377,7 @@ extension SQLiteBackend {
     public func recoverExpiredLeases() async throws -> Int {
         let stepLimit = configuration.stepLimit
         let retention = configuration.retention?.microseconds
+        let ruleCache = limitRuleCache
         let recovered = try await write { db, now -> Int in
             var cascade = Cascade()
             var count = 0
@@ -384,15 +392,15 @@ extension SQLiteBackend {
                 WHERE id IN (SELECT id FROM jobs WHERE state = 2 AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?4)
                 RETURNING batch_id, state, id, has_children, queue, limit_keys
                 """, arguments: [now, Self.leaseExpiredMessage.before, Self.leaseExpiredMessage.after, stepLimit])
-            var endedKeys: [[String]] = []
+            var ended: [LimitLedger.Ended] = []
             for row in rows {
-                if let keys = row[5] as String? { endedKeys.append(LimitKey.decode(keys)) }
+                if let keys = row[5] as String? { ended.append(LimitLedger.Ended(id: row[2], keys: LimitKey.decode(keys), verdict: .neutral)) }
                 count += 1
                 let state = JobState(rawValue: row[1]) ?? .ready
                 cascade.move(row[0], queue: row[4], from: .active, to: state)
                 cascade.finished(JobID(row[2] as Int64), state: state, hasChildren: (row[3] as Int) != 0)
             }
-            try LimitLedger.ended(endedKeys, now: now, db)
+            try LimitLedger.ended(ended, now: now, cache: ruleCache, db)
             try LimitLedger.pruneIdle(now: now, limit: stepLimit, db)
             try cascade.run(db, now: now)
             if let retention {

@@ -60,6 +60,52 @@ extension SQLiteBackend: FlowControlStore {
     }
 }
 
+extension SQLiteBackend {
+    public func circuitStates(_ keys: [String]) async throws -> [CircuitState] {
+        let cache = limitRuleCache
+        let now = self.now
+        return try await read { db in
+            var ledger = LimitLedger(cache: cache)
+            return try keys.map { try ledger.circuitState($0, now: now, db) }
+        }
+    }
+
+    public func circuits(after key: String?, limit: Int) async throws -> [CircuitState] {
+        let cache = limitRuleCache
+        let now = self.now
+        return try await read { db in
+            var ledger = LimitLedger(cache: cache)
+            let keys = try String.fetchAll(db, sql: "SELECT key FROM circuits WHERE key > ? ORDER BY key LIMIT ?",
+                                           arguments: [key ?? "", max(0, min(limit, 10_000))])
+            return try keys.map { try ledger.circuitState($0, now: now, db) }
+        }
+    }
+
+    public func circuitHistory(_ key: String, limit: Int) async throws -> [CircuitTransition] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT at, from_phase, to_phase, reason FROM circuit_log WHERE key = ? ORDER BY id DESC LIMIT ?",
+                             arguments: [key, max(0, min(limit, CircuitTransition.historyLimit))]).map { row in
+                CircuitTransition(key: key, at: date(micros: row[0]), from: CircuitPhase(rawValue: row[1]) ?? .closed,
+                                  to: CircuitPhase(rawValue: row[2]) ?? .closed, reason: row[3])
+            }
+        }
+    }
+
+    @discardableResult
+    public func changeCircuit(_ key: String, _ action: CircuitAction, reason: String) async throws -> CircuitState {
+        if let problem = LimitKey.problem(with: key) { throw ConveyorError.invalidLimit(problem) }
+        let cache = limitRuleCache
+        let state = try await write { db, now in
+            var ledger = LimitLedger(cache: cache)
+            try ledger.changeCircuit(key, action, reason: reason, now: now, db)
+            try ledger.apply(db, now: now)
+            return try ledger.circuitState(key, now: now, db)
+        }
+        announceWork()
+        return state
+    }
+}
+
 /// Limit rules by key, kept across transactions while the rules table's version holds.
 final class LimitRuleCache: Sendable {
     typealias Rule = (pattern: String, settings: LimitSettings)
@@ -92,6 +138,18 @@ struct LimitLedger {
     private var hasHeld: [String: Bool] = [:]
     /// The stored `held` flag of each cell read, as this transaction leaves it.
     private var heldFlags: [String: Bool] = [:]
+    /// Circuits: the outcomes of each key read (nil: no row), those changed, and the changes
+    /// to record.
+    private var kept: [String: CircuitStats?] = [:]
+    private var statsChanged: Set<String> = []
+    private var transitions: [(key: String, change: CircuitChange)] = []
+
+    /// A job that left `active`, with its keys and what its end says of their circuits.
+    struct Ended {
+        var id: Int64
+        var keys: [String]
+        var verdict: CircuitVerdict
+    }
 
     init(cache: LimitRuleCache? = nil) {
         self.cache = cache
@@ -147,13 +205,17 @@ struct LimitLedger {
 
     mutating func cell(_ key: String, _ db: Database) throws -> LimiterCell {
         if let cell = cells[key] { return cell }
-        let statement = try db.cachedStatement(sql: "SELECT tat, active, blocked_until, wake_at, held FROM limit_cells WHERE key = ?")
+        let statement = try db.cachedStatement(sql: """
+            SELECT tat, active, blocked_until, wake_at, held, circuit, open_until, probe, wave_at, wave_used FROM limit_cells WHERE key = ?
+            """)
         statement.bind(1, key)
         var cell = LimiterCell()
         var wake: Int64?
         var held = false
         try statement.stepRows(db) { row in
-            cell = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2))
+            cell = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2),
+                               circuit: CircuitPhase(rawValue: Int(columnInt64(row, 5))) ?? .closed, openUntil: columnInt64(row, 6),
+                               probe: columnInt64(row, 7), waveAt: columnInt64(row, 8), waveUsed: Int(columnInt64(row, 9)))
             wake = columnIsNull(row, 3) ? nil : columnInt64(row, 3)
             held = columnInt64(row, 4) != 0
         }
@@ -185,35 +247,111 @@ struct LimitLedger {
         return nil
     }
 
-    /// A job with `keys` starts: a start against each rate, a slot of each key.
-    mutating func started(_ keys: [String], now: Int64, _ db: Database) throws {
+    /// Job `id` with `keys` starts: a start against each rate, a slot of each key, and the
+    /// probe or a wave of each circuit that holds jobs back.
+    mutating func started(_ keys: [String], now: Int64, job id: Int64, _ db: Database) throws {
         for key in keys {
             let settings = try settings(for: key, db)
+            var change: CircuitChange?
             try update(key, db) { cell in
-                cell = settings.started(cell, now: now)
+                (cell, change) = settings.started(cell, now: now, job: id)
                 cell.active += 1
             }
+            if let change { try note(change, key: key, now: now, db) }
         }
     }
 
-    /// Jobs with these keys left `active` (a key once per job): their slots free, and held jobs
-    /// of those keys may go now. One statement per key, on the cells as stored (the completing
-    /// calls change no cell otherwise).
-    static func ended(_ keys: [[String]], now: Int64, _ db: Database) throws {
-        guard !keys.isEmpty else { return }
+    /// Jobs left `active` (a key once per job): their slots free, and held jobs of those keys
+    /// may go now, in one statement per key on the cells as stored (the completing calls change
+    /// no cell otherwise); then their outcomes count for the keys with a breaker, and a probe's
+    /// end moves its circuit.
+    static func ended(_ jobs: [Ended], now: Int64, cache: LimitRuleCache?, _ db: Database) throws {
+        guard !jobs.isEmpty else { return }
         var counts: [String: Int] = [:]
-        for list in keys { for key in list { counts[key, default: 0] += 1 } }
+        for job in jobs { for key in job.keys { counts[key, default: 0] += 1 } }
         let free = try db.cachedStatement(sql: """
             UPDATE limit_cells SET active = max(0, active - ?2),
                                    wake_at = CASE WHEN held = 1 THEN min(coalesce(wake_at, ?3), ?3) ELSE wake_at END
             WHERE key = ?1
+            RETURNING circuit
             """)
+        var unsettled: Set<String> = []
         for (key, count) in counts {
             free.bind(1, key)
             free.bind(2, count)
             free.bind(3, now)
-            try free.stepDone(db)
+            try free.stepRows(db) { row in if columnInt64(row, 0) != 0 { unsettled.insert(key) } }
         }
+        var ledger = LimitLedger(cache: cache)
+        for job in jobs {
+            for key in job.keys {
+                let settings = try ledger.settings(for: key, db)
+                guard unsettled.contains(key) || (settings.circuit != nil && job.verdict != .neutral) else { continue }
+                var cell = try ledger.cell(key, db)
+                let had = try ledger.stats(key, db)
+                var stats = had ?? CircuitStats()
+                let change = settings.circuitEnded(&cell, &stats, job: job.id, job.verdict, now: now)
+                ledger.cells[key] = cell
+                ledger.changed.insert(key)
+                if settings.circuit != nil && (job.verdict != .neutral || had != nil) {
+                    ledger.kept[key] = .some(stats)
+                    ledger.statsChanged.insert(key)
+                }
+                if let change { try ledger.note(change, key: key, now: now, db) }
+            }
+        }
+        try ledger.apply(db, now: now)
+        ledger.keepRules()
+    }
+
+    /// The outcomes kept for `key`'s circuit, nil with none.
+    mutating func stats(_ key: String, _ db: Database) throws -> CircuitStats? {
+        if let known = kept[key] { return known }
+        let statement = try db.cachedStatement(sql: """
+            SELECT failures, recent, since_close, decayed_successes, decayed_total, decayed_at, changed_at FROM circuits WHERE key = ?
+            """)
+        let found = try Row.fetchOne(statement, arguments: [key]).map { row in
+            CircuitStats(failures: row[0], recent: row[1], sinceClose: row[2], decayedSuccesses: row[3], decayedTotal: row[4],
+                         decayedAt: row[5], changedAt: row[6])
+        }
+        kept[key] = .some(found)
+        return found
+    }
+
+    /// `key`'s circuit as this transaction leaves it.
+    mutating func circuitState(_ key: String, now: Int64, _ db: Database) throws -> CircuitState {
+        let rule = try rule(for: key, db)
+        return CircuitState(key: key, rule: rule?.settings.circuit == nil ? nil : rule?.pattern, breaker: rule?.settings.circuit,
+                            cell: try cell(key, db), stats: try stats(key, db) ?? CircuitStats(), now: now)
+    }
+
+    /// Records a change of `key`'s circuit (written by ``apply(_:now:)``).
+    mutating func note(_ change: CircuitChange, key: String, now: Int64, _ db: Database) throws {
+        var stats = try self.stats(key, db) ?? CircuitStats()
+        stats.changedAt = now
+        self.kept[key] = .some(stats)
+        statsChanged.insert(key)
+        transitions.append((key, change))
+    }
+
+    /// Opens, closes or resets `key`'s circuit by hand.
+    mutating func changeCircuit(_ key: String, _ action: CircuitAction, reason: String, now: Int64, _ db: Database) throws {
+        let settings = try settings(for: key, db)
+        var cell = try cell(key, db)
+        let had = try stats(key, db)
+        if action != .open && settings.circuit == nil && had == nil && cell.circuit == .closed {
+            let known = try String.fetchAll(db, sql: "SELECT key FROM circuits ORDER BY key LIMIT 20")
+            throw SQLiteBackend.unknownCircuit(key, known: known)
+        }
+        var stats = had ?? CircuitStats()
+        let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason, now: now)
+        cells[key] = cell
+        changed.insert(key)
+        self.kept[key] = .some(stats)
+        statsChanged.insert(key)
+        transitions.append((key, change))
+        // Its held jobs look again at once.
+        if try held(key, db) { wakes[key] = .some(now) }
     }
 
     /// The upstream asked `keys` to wait until `until`; their held jobs go then.
@@ -231,11 +369,12 @@ struct LimitLedger {
     }
 
     /// Deletes cells with nothing worth keeping (no active job, no start owed, no wait asked, no
-    /// held job), at most `limit`: completions leave them, recovery's maintenance takes them.
+    /// held job, a closed circuit), at most `limit`: completions leave them, recovery's
+    /// maintenance takes them.
     static func pruneIdle(now: Int64, limit: Int, _ db: Database) throws {
         try db.execute(sql: """
             DELETE FROM limit_cells WHERE key IN (
-                SELECT key FROM limit_cells WHERE active <= 0 AND tat <= ?1 AND blocked_until <= ?1 AND held = 0 AND wake_at IS NULL
+                SELECT key FROM limit_cells WHERE active <= 0 AND tat <= ?1 AND blocked_until <= ?1 AND held = 0 AND wake_at IS NULL AND circuit = 0
                 LIMIT ?2)
             """, arguments: [now, limit])
     }
@@ -321,12 +460,16 @@ struct LimitLedger {
         return released
     }
 
-    /// Writes the changed cells back; a cell with nothing worth keeping is deleted.
+    /// Writes the changed cells back (a cell with nothing worth keeping is deleted), then the
+    /// circuits' outcomes and transitions (the last ``CircuitTransition/historyLimit`` per key).
     func apply(_ db: Database, now: Int64) throws {
+        try applyCircuits(db, now: now)
         guard !changed.isEmpty else { return }
         let upsert = try db.cachedStatement(sql: """
-            INSERT INTO limit_cells (key, tat, active, blocked_until, wake_at, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-            ON CONFLICT(key) DO UPDATE SET tat = ?2, active = ?3, blocked_until = ?4, wake_at = ?5, held = ?6
+            INSERT INTO limit_cells (key, tat, active, blocked_until, wake_at, held, circuit, open_until, probe, wave_at, wave_used)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            ON CONFLICT(key) DO UPDATE SET tat = ?2, active = ?3, blocked_until = ?4, wake_at = ?5, held = ?6,
+                circuit = ?7, open_until = ?8, probe = ?9, wave_at = ?10, wave_used = ?11
             """)
         let delete = try db.cachedStatement(sql: "DELETE FROM limit_cells WHERE key = ?")
         for key in changed {
@@ -344,7 +487,37 @@ struct LimitLedger {
             upsert.bind(4, cell.blockedUntil)
             if let wake { upsert.bind(5, wake) } else { upsert.bindNull(5) }
             upsert.bind(6, held ? 1 : 0)
+            upsert.bind(7, cell.circuit.rawValue)
+            upsert.bind(8, cell.openUntil)
+            upsert.bind(9, cell.probe)
+            upsert.bind(10, cell.waveAt)
+            upsert.bind(11, cell.waveUsed)
             try upsert.stepDone(db)
         }
+    }
+
+    private func applyCircuits(_ db: Database, now: Int64) throws {
+        guard !statsChanged.isEmpty else { return }
+        let save = try db.cachedStatement(sql: """
+            INSERT INTO circuits (key, failures, recent, since_close, decayed_successes, decayed_total, decayed_at, changed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, recent = excluded.recent, since_close = excluded.since_close,
+                decayed_successes = excluded.decayed_successes, decayed_total = excluded.decayed_total,
+                decayed_at = excluded.decayed_at, changed_at = excluded.changed_at
+            """)
+        for key in statsChanged {
+            guard let stats = kept[key] ?? nil else { continue }
+            try save.execute(arguments: [key, stats.failures, stats.recent, stats.sinceClose, stats.decayedSuccesses, stats.decayedTotal,
+                                         stats.decayedAt, stats.changedAt])
+        }
+        guard !transitions.isEmpty else { return }
+        let record = try db.cachedStatement(sql: "INSERT INTO circuit_log (key, at, from_phase, to_phase, reason) VALUES (?, ?, ?, ?, ?)")
+        let trim = try db.cachedStatement(sql: """
+            DELETE FROM circuit_log WHERE key = ?1 AND id <= (SELECT id FROM circuit_log WHERE key = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+            """)
+        for (key, change) in transitions {
+            try record.execute(arguments: [key, now, change.from.rawValue, change.to.rawValue, change.reason])
+        }
+        for key in Set(transitions.map(\.key)) { try trim.execute(arguments: [key, CircuitTransition.historyLimit]) }
     }
 }

@@ -156,6 +156,39 @@ enum SQLiteSchema {
                 PRAGMA user_version = 9;
                 """)
         }
+        migrator.registerMigration("v10 circuit breakers") { db in
+            try db.execute(sql: """
+                -- Each key's circuit (CircuitPhase), until when it is open, the probe's job id
+                -- while half-open, and the wave under way while its held jobs go.
+                ALTER TABLE limit_cells ADD COLUMN circuit INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE limit_cells ADD COLUMN open_until INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE limit_cells ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE limit_cells ADD COLUMN wave_at INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE limit_cells ADD COLUMN wave_used INTEGER NOT NULL DEFAULT 0;
+                -- The outcomes a key's breaker and reliability score count (CircuitStats).
+                CREATE TABLE IF NOT EXISTS circuits (
+                    key TEXT PRIMARY KEY,
+                    failures INTEGER NOT NULL DEFAULT 0,
+                    recent TEXT NOT NULL DEFAULT '',
+                    since_close INTEGER NOT NULL DEFAULT 0,
+                    decayed_successes REAL NOT NULL DEFAULT 0,
+                    decayed_total REAL NOT NULL DEFAULT 0,
+                    decayed_at INTEGER NOT NULL DEFAULT 0,
+                    changed_at INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                -- Every change of a key's circuit with its reason, the last 100 per key.
+                CREATE TABLE IF NOT EXISTS circuit_log (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    from_phase INTEGER NOT NULL,
+                    to_phase INTEGER NOT NULL,
+                    reason TEXT NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS circuit_log_key ON circuit_log(key, id);
+                PRAGMA user_version = 10;
+                """)
+        }
         return migrator
     }
 

@@ -81,7 +81,7 @@ public enum BackendConformance {
         Case(name: "a worker's wait for work ends with an enqueue, and its job is claimed once", body: waitForWorkEndsOnEnqueue),
         Case(name: "concurrent claimers never share a job", body: concurrentClaims),
         Case(name: "a worker runs a mixed batch to the end", body: workerRunsBatch),
-    ] + batchCases + workflowCases + coordinationCases + scheduleCases + limitCases
+    ] + batchCases + workflowCases + coordinationCases + scheduleCases + limitCases + circuitCases
 }
 
 // MARK: Helpers

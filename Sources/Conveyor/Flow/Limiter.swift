@@ -9,15 +9,28 @@ public struct LimiterCell: Sendable, Hashable {
     public var tat: Int64
     public var active: Int
     public var blockedUntil: Int64
+    /// The key's circuit (``CircuitBreaker``): its phase, until when it is open, the probe's job
+    /// id while half-open, and the wave under way while its waiting jobs go.
+    public var circuit: CircuitPhase
+    public var openUntil: Int64
+    public var probe: Int64
+    public var waveAt: Int64
+    public var waveUsed: Int
 
-    public init(tat: Int64 = 0, active: Int = 0, blockedUntil: Int64 = 0) {
+    public init(tat: Int64 = 0, active: Int = 0, blockedUntil: Int64 = 0, circuit: CircuitPhase = .closed, openUntil: Int64 = 0,
+                probe: Int64 = 0, waveAt: Int64 = 0, waveUsed: Int = 0) {
         self.tat = tat
         self.active = active
         self.blockedUntil = blockedUntil
+        self.circuit = circuit
+        self.openUntil = openUntil
+        self.probe = probe
+        self.waveAt = waveAt
+        self.waveUsed = waveUsed
     }
 
-    /// Holds nothing worth keeping: no active job, no start owed, no wait asked.
-    public func isIdle(now: Int64) -> Bool { active <= 0 && tat <= now && blockedUntil <= now }
+    /// Holds nothing worth keeping: no active job, no start owed, no wait asked, a closed circuit.
+    public func isIdle(now: Int64) -> Bool { active <= 0 && tat <= now && blockedUntil <= now && circuit == .closed }
 }
 
 /// Whether a start is admitted now.
@@ -41,18 +54,31 @@ extension LimitSettings {
         return count > 0 ? .admit : .wait(until: next)
     }
 
-    /// The cell after an admitted start (the caller counts the active job).
-    public func started(_ cell: LimiterCell, now: Int64) -> LimiterCell {
+    /// The cell after job `id`'s admitted start (the caller counts the active job), and the
+    /// circuit's change to record (a probe).
+    public func started(_ cell: LimiterCell, now: Int64, job id: Int64) -> (cell: LimiterCell, change: CircuitChange?) {
         var cell = cell
         if let rate { cell.tat = Swift.max(cell.tat, now) + rate.intervalMicroseconds }
-        return cell
+        let change = circuitStarted(&cell, now: now, job: id)
+        return (cell, change)
     }
 
     /// How many starts the key admits now, at most `cap`, and when the one after them would be:
     /// the upstream's wait while it lasts; the rate's next start when the rate is what stops
     /// it; `nil` when a slot must free first, or when only `cap` stopped it.
+    /// An open circuit admits nothing; a half-open one its probe; one letting its waiting jobs
+    /// go, what is left of the wave.
     public func admissible(_ cell: LimiterCell, now: Int64, atMost cap: Int) -> (count: Int, nextAfter: Int64?) {
         if cell.blockedUntil > now { return (0, cell.blockedUntil) }
+        guard let gate = circuitGate(cell, now: now), gate.cap < cap else { return limitsAdmit(cell, now: now, atMost: cap) }
+        if gate.cap == 0 { return (0, gate.next) }
+        let (count, next) = limitsAdmit(cell, now: now, atMost: gate.cap)
+        guard count == gate.cap else { return (count, next) }
+        // The circuit is what stops it (or both are).
+        return (count, gate.next.map { wave in Swift.max(wave, next ?? wave) })
+    }
+
+    private func limitsAdmit(_ cell: LimiterCell, now: Int64, atMost cap: Int) -> (count: Int, nextAfter: Int64?) {
         let slots = concurrency.map { Swift.max(0, $0.maximum - cell.active) } ?? Int.max
         guard let rate else { return (Swift.min(cap, slots), nil) }
         let interval = rate.intervalMicroseconds

@@ -87,33 +87,50 @@ public struct ConcurrencyLimit: Sendable, Hashable, Codable, CustomStringConvert
     public var description: String { "\(maximum) at once" }
 }
 
-/// The limits of one rule: a rate, a concurrency, or both.
+/// The limits of one rule: a rate, a concurrency, a circuit breaker, or any of them together.
 public struct LimitSettings: Sendable, Hashable, Codable, CustomStringConvertible {
     public var rate: RateLimit?
     public var concurrency: ConcurrencyLimit?
+    public var circuit: CircuitBreaker?
 
-    public init(rate: RateLimit? = nil, concurrency: ConcurrencyLimit? = nil) {
+    public init(rate: RateLimit? = nil, concurrency: ConcurrencyLimit? = nil, circuit: CircuitBreaker? = nil) {
         self.rate = rate
         self.concurrency = concurrency
+        self.circuit = circuit
     }
 
-    public var isEmpty: Bool { rate == nil && concurrency == nil }
+    public var isEmpty: Bool { rate == nil && concurrency == nil && circuit == nil }
 
     public var description: String {
-        [rate.map { "rate \($0)" }, concurrency.map { "concurrency \($0.maximum)" }].compactMap { $0 }.joined(separator: ", ")
+        [rate.map { "rate \($0)" }, concurrency.map { "concurrency \($0.maximum)" }, circuit.map { "breaker \($0)" }]
+            .compactMap { $0 }.joined(separator: ", ")
     }
 
-    /// The stored form every store keeps (Redis's scripts read it): count, period µs, burst,
-    /// concurrency, separated by spaces, 0 for what is not set.
+    /// The stored form every store keeps (Redis's scripts read it), numbers separated by
+    /// spaces, 0 for what is not set: count, period µs, burst, concurrency; then, with a
+    /// breaker, its failures, failure rate in thousandths, window, cool-down µs, wave and wave
+    /// interval µs.
     public var storedForm: String {
-        "\(rate?.count ?? 0) \(rate?.period.microseconds ?? 0) \(rate?.burst ?? 0) \(concurrency?.maximum ?? 0)"
+        var form = "\(rate?.count ?? 0) \(rate?.period.microseconds ?? 0) \(rate?.burst ?? 0) \(concurrency?.maximum ?? 0)"
+        if let circuit {
+            let rate = Int(((circuit.failureRate ?? 0) * 1000).rounded())
+            form += " \(circuit.failures) \(rate) \(circuit.window) \(circuit.coolDown.microseconds) \(circuit.wave) \(circuit.waveInterval.microseconds)"
+        }
+        return form
     }
 
     public init(storedForm text: String) throws {
         let numbers = text.split(separator: " ").compactMap { Int64($0) }
-        guard numbers.count == 4 else { throw ConveyorError.storeFailure("a stored limit rule is not four numbers: '\(text.prefix(100))'") }
+        guard numbers.count == 4 || numbers.count == 10 else {
+            throw ConveyorError.storeFailure("a stored limit rule is not four or ten numbers: '\(text.prefix(100))'")
+        }
         self.rate = numbers[0] > 0 ? try RateLimit(Int(numbers[0]), per: .microseconds(numbers[1]), burst: Int(max(1, numbers[2]))) : nil
         self.concurrency = numbers[3] > 0 ? try ConcurrencyLimit(Int(numbers[3])) : nil
+        if numbers.count == 10 {
+            self.circuit = try CircuitBreaker(failures: Int(numbers[4]), failureRate: numbers[5] > 0 ? Double(numbers[5]) / 1000 : nil,
+                                              window: Int(numbers[6]), coolDown: .microseconds(numbers[7]), wave: Int(numbers[8]),
+                                              waveInterval: .microseconds(numbers[9]))
+        }
     }
 }
 
@@ -181,6 +198,19 @@ public protocol FlowControlStore: JobQueueStore {
     func limitRules() async throws -> [LimitRule]
     /// The state of these keys now (a key the store knows nothing of is idle).
     func limitStates(_ keys: [String]) async throws -> [LimitKeyState]
+
+    /// The circuits of these keys now (a key the store knows nothing of is closed).
+    func circuitStates(_ keys: [String]) async throws -> [CircuitState]
+    /// Keys with a recorded circuit (an outcome counted or a change by hand), in key order
+    /// after `key`, at most `limit`.
+    func circuits(after key: String?, limit: Int) async throws -> [CircuitState]
+    /// A key's recorded transitions, newest first, at most `limit` (the store keeps
+    /// ``CircuitTransition/historyLimit``).
+    func circuitHistory(_ key: String, limit: Int) async throws -> [CircuitTransition]
+    /// Opens, closes or resets a key's circuit by hand. Closing or resetting a key no breaker
+    /// knows is an error that names it.
+    @discardableResult
+    func changeCircuit(_ key: String, _ action: CircuitAction, reason: String) async throws -> CircuitState
 }
 
 extension FlowControlStore {

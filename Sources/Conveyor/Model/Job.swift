@@ -29,6 +29,11 @@ public protocol Job: Codable, Sendable {
     /// The limit keys this job counts against, derived from its payload
     /// (`["host:\(url.host)"]`); none by default. ``JobOptions/limitKeys`` adds more.
     var limitKeys: [String] { get }
+
+    /// Whether a failure is the source's fault and counts against the circuits of the job's
+    /// keys (``CircuitBreaker``). By default a retryable failure (a timeout, a 503) does and a
+    /// permanent one (a 404, bad input: the job's own fault) does not.
+    static func countsAgainstCircuit(_ error: any Error) -> Bool
 }
 
 extension Job {
@@ -38,6 +43,7 @@ extension Job {
     public static var retryPolicy: RetryPolicy { .default }
     public static var timeout: Duration { .seconds(300) }
     public var limitKeys: [String] { [] }
+    public static func countsAgainstCircuit(_ error: any Error) -> Bool { Worker.classify(error).kind == .retryable }
 }
 
 /// The output of a job that returns nothing.

@@ -140,17 +140,27 @@ public struct JobOutcome: Sendable, Hashable {
     }
     public var lease: JobLease
     public var result: Result
+    /// Whether a failure counts against the circuits of the job's keys (the job type's choice,
+    /// ``Job/countsAgainstCircuit(_:)``): by default a retryable failure does, a permanent one not.
+    public var countsAgainstCircuit: Bool
 
-    public init(lease: JobLease, result: Result) {
+    public init(lease: JobLease, result: Result, countsAgainstCircuit: Bool? = nil) {
         self.lease = lease
         self.result = result
+        if let countsAgainstCircuit {
+            self.countsAgainstCircuit = countsAgainstCircuit
+        } else if case .failed(let failure, _) = result {
+            self.countsAgainstCircuit = failure.kind == .retryable
+        } else {
+            self.countsAgainstCircuit = false
+        }
     }
 
     public static func succeeded(_ lease: JobLease, output: Data) -> JobOutcome {
         JobOutcome(lease: lease, result: .succeeded(output: output))
     }
-    public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAfter: Duration?) -> JobOutcome {
-        JobOutcome(lease: lease, result: .failed(failure, retryAfter: retryAfter))
+    public static func failed(_ lease: JobLease, _ failure: JobFailure, retryAfter: Duration?, countsAgainstCircuit: Bool? = nil) -> JobOutcome {
+        JobOutcome(lease: lease, result: .failed(failure, retryAfter: retryAfter), countsAgainstCircuit: countsAgainstCircuit)
     }
     public static func deferred(_ lease: JobLease, for delay: Duration, keys: [String], reason: String) -> JobOutcome {
         JobOutcome(lease: lease, result: .deferred(delay: delay, keys: keys, reason: reason))

@@ -52,6 +52,9 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         var parked: [String: Set<JobID>] = [:]
         var parkedOn: [JobID: String] = [:]
         var limitWakes: [String: Int64] = [:]
+        /// Circuits: each key's counted outcomes, and its transitions, oldest first.
+        var circuitStats: [String: CircuitStats] = [:]
+        var circuitLog: [String: [CircuitTransition]] = [:]
 
         func rule(for key: String) -> LimitRule? {
             for pattern in LimitKey.patterns(for: key) { if let rule = limitRules[pattern] { return rule } }
@@ -69,8 +72,19 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             return nil
         }
 
-        mutating func started(_ keys: [String], now: Int64) {
-            for key in keys { cells[key] = settings(for: key).started(cells[key] ?? LimiterCell(), now: now) }
+        mutating func started(_ keys: [String], now: Int64, job id: JobID) {
+            for key in keys {
+                let (cell, change) = settings(for: key).started(cells[key] ?? LimiterCell(), now: now, job: id.rawValue)
+                cells[key] = cell
+                if let change { log(change, key: key, now: now) }
+            }
+        }
+
+        mutating func log(_ change: CircuitChange, key: String, now: Int64) {
+            circuitStats[key, default: CircuitStats()].changedAt = now
+            circuitLog[key, default: []].append(CircuitTransition(key: key, at: Date(storeMicroseconds: now), from: change.from,
+                                                                   to: change.to, reason: change.reason))
+            if circuitLog[key]!.count > CircuitTransition.historyLimit { circuitLog[key]!.removeFirst() }
         }
 
         mutating func park(_ id: JobID, on key: String, until: Int64?) {
@@ -123,14 +137,28 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             for (key, at) in limitWakes where at > now { limitWakes[key] = now }
         }
 
-        /// A job left `active`: its slots free, and keys with set-aside jobs admit again.
-        mutating func freeSlots(of record: JobRecord, now: Int64) {
+        /// A job left `active`: its slots free, its outcome moves its keys' circuits, and keys
+        /// with set-aside jobs admit again.
+        mutating func freeSlots(of record: JobRecord, verdict: CircuitVerdict, now: Int64) {
             for key in record.limitKeys {
                 guard var cell = cells[key] else { continue }
                 cell.active -= 1
+                let settings = self.settings(for: key)
+                if settings.circuit != nil || cell.circuit != .closed {
+                    var stats = circuitStats[key] ?? CircuitStats()
+                    let change = settings.circuitEnded(&cell, &stats, job: record.id.rawValue, verdict, now: now)
+                    if settings.circuit != nil && (verdict != .neutral || circuitStats[key] != nil) { circuitStats[key] = stats }
+                    if let change { log(change, key: key, now: now) }
+                }
                 if cell.isIdle(now: now) { cells[key] = nil } else { cells[key] = cell }
                 if parked[key] != nil { limitWakes[key] = min(limitWakes[key] ?? .max, now) }
             }
+        }
+
+        func circuitState(_ key: String, now: Int64) -> CircuitState {
+            let rule = rule(for: key)
+            return CircuitState(key: key, rule: rule?.settings.circuit == nil ? nil : rule?.pattern, breaker: rule?.settings.circuit,
+                                cell: cells[key] ?? LimiterCell(), stats: circuitStats[key] ?? CircuitStats(), now: now)
         }
 
         func stored(_ name: String) -> StoredSchedule? {
@@ -273,7 +301,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         }
 
         /// The one place a job changes state: batch counters, callbacks and chains follow it.
-        mutating func setState(_ id: JobID, _ state: JobState, now: Date) {
+        mutating func setState(_ id: JobID, _ state: JobState, now: Date, verdict: CircuitVerdict = .neutral) {
             guard var record = jobs[id], record.state != state else { return }
             let old = record.state
             record.state = state
@@ -284,7 +312,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             jobs[id] = record
             if state == .ready { madeWorkReady = true }
             if old == .ready { unpark(id) }
-            if old == .active && !record.limitKeys.isEmpty { freeSlots(of: record, now: now.storeMicroseconds) }
+            if old == .active && !record.limitKeys.isEmpty { freeSlots(of: record, verdict: verdict, now: now.storeMicroseconds) }
             if state == .active { for key in record.limitKeys { cells[key, default: LimiterCell()].active += 1 } }
             if state.isFinal { settleChildren(of: id, state: state, now: now) }
             guard let batchID = record.batchID, var stored = batches[batchID] else { return }
@@ -385,7 +413,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                             setAside += 1
                             continue
                         }
-                        storage.started(candidate.limitKeys, now: nowMicros)
+                        storage.started(candidate.limitKeys, now: nowMicros, job: candidate.id)
                     }
                     storage.setState(candidate.id, .active, now: now)
                     var record = storage.jobs[candidate.id]!
@@ -425,18 +453,19 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 }
                 let id = outcome.lease.id
                 storage.jobs[id]!.leaseExpiresAt = nil
+                let verdict = outcome.circuitVerdict
                 switch outcome.result {
                 case .succeeded(let output):
                     storage.jobs[id]!.result = output
-                    storage.setState(id, .succeeded, now: now)
+                    storage.setState(id, .succeeded, now: now, verdict: verdict)
                 case .failed(let failure, let retryAfter):
                     storage.jobs[id]!.lastError = failure
                     if let retryAfter {
                         storage.jobs[id]!.runAt = now.addingTimeInterval(max(.zero, retryAfter).seconds)
-                        storage.setState(id, .retrying, now: now)
+                        storage.setState(id, .retrying, now: now, verdict: verdict)
                         retried = true
                     } else {
-                        storage.setState(id, .dead, now: now)
+                        storage.setState(id, .dead, now: now, verdict: verdict)
                     }
                 case .deferred(let delay, let keys, let reason):
                     let until = now.addingTimeInterval(max(.zero, delay).seconds)
@@ -732,6 +761,44 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                                      waiting: storage.parked[key]?.count ?? 0, now: now)
             }
         }
+    }
+
+    public func circuitStates(_ keys: [String]) async throws -> [CircuitState] {
+        let now = clock.now().storeMicroseconds
+        return storage.withLock { storage in keys.map { storage.circuitState($0, now: now) } }
+    }
+
+    public func circuits(after key: String?, limit: Int) async throws -> [CircuitState] {
+        let now = clock.now().storeMicroseconds
+        return storage.withLock { storage in
+            storage.circuitStats.keys.filter { key == nil || $0 > key! }.sorted().prefix(max(0, limit)).map { storage.circuitState($0, now: now) }
+        }
+    }
+
+    public func circuitHistory(_ key: String, limit: Int) async throws -> [CircuitTransition] {
+        storage.withLock { Array(($0.circuitLog[key] ?? []).reversed().prefix(max(0, limit))) }
+    }
+
+    @discardableResult
+    public func changeCircuit(_ key: String, _ action: CircuitAction, reason: String) async throws -> CircuitState {
+        if let problem = LimitKey.problem(with: key) { throw ConveyorError.invalidLimit(problem) }
+        let now = clock.now().storeMicroseconds
+        let state = try storage.withLock { storage -> CircuitState in
+            let settings = storage.settings(for: key)
+            var cell = storage.cells[key] ?? LimiterCell()
+            if action != .open && settings.circuit == nil && storage.circuitStats[key] == nil && cell.circuit == .closed {
+                throw Self.unknownCircuit(key, known: storage.circuitStats.keys.sorted())
+            }
+            var stats = storage.circuitStats[key] ?? CircuitStats()
+            let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason, now: now)
+            storage.cells[key] = cell.isIdle(now: now) ? nil : cell
+            storage.circuitStats[key] = stats
+            storage.log(change, key: key, now: now)
+            if storage.parked[key] != nil { storage.limitWakes[key] = now }
+            return storage.circuitState(key, now: now)
+        }
+        workSignal.notify()
+        return state
     }
 
     // MARK: Coordination

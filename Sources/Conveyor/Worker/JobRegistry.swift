@@ -11,11 +11,18 @@ public struct JobRegistry: Sendable {
     /// Runs one job: decodes the payload, runs it, encodes the output as JSON.
     public typealias Handler = @Sendable (_ payload: Data, _ context: JobContext) async throws -> Data
 
+    /// Whether a job's failure is its source's (it counts against its keys' circuits).
+    public typealias CircuitJudge = @Sendable (_ error: any Error) -> Bool
+
     public struct Entry: Sendable {
         public var name: String
         public var retryPolicy: RetryPolicy
         public var handler: Handler
+        public var countsAgainstCircuit: CircuitJudge = JobRegistry.retryableCounts
     }
+
+    /// The default: a retryable failure is the source's, a permanent one the job's own.
+    public static let retryableCounts: CircuitJudge = { Worker.classify($0).kind == .retryable }
 
     private var entries: [String: Entry] = [:]
 
@@ -23,7 +30,7 @@ public struct JobRegistry: Sendable {
 
     /// Registers a ``Job`` type under its `name`.
     public mutating func register<J: Job>(_ type: J.Type) {
-        entries[J.name] = Entry(name: J.name, retryPolicy: J.retryPolicy) { payload, context in
+        entries[J.name] = Entry(name: J.name, retryPolicy: J.retryPolicy, handler: { payload, context in
             let job: J
             do {
                 job = try JSONDecoder().decode(J.self, from: payload)
@@ -36,17 +43,24 @@ public struct JobRegistry: Sendable {
             } catch {
                 throw ConveyorError.unencodableOutput(job: J.name, reason: "\(error)")
             }
-        }
+        }, countsAgainstCircuit: { J.countsAgainstCircuit($0) })
     }
 
     /// Registers a handler that works on raw JSON payloads (built-in kinds, other languages' jobs).
-    public mutating func register(name: String, retryPolicy: RetryPolicy = .default, handler: @escaping Handler) {
-        entries[name] = Entry(name: name, retryPolicy: retryPolicy, handler: handler)
+    public mutating func register(name: String, retryPolicy: RetryPolicy = .default,
+                                  countsAgainstCircuit: @escaping CircuitJudge = JobRegistry.retryableCounts,
+                                  handler: @escaping Handler) {
+        entries[name] = Entry(name: name, retryPolicy: retryPolicy, handler: handler, countsAgainstCircuit: countsAgainstCircuit)
     }
 
     public var names: [String] { entries.keys.sorted() }
     public func entry(named name: String) -> Entry? { entries[name] }
     public func retryPolicy(for name: String) -> RetryPolicy { entries[name]?.retryPolicy ?? .default }
+    /// Whether `error`, thrown by a job named `name`, counts against its keys' circuits (an
+    /// unknown name is no source's fault).
+    public func countsAgainstCircuit(_ error: any Error, name: String) -> Bool {
+        entries[name].map { $0.countsAgainstCircuit(error) } ?? false
+    }
 
     /// Runs `payload` with the handler registered as `name`.
     /// - Throws: ``ConveyorError/unknownJobName(_:known:)`` when nothing is registered under `name`.

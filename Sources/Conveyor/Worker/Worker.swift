@@ -356,7 +356,8 @@ public final class Worker: Service, Sendable {
             "job": "\(job.id)", "name": "\(job.name)", "attempt": "\(job.attempt)/\(job.maxAttempts)",
             "error": "\(failure)", "next": "\(retryAfter.map { "in \($0.formatted)" } ?? "dead")",
         ])
-        return .failed(job.lease, failure, retryAfter: retryAfter)
+        let counts = error is CancellationError && !isRunning ? false : registry.countsAgainstCircuit(error, name: job.name)
+        return .failed(job.lease, failure, retryAfter: retryAfter, countsAgainstCircuit: counts)
     }
 
     static func metricOutcome(_ outcome: JobOutcome?, _ end: AttemptEnd) -> WorkerMetrics.Outcome {

@@ -7,8 +7,9 @@ local P, NOW, JD, JM, mpack, munpack
 -- with new ready jobs; `unwritten`: jobs created by the running enqueue whose records are
 -- not written yet.
 local queueDeltas, batchDeltas, batchOrder, settled, woke, unwritten
--- Flow control's reads of this call: rules and cells by key, whether a key holds jobs.
-local limRules, limCells, limHeld
+-- Flow control's reads of this call: rules, cells and circuits' outcomes by key, whether a
+-- key holds jobs.
+local limRules, limCells, limHeld, limStats
 local function begin(keys, args)
   P = keys[1]
   -- Redis's own clock, shifted by the offset tests move it with (see the layout notes).
@@ -18,5 +19,5 @@ local function begin(keys, args)
   JD, JM = P .. 'J:d', P .. 'J:m'
   mpack, munpack = cmsgpack.pack, cmsgpack.unpack
   queueDeltas, batchDeltas, batchOrder, settled, woke, unwritten = {}, {}, {}, {}, {}, {}
-  limRules, limCells, limHeld = {}, {}, {}
+  limRules, limCells, limHeld, limStats = {}, {}, {}, {}
 end

@@ -1,10 +1,15 @@
--- Flow control: limit rules, each key's cell, held jobs. Part of the prelude, after
+-- Flow control: limit rules, each key's cell, held jobs, circuits. Part of the prelude, after
 -- cascade.lua. Keys (see the layout notes): `P lim` rules by pattern (LimitSettings.storedForm:
--- count, period µs, burst, concurrency), `P lc:<key>` a busy key's cell (`t` the rate's
--- theoretical arrival time, `a` active jobs, `bu` the upstream's wait), `P lh:<key>` the key's
--- held ready jobs (scored by priority then id), `P lw` keys with held jobs by when they may go.
--- The arithmetic is LimitSettings.admission/started/admissible (Limiter.swift), step for step.
--- `limRules`, `limCells` and `limHeld` cache this call's reads (script state).
+-- count, period µs, burst, concurrency, then a breaker's failures, failure rate ‰, window,
+-- cool-down µs, wave, wave interval µs), `P lc:<key>` a busy key's cell (`t` the rate's
+-- theoretical arrival time, `a` active jobs, `bu` the upstream's wait; its circuit: `cp` phase,
+-- `cu` open until, `pr` the probe's job id, `wa`/`wu` the wave's start and starts), `P lh:<key>`
+-- the key's held ready jobs (scored by priority then id), `P lw` keys with held jobs by when
+-- they may go; `P cs:<key>` a circuit's counted outcomes (CircuitStats: `f`, `r`, `sc`, `ds`,
+-- `dt`, `da`, `ch`), `P ct:<key>` its transitions newest first, `P ck` keys with a circuit.
+-- The arithmetic is LimitSettings.admissible/started and circuitGate/Started/Ended
+-- (Limiter.swift, CircuitBreaker.swift), step for step. `limRules`, `limCells`, `limHeld` and
+-- `limStats` cache this call's reads (script state).
 
 -- A job's limit keys ('' none) as a list, or nil.
 local function limitKeys(text)
@@ -29,11 +34,15 @@ local function limitRule(key)
   for i = 1, #patterns do
     local v = stored[i]
     if v then
-      local c, p, b, k = string.match(v, '^(%d+) (%d+) (%d+) (%d+)$')
-      c, p, b, k = tonumber(c), tonumber(p), tonumber(b), tonumber(k)
+      local n = {}
+      for number in string.gmatch(v, '%d+') do n[#n + 1] = tonumber(number) end
+      local c, p, b, k = n[1] or 0, n[2] or 0, n[3] or 0, n[4] or 0
       local interval = 0
-      if c and c > 0 then interval = math.floor((p + c - 1) / c) end
-      rule = { pattern = patterns[i], interval = interval, burst = math.max(1, b or 1), conc = k or 0 }
+      if c > 0 then interval = math.floor((p + c - 1) / c) end
+      rule = { pattern = patterns[i], interval = interval, burst = math.max(1, b), conc = k }
+      if #n == 10 then
+        rule.cb = { failures = n[5], rate = n[6], window = n[7], cool = n[8], wave = n[9], wi = n[10] }
+      end
       break
     end
   end
@@ -44,10 +53,153 @@ end
 local function limitCell(key)
   local cell = limCells[key]
   if cell then return cell end
-  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu')
-  cell = { t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0 }
+  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu', 'cp', 'cu', 'pr', 'wa', 'wu')
+  cell = { t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0, cp = tonumber(v[4]) or 0,
+           cu = tonumber(v[5]) or 0, pr = tonumber(v[6]) or 0, wa = tonumber(v[7]) or 0, wu = tonumber(v[8]) or 0 }
+  cell.cp0 = cell.cp
   limCells[key] = cell
   return cell
+end
+
+-- A circuit's counted outcomes (CircuitStats), `had` false when none are stored.
+local function circuitStats(key)
+  local stats = limStats[key]
+  if stats then return stats end
+  local v = redis.call('HMGET', P .. 'cs:' .. key, 'f', 'r', 'sc', 'ds', 'dt', 'da', 'ch')
+  stats = { f = tonumber(v[1]) or 0, r = v[2] or '', sc = tonumber(v[3]) or 0, ds = tonumber(v[4]) or 0,
+            dt = tonumber(v[5]) or 0, da = tonumber(v[6]) or 0, ch = tonumber(v[7]) or 0, had = v[2] ~= false }
+  limStats[key] = stats
+  return stats
+end
+
+-- Counts one outcome (CircuitStats.record): the half-life is an hour.
+local function circuitRecord(stats, success, now)
+  if success then stats.f = 0 else stats.f = stats.f + 1 end
+  stats.r = stats.r .. (success and '1' or '0')
+  if #stats.r > 100 then stats.r = string.sub(stats.r, #stats.r - 99) end
+  stats.sc = math.min(stats.sc + 1, 100)
+  local factor = 0
+  if stats.da ~= 0 then factor = 0.5 ^ (math.max(0, now - stats.da) / 3600000000) end
+  stats.ds = stats.ds * factor + (success and 1 or 0)
+  stats.dt = stats.dt * factor + 1
+  stats.da = now
+  stats.dirty = true
+end
+
+-- Successes and outcomes among the last `window`.
+local function circuitLast(stats, window)
+  local last = string.sub(stats.r, -window)
+  local _, successes = string.gsub(last, '1', '')
+  return successes, #last
+end
+
+-- Records a change of `key`'s circuit (CircuitTransition.storedForm) with its reason.
+local function circuitLog(key, from, to, reason, now)
+  local stats = circuitStats(key)
+  stats.ch = now
+  stats.dirty = true
+  local k = P .. 'ct:' .. key
+  redis.call('LPUSH', k, fmt(now) .. ' ' .. from .. ' ' .. to .. ' ' .. string.sub(reason, 1, 500))
+  redis.call('LTRIM', k, 0, 99)
+end
+
+-- Closes the circuit (closed in waves with a breaker): the failures in a row start again.
+local function circuitClose(cell, stats, cb)
+  cell.cp = cb and 3 or 0
+  cell.pr, cell.cu, cell.wa, cell.wu = 0, 0, 0, 0
+  cell.dirty = true
+  stats.f, stats.sc = 0, 0
+end
+
+-- What the circuit lets through now (LimitSettings.circuitGate): nil nothing held back; else
+-- at most `cap` starts, the one after them at `nextAt` (nil: when a probe ends, or the recheck).
+local function circuitGate(cell, rule, now)
+  if cell.cp == 4 then return 0, nil end
+  local cb = rule and rule.cb
+  if not cb or cell.cp == 0 then return nil end
+  if cell.cp == 1 then
+    if cell.cu > now then return 0, cell.cu end
+    return 1, nil
+  elseif cell.cp == 2 then
+    if cell.pr ~= 0 then return 0, nil end
+    return 1, nil
+  end
+  if cell.wa + cb.wi > now then return math.max(0, cb.wave - cell.wu), cell.wa + cb.wi end
+  if cell.wa ~= 0 and cell.wu < cb.wave then return nil end
+  return cb.wave, now + cb.wi
+end
+
+-- The circuit after job `id` started (LimitSettings.circuitStarted).
+local function circuitStarted(key, cell, rule, now, id)
+  local cb = rule and rule.cb
+  if not cb or cell.cp == 4 then return end
+  if cell.cp == 1 and cell.cu <= now then
+    cell.cp, cell.pr = 2, tonumber(id)
+    circuitLog(key, 1, 2, 'the cool-down is over: job ' .. id .. ' is the probe', now)
+  elseif cell.cp == 2 and cell.pr == 0 then
+    cell.pr = tonumber(id)
+  elseif cell.cp == 3 then
+    if cell.wa + cb.wi > now then
+      cell.wu = cell.wu + 1
+    elseif cell.wa ~= 0 and cell.wu < cb.wave then
+      cell.cp, cell.wa, cell.wu = 0, 0, 0
+    else
+      cell.wa, cell.wu = now, 1
+    end
+  end
+end
+
+local function circuitPercent(permille)
+  if permille % 10 == 0 then return string.format('%d%%', permille / 10) end
+  return string.format('%.1f%%', permille / 10)
+end
+
+-- Job `id` of `key` ended (LimitSettings.circuitEnded): `verdict` 's' a success, 'f' a counted
+-- failure with `message`, 'n' neither.
+local function circuitEnded(key, id, verdict, message, now)
+  local cell, rule = limitCell(key), limitRule(key)
+  local cb = rule and rule.cb
+  if cell.cp == 0 and (not cb or verdict == 'n') then return end
+  local isProbe = cell.cp == 2 and cell.pr == tonumber(id)
+  if isProbe then cell.pr = 0; cell.dirty = true end
+  if not cb then
+    if cell.cp ~= 0 and cell.cp ~= 4 then
+      local from = cell.cp
+      cell.cp, cell.pr, cell.cu, cell.wa, cell.wu = 0, 0, 0, 0, 0
+      cell.dirty = true
+      circuitLog(key, from, 0, 'no rule with a breaker covers the key any more', now)
+    end
+    return
+  end
+  if verdict == 'n' then return end
+  local stats = circuitStats(key)
+  local from, reason = cell.cp, nil
+  if verdict == 's' then
+    circuitRecord(stats, true, now)
+    if isProbe then
+      reason = 'probe job ' .. id .. ' succeeded'
+      circuitClose(cell, stats, cb)
+    end
+  else
+    circuitRecord(stats, false, now)
+    if isProbe then
+      reason = 'probe job ' .. id .. ' failed: ' .. message
+    elseif cell.cp == 0 or cell.cp == 3 then
+      local successes, outcomes = circuitLast(stats, cb.window)
+      local failed = outcomes - successes
+      if stats.f >= cb.failures then
+        reason = stats.f .. ' failures in a row; the last, job ' .. id .. ': ' .. message
+      elseif cb.rate > 0 and stats.sc >= cb.window and failed * 1000 >= cb.rate * outcomes then
+        reason = failed .. ' of the last ' .. outcomes .. ' outcomes failed (the limit is ' .. circuitPercent(cb.rate)
+          .. '); the last, job ' .. id .. ': ' .. message
+      end
+    end
+    if reason then
+      cell.cp, cell.cu, cell.wa, cell.wu = 1, now + cb.cool, 0, 0
+      cell.dirty = true
+    end
+  end
+  if reason then circuitLog(key, from, cell.cp, reason, now) end
 end
 
 -- Whether `key` has held jobs (a new ready job goes behind them).
@@ -62,9 +214,7 @@ end
 -- How many starts `key` admits now (at most `budget`), and when the one after them would be:
 -- the upstream's wait while it lasts; the rate's next start when the rate is what stops it;
 -- nil when a slot must free first, or when only `budget` stopped it (LimitSettings.admissible).
-local function limitAdmissible(key, now, budget)
-  local cell, rule = limitCell(key), limitRule(key)
-  if cell.bu > now then return 0, cell.bu end
+local function limitsAdmit(cell, rule, now, budget)
   local slots = budget
   if rule and rule.conc > 0 then slots = math.max(0, rule.conc - cell.a) end
   if not rule or rule.interval == 0 then return math.min(budget, slots), nil end
@@ -76,6 +226,19 @@ local function limitAdmissible(key, now, budget)
   local count = math.min(budget, slots, byRate)
   if count == byRate then return count, start + count * rule.interval - tolerance end
   return count, nil
+end
+
+-- An open circuit admits nothing; a half-open one its probe; one letting its held jobs go,
+-- what is left of the wave.
+local function limitAdmissible(key, now, budget)
+  local cell, rule = limitCell(key), limitRule(key)
+  if cell.bu > now then return 0, cell.bu end
+  local cap, gateNext = circuitGate(cell, rule, now)
+  if cap == nil or cap >= budget then return limitsAdmit(cell, rule, now, budget) end
+  if cap == 0 then return 0, gateNext end
+  local count, nextAt = limitsAdmit(cell, rule, now, cap)
+  if count ~= cap or not gateNext then return count, nextAt end
+  return count, math.max(gateNext, nextAt or gateNext)
 end
 
 -- When a job held back by `key` now should be looked at again, or nil when the key admits a
@@ -103,10 +266,11 @@ local function limitBlocking(keys, now)
   return nil
 end
 
-local function limitStarted(keys, now)
+local function limitStarted(keys, now, id)
   for _, key in ipairs(keys) do
     local cell, rule = limitCell(key), limitRule(key)
     if rule and rule.interval > 0 then cell.t = math.max(cell.t, now) + rule.interval end
+    circuitStarted(key, cell, rule, now, id)
     cell.a = cell.a + 1
     cell.dirty = true
   end
@@ -117,12 +281,14 @@ local function limitWake(key, at)
   redis.call('ZADD', P .. 'lw', 'LT', fmt(at), key)
 end
 
--- A job left `active`: its slots free, and the held jobs of its keys may go now.
-local function limitEnded(keys, now)
+-- Job `id` left `active`: its slots free, the held jobs of its keys may go now, and its end
+-- moves their circuits (`verdict` and `message` as circuitEnded takes them).
+local function limitEnded(keys, now, id, verdict, message)
   for _, key in ipairs(keys) do
     local cell = limitCell(key)
     cell.a = math.max(0, cell.a - 1)
     cell.dirty = true
+    circuitEnded(key, id, verdict, message, now)
     if limitHeld(key) then limitWake(key, now) end
   end
 end
@@ -145,16 +311,27 @@ local function limitHold(id, prio, key, wakeAt)
   if wakeAt then limitWake(key, wakeAt) end
 end
 
--- Writes the cells this call changed; a cell with nothing worth keeping goes.
+-- Writes the cells this call changed (a cell with nothing worth keeping goes; circuit fields
+-- only for a circuit that is or was not closed), then the circuits' outcomes.
 local function limitSave(now)
   for key, cell in pairs(limCells) do
     if cell.dirty then
       local k = P .. 'lc:' .. key
-      if cell.a <= 0 and cell.t <= now and cell.bu <= now then
+      if cell.a <= 0 and cell.t <= now and cell.bu <= now and cell.cp == 0 then
         redis.call('DEL', k)
+      elseif cell.cp ~= 0 or cell.cp0 ~= 0 then
+        redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu), 'cp', cell.cp, 'cu', fmt(cell.cu),
+                   'pr', fmt(cell.pr), 'wa', fmt(cell.wa), 'wu', cell.wu)
       else
         redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu))
       end
+    end
+  end
+  for key, stats in pairs(limStats) do
+    if stats.dirty then
+      redis.call('HSET', P .. 'cs:' .. key, 'f', stats.f, 'r', stats.r, 'sc', stats.sc, 'ds', string.format('%.17g', stats.ds),
+                 'dt', string.format('%.17g', stats.dt), 'da', fmt(stats.da), 'ch', fmt(stats.ch))
+      redis.call('ZADD', P .. 'ck', 0, key)
     end
   end
 end

@@ -15,5 +15,6 @@ local mpack, munpack = cmsgpack.pack, cmsgpack.unpack
 -- with new ready jobs; `unwritten`: jobs created by the running enqueue whose records are
 -- not written yet.
 local queueDeltas, batchDeltas, batchOrder, settled, woke, unwritten = {}, {}, {}, {}, {}, {}
--- Flow control's reads of this call: rules and cells by key, whether a key holds jobs.
-local limRules, limCells, limHeld = {}, {}, {}
+-- Flow control's reads of this call: rules, cells and circuits' outcomes by key, whether a
+-- key holds jobs.
+local limRules, limCells, limHeld, limStats = {}, {}, {}, {}

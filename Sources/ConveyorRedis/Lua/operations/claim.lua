@@ -56,7 +56,7 @@ for i = 5, #ARGV do
               limitHold(id, prio, heldOn, wakeAt)
               heldBack = heldBack + 1
             elseif s == 1 then
-              if keys then limitStarted(keys, now) end
+              if keys then limitStarted(keys, now, id) end
               a, token = a + 1, token + 1
               redis.call('HSET', JM, id, mpack(2, a, token, hasChildren, jq, b, r, expiry, worker, NOW, f, ek, em, res, lk or ''))
               leases[#leases + 1] = expiry; leases[#leases + 1] = id

@@ -16,7 +16,7 @@ for o = 2, #ARGV, 6 do
       finIds[#finIds + 1] = id .. ':' .. NOW
       move(q, b, 2, 3)
       finished(id, 3, nonEmpty(hasChildren))
-    elseif kind == 'r' then
+    elseif kind == 'r' or kind == 'R' then
       local at = fmt(now + tonumber(ARGV[o + 5]))
       redis.call('HSET', JM, id, mpack(4, a, token, hasChildren, q, b, at, '', w, st, '', ARGV[o + 4], ARGV[o + 3], res, lk))
       redis.call('ZADD', P .. 'dly:' .. q, at, id)
@@ -41,7 +41,13 @@ for o = 2, #ARGV, 6 do
       finished(id, 5, nonEmpty(hasChildren))
     end
     local keys = limitKeys(lk)
-    if keys then limitEnded(keys, now) end
+    if keys then
+      -- How the end moves the keys' circuits: 'r' and 'd' are failures the job type counts
+      -- against its keys, 'R' and 'D' ones it does not.
+      local verdict = 'n'
+      if kind == 's' then verdict = 's' elseif kind == 'r' or kind == 'd' then verdict = 'f' end
+      limitEnded(keys, now, id, verdict, ARGV[o + 3])
+    end
   else
     fenced[#fenced + 1] = id; fenced[#fenced + 1] = ARGV[o + 1]
   end

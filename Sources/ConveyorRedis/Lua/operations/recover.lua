@@ -10,7 +10,7 @@ for _, id in ipairs(ids) do
     -- longer count (even for a job that ends dead here).
     h.tk = h.tk + 1
     local keys = limitKeys(h.lk)
-    if keys then limitEnded(keys, tonumber(NOW)) end
+    if keys then limitEnded(keys, tonumber(NOW), id, 'n') end
     if h.a >= h.m then
       setState(id, h, 5, { 'f', NOW, 'r', NOW, 'l', '', 'ek', '0', 'em', msg })
       finished(id, 5, h.hc)

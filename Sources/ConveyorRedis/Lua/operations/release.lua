@@ -8,7 +8,7 @@ for o = 2, #ARGV, 2 do
     redis.call('LPUSH', rkey(h.q, h.pr), id)
     move(h.q, h.b, 2, 1)
     local keys = limitKeys(h.lk)
-    if keys then limitEnded(keys, tonumber(NOW)) end
+    if keys then limitEnded(keys, tonumber(NOW), id, 'n') end
   end
 end
 limitSave(tonumber(NOW))

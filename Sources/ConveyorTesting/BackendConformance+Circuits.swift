@@ -1,0 +1,205 @@
+import Conveyor
+import Foundation
+import Testing
+
+/// Circuit breakers per key on the store's clock: opened by failures, one probe fleet-wide,
+/// waves on closing, changes by hand, and every transition recorded.
+extension BackendConformance {
+    static let circuitCases: [Case] = [
+        Case(name: "a breaker opens after failures in a row, sends one probe, reopens on its failure and closes in waves on its success",
+             body: breakerCycle),
+        Case(name: "a failure rate opens a breaker; open, close and reset by hand are recorded; an unknown key is refused",
+             body: breakerRateAndHand),
+        Case(name: "a probe released, recovered or deferred leaves the key half-open for the next probe", body: breakerNeutralProbe),
+    ]
+
+    static let ok = Data("{}".utf8)
+
+    static func circuit(_ store: any FlowControlStore, _ key: String) async throws -> CircuitState {
+        try #require(try await store.circuitStates([key]).first)
+    }
+
+    static func breakerCycle(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        let breaker = try CircuitBreaker(failures: 3, coolDown: .seconds(10), wave: 2, waveInterval: .seconds(1))
+        try await store.setLimit("source:*", LimitSettings(circuit: breaker))
+        #expect(try await store.limitRules().first?.settings.circuit == breaker, "the breaker is stored with its rule")
+        let key = "source:faostat"
+        #expect(try await circuit(store, key).phase == .closed)
+
+        // A permanent failure (the job's own fault) and one the job type says is its own do not count.
+        _ = try await store.enqueue((0..<2).map { _ in keyed([key]) })
+        var claimed = try await claimAll(store)
+        try await store.complete([.failed(claimed[0].lease, JobFailure(.permanent, "HTTP 404"), retryAfter: nil),
+                                  .failed(claimed[1].lease, JobFailure(.retryable, "bad row 7"), retryAfter: nil, countsAgainstCircuit: false)])
+        var state = try await circuit(store, key)
+        #expect(state.consecutiveFailures == 0 && state.recentOutcomes == 0, "\(state)")
+
+        // Three failures in a row open it.
+        let failing = try await store.enqueue((0..<3).map { _ in keyed([key]) }).map(\.id)
+        claimed = try await claimAll(store)
+        #expect(claimed.map(\.id) == failing)
+        try await store.complete(claimed.map { .failed($0.lease, JobFailure(.retryable, "HTTP 503"), retryAfter: .zero) })
+        state = try await circuit(store, key)
+        #expect(state.phase == .open && state.consecutiveFailures == 3 && state.rule == "source:*", "\(state)")
+        // The store's clock is the real one moved by the test: a second's slack for a slow machine.
+        #expect(state.openUntil.map { (9...10).contains($0.timeIntervalSince(clock.now())) } == true, "open for the cool-down: \(state)")
+        var history = try await store.circuitHistory(key, limit: 10)
+        #expect(history.map(\.to) == [.open] && history[0].from == .closed)
+        #expect(history[0].reason.contains("3 failures in a row") && history[0].reason.contains("HTTP 503"), "\(history[0].reason)")
+
+        // Open: the key's jobs wait without spending attempts; other keys go.
+        let waiting = try await store.enqueue((0..<5).map { _ in keyed([key]) }).map(\.id)
+        let other = try await store.enqueue(keyed(["source:worldbank"])).id
+        #expect(try await claimAll(store).map(\.id) == [other])
+        #expect(try await claimAll(store).isEmpty)
+        for id in failing { #expect(try await store.job(id)?.attempt == 1, "a held job spends no attempt") }
+        let wait = try #require(try await store.timeUntilNextDue(queues: ["default"]))
+        #expect(wait <= .seconds(10), "workers wake when the cool-down ends: \(wait)")
+
+        // Half-open: exactly one probe, whoever asks.
+        clock.advance(by: .seconds(10))
+        var probe = try await claimAll(store)
+        #expect(probe.count == 1 && failing.contains(probe[0].id), "one probe, the oldest held: \(probe.map(\.id))")
+        #expect(try await claimAll(store).isEmpty)
+        #expect(try await backend.claim(queues: ["default"], limit: 100, lease: lease, workerID: "another").isEmpty)
+        state = try await circuit(store, key)
+        #expect(state.phase == .halfOpen && state.probe == probe[0].id, "\(state)")
+        // The probe fails: open for another cool-down.
+        try await store.complete([.failed(probe[0].lease, JobFailure(.retryable, "timed out"), retryAfter: .zero)])
+        state = try await circuit(store, key)
+        #expect(state.phase == .open, "\(state)")
+        #expect(try await claimAll(store).isEmpty)
+        clock.advance(by: .seconds(5))
+        #expect(try await claimAll(store).isEmpty, "still cooling down")
+        clock.advance(by: .seconds(5))
+        probe = try await claimAll(store)
+        #expect(probe.count == 1)
+        try await store.complete([.succeeded(probe[0].lease, output: ok)])
+        state = try await circuit(store, key)
+        #expect(state.phase == .recovering && state.consecutiveFailures == 0, "\(state)")
+        history = try await store.circuitHistory(key, limit: 10)
+        #expect(history.map(\.to) == [.recovering, .halfOpen, .open, .halfOpen, .open], "newest first: \(history.map(\.to))")
+        #expect(history[0].reason.contains("probe job \(probe[0].id) succeeded") && history[2].reason.contains("failed: timed out"))
+
+        // Closed again: the 7 jobs that waited go in waves of 2 a second, in FIFO order.
+        var order: [JobID] = []
+        var waves: [Int] = []
+        for _ in 0..<6 {
+            let wave = try await claimAll(store)
+            #expect(try await claimAll(store).isEmpty, "one wave per interval")
+            waves.append(wave.count)
+            order += wave.map(\.id)
+            try await store.complete(wave.map { .succeeded($0.lease, output: ok) })
+            clock.advance(by: .seconds(1))
+        }
+        #expect(waves == [2, 2, 2, 1, 0, 0], "\(waves)")
+        #expect(Set(order) == Set(failing + waiting).subtracting([probe[0].id]) && order.count == 7)
+        // A wave that was not full ends the waves: a burst goes at once again.
+        _ = try await store.enqueue((0..<4).map { _ in keyed([key]) })
+        #expect(try await claimAll(store).count == 4)
+        state = try await circuit(store, key)
+        #expect(state.phase == .closed, "\(state)")
+        #expect(state.recentSuccesses == 8 && state.recentOutcomes == 12, "3 + 1 failures, the probe's and 7 waves' successes: \(state)")
+        #expect(state.reliability.map { abs($0 - 8.0 / 12) < 1e-9 } == true)
+        #expect(state.decayedScore.map { $0 > 0.5 && $0 < 0.8 } == true, "\(String(describing: state.decayedScore))")
+    }
+
+    static func breakerRateAndHand(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        try await store.setLimit("api:partner", LimitSettings(circuit: try CircuitBreaker(failures: 100, failureRate: 0.5, window: 4)))
+        let key = "api:partner"
+        for success in [true, false, true] {
+            _ = try await store.enqueue(keyed([key]))
+            let job = try await claimAll(store)[0]
+            try await store.complete([success ? .succeeded(job.lease, output: ok) : .failed(job.lease, JobFailure(.retryable, "HTTP 502"), retryAfter: nil)])
+            #expect(try await circuit(store, key).phase == .closed, "the rate waits for a full window")
+        }
+        _ = try await store.enqueue(keyed([key]))
+        let fourth = try await claimAll(store)[0]
+        try await store.complete([.failed(fourth.lease, JobFailure(.retryable, "HTTP 502"), retryAfter: nil)])
+        var state = try await circuit(store, key)
+        #expect(state.phase == .open && state.recentSuccesses == 2 && state.recentOutcomes == 4, "\(state)")
+        #expect(try await store.circuitHistory(key, limit: 1).first?.reason.contains("2 of the last 4 outcomes failed (the limit is 50%)") == true)
+
+        // Closed by hand: its waiting jobs go (in waves), the failures in a row start again.
+        let held = try await store.enqueue(keyed([key])).id
+        #expect(try await claimAll(store).isEmpty)
+        state = try await store.changeCircuit(key, .close, reason: "the partner fixed it")
+        #expect(state.phase == .recovering && state.consecutiveFailures == 0)
+        #expect(try await claimAll(store).map(\.id) == [held], "a closed circuit lets its held jobs go at the next claim")
+
+        // Any key can be opened by hand, breaker or not, until it is closed or reset by hand.
+        let tenant = "tenant:9"
+        state = try await store.changeCircuit(tenant, .open, reason: "maintenance")
+        #expect(state.phase == .forcedOpen && state.rule == nil)
+        let parked = try await store.enqueue(keyed([tenant])).id
+        #expect(try await claimAll(store).isEmpty)
+        clock.advance(by: .seconds(3600))
+        #expect(try await claimAll(store).isEmpty, "open by hand has no cool-down")
+        state = try await store.changeCircuit(tenant, .reset, reason: "")
+        #expect(state.phase == .closed && state.recentOutcomes == 0)
+        #expect(try await claimAll(store).map(\.id) == [parked])
+        let history = try await store.circuitHistory(tenant, limit: 10)
+        #expect(history.map(\.to) == [.closed, .forcedOpen] && history[1].reason == "opened by hand: maintenance" && history[0].reason == "reset by hand")
+
+        // Resetting forgets the outcomes; the listing pages in key order.
+        state = try await store.changeCircuit(key, .reset, reason: "new contract")
+        #expect(state.recentOutcomes == 0 && state.decayedScore == nil && state.phase == .recovering)
+        #expect(try await store.circuits(after: nil, limit: 10).map(\.key) == [key, tenant])
+        #expect(try await store.circuits(after: key, limit: 1).map(\.key) == [tenant])
+
+        // A key no breaker knows is refused by name; nothing is recorded for it.
+        for action in [CircuitAction.close, .reset] {
+            do {
+                _ = try await store.changeCircuit("nobody:1", action, reason: "")
+                Issue.record("\(action) of an unknown key was accepted")
+            } catch {
+                #expect("\(error)".contains("'nobody:1'") && "\(error)".contains(key), "\(error)")
+            }
+        }
+        await #expect(throws: ConveyorError.self, "a key with a space") { _ = try await store.changeCircuit("a b", .open, reason: "") }
+        #expect(try await store.circuits(after: nil, limit: 10).count == 2)
+        // Bad breaker settings name the value.
+        #expect(throws: ConveyorError.self) { _ = try CircuitBreaker(failures: 0) }
+        #expect(throws: ConveyorError.self) { _ = try CircuitBreaker(failureRate: 1.5) }
+        #expect(throws: ConveyorError.self) { _ = try CircuitBreaker(window: 0) }
+    }
+
+    static func breakerNeutralProbe(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        try await store.setLimit("host:flaky", LimitSettings(circuit: try CircuitBreaker(failures: 1, coolDown: .seconds(5))))
+        let key = "host:flaky"
+        let ids = try await store.enqueue((0..<2).map { _ in keyed([key]) }).map(\.id)
+        var claimed = try await claimAll(store)
+        try await store.complete([.failed(claimed[0].lease, JobFailure(.retryable, "reset by peer"), retryAfter: .seconds(1))])
+        #expect(try await circuit(store, key).phase == .open)
+        try await store.complete([.succeeded(claimed[1].lease, output: ok)])
+        #expect(try await circuit(store, key).phase == .open, "a job that started before the circuit opened does not close it")
+        clock.advance(by: .seconds(5))
+        // Released (a worker shutting down): no verdict, the next claim sends a probe again.
+        claimed = try await claimAll(store)
+        #expect(claimed.map(\.id) == [ids[0]])
+        try await store.release([claimed[0].lease])
+        var state = try await circuit(store, key)
+        #expect(state.phase == .halfOpen && state.probe == nil, "\(state)")
+        claimed = try await claimAll(store)
+        #expect(claimed.map(\.id) == [ids[0]], "the released probe goes again")
+        // Its lease expires (a SIGKILLed worker): recovered, the key takes another probe.
+        clock.advance(by: lease + .seconds(1))
+        #expect(try await store.recoverExpiredLeases() == 1)
+        #expect(try await circuit(store, key).probe == nil)
+        claimed = try await claimAll(store)
+        #expect(claimed.map(\.id) == [ids[0]])
+        // Deferred by the upstream: no verdict either.
+        try await store.complete([.deferred(claimed[0].lease, for: .seconds(2), keys: [key], reason: "HTTP 429")])
+        state = try await circuit(store, key)
+        #expect(state.phase == .halfOpen && state.probe == nil && state.consecutiveFailures == 0, "the success reset it: \(state)")
+        clock.advance(by: .seconds(2))
+        claimed = try await claimAll(store)
+        #expect(claimed.map(\.id) == [ids[0]] && claimed[0].attempt == 3, "attempts: the failed one, the one whose lease expired, this one")
+        try await store.complete([.succeeded(claimed[0].lease, output: ok)])
+        state = try await circuit(store, key)
+        #expect(state.phase == .recovering && state.recentSuccesses == 2 && state.recentOutcomes == 3, "\(state)")
+    }
+}
