@@ -23,7 +23,7 @@ public struct ConveyorCommand: AsyncParsableCommand {
         discussion: "The store is chosen by --store or CONVEYOR_URL; by default ./conveyor.sqlite.",
         subcommands: [
             SubmitCommand.self, StatusCommand.self, ResultsCommand.self, RetryCommand.self, CancelCommand.self,
-            PauseCommand.self, ResumeCommand.self, PurgeCommand.self, BatchCommand.self, ScheduleCommand.self, LimitsCommand.self, WorkerCommand.self,
+            PauseCommand.self, ResumeCommand.self, PurgeCommand.self, BatchCommand.self, ScheduleCommand.self, LimitsCommand.self, CircuitsCommand.self, WorkerCommand.self,
             DemoCommand.self,
         ]
     )

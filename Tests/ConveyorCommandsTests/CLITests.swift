@@ -354,6 +354,61 @@ struct CLITests {
         #expect(!(try await conveyor("limits").stdout.contains("host:*")))
     }
 
+    /// `conveyor limits set --breaker` stores a breaker; `conveyor circuits` lists, shows,
+    /// opens, closes and resets circuits with their reliability and history; `conveyor status`
+    /// shows them; bad input names the value.
+    @Test func circuitsAreShownAndChangedByHand() async throws {
+        defer { directory.remove() }
+        let set = try await conveyor("limits", "set", "source:*", "--breaker", "2", "--failure-rate", "50%", "--window", "4",
+                                     "--cool-down", "1m", "--wave", "3", "--wave-interval", "2s")
+        #expect(set.status == 0, "\(set.all)")
+        #expect(set.stdout.contains("breaker opens after 2 failures in a row or 50% of the last 4, probes after 60s"), "\(set.stdout)")
+        #expect(try await conveyor("limits").stdout.contains("2 in a row or 50% of 4, 60s cool-down"))
+        #expect(try await conveyor("limits", "list", "--json").stdout.contains(#""breaker":{"coolDownSeconds":60,"failureRate":0.5"#))
+        #expect(try await conveyor("circuits").stdout.contains("No circuits yet"))
+
+        // Two failures in a row open source:faostat.
+        let store = try SQLiteBackend(configuration: .init(path: self.store))
+        _ = try await store.enqueue((0..<3).map { _ in
+            var job = NewJob(name: "fetch")
+            job.limitKeys = ["source:faostat"]
+            return job
+        })
+        let claimed = try await store.claim(queues: ["default"], limit: 3, lease: .seconds(60), workerID: "test")
+        try await store.complete([.succeeded(claimed[0].lease, output: Data("{}".utf8))] + claimed.dropFirst().map {
+            .failed($0.lease, JobFailure(.retryable, "HTTP 503"), retryAfter: .seconds(60))
+        })
+        let list = try await conveyor("circuits")
+        #expect(list.status == 0, "\(list.all)")
+        #expect(list.stdout.contains("source:faostat") && list.stdout.contains("open until") && list.stdout.contains("33% of 3"), "\(list.stdout)")
+        let show = try await conveyor("circuits", "show", "source:faostat")
+        #expect(show.stdout.contains("2 failures in a row; the last, job 3: HTTP 503"), "\(show.stdout)")
+        #expect(show.stdout.contains("Breaker:      opens after 2 failures") && show.stdout.contains("rule source:*"), "\(show.stdout)")
+        let status = try await conveyor("status")
+        #expect(status.stdout.contains("Circuits: 1 key(s), 1 open"), "\(status.stdout)")
+
+        // By hand: close (the waves), open any key, reset; each recorded with its reason.
+        let close = try await conveyor("circuits", "close", "source:faostat", "--reason", "fixed upstream")
+        #expect(close.status == 0 && close.stdout.contains("Circuit 'source:faostat': closed (waves)."), "\(close.all)")
+        #expect(try await conveyor("circuits", "open", "tenant:7", "--reason", "maintenance").stdout.contains("open (by hand)"))
+        let json = try await conveyor("circuits", "show", "source:faostat", "--json")
+        #expect(json.stdout.contains(#""reason":"closed by hand: fixed upstream""#) && json.stdout.contains(#""phase":"closed (waves)""#), "\(json.stdout)")
+        #expect(try await conveyor("circuits", "reset", "tenant:7").stdout.contains("Circuit 'tenant:7': closed."))
+        let paged = try await conveyor("circuits", "list", "--after", "source:faostat", "--json")
+        #expect(paged.stdout.contains(#""key":"tenant:7""#) && !paged.stdout.contains("faostat"), "\(paged.stdout)")
+
+        let unknown = try await conveyor("circuits", "reset", "host:nope")
+        #expect(unknown.status != 0 && unknown.stderr.contains("no circuit breaker knows the key 'host:nope'") && unknown.stderr.contains("source:faostat"), "\(unknown.all)")
+        let badRate = try await conveyor("limits", "set", "source:*", "--breaker", "5", "--failure-rate", "150%")
+        #expect(badRate.status != 0 && badRate.stderr.contains("a failure rate of '150%'"), "\(badRate.all)")
+        let alone = try await conveyor("limits", "set", "source:*", "--window", "10")
+        #expect(alone.status != 0 && alone.stderr.contains("go with --breaker"), "\(alone.all)")
+        let zero = try await conveyor("limits", "set", "source:*", "--breaker", "0")
+        #expect(zero.status != 0 && zero.stderr.contains("after 0 failures"), "\(zero.all)")
+        let badKey = try await conveyor("circuits", "open", "a b")
+        #expect(badKey.status != 0 && badKey.stderr.contains("space"), "\(badKey.all)")
+    }
+
     @Test func manageJobsAndQueues() async throws {
         defer { directory.remove() }
         let backend = try SQLiteBackend(path: store)

@@ -146,6 +146,45 @@ struct WorkerTests {
         #expect(calls.withLock { $0 } == 3)
     }
 
+    /// A source's job type decides which failures are the source's: here a missing dataset
+    /// (retried, but the job's own fault) never opens the breaker; timeouts do.
+    struct SourceCheck: Job {
+        static let name = "source.check"
+        static let retryPolicy = RetryPolicy.fixed(maxAttempts: 1, delay: .seconds(1))
+        struct Missing: Error {}
+        var missing: Bool
+        var limitKeys: [String] { ["source:faostat"] }
+        func run(_ context: JobContext) async throws -> NoOutput {
+            if missing { throw Missing() }
+            throw JobError.retryable("timed out after 30 s")
+        }
+        static func countsAgainstCircuit(_ error: any Error) -> Bool { !(error is Missing) }
+    }
+
+    @Test func theJobTypeSaysWhichFailuresCountAgainstItsKeysCircuits() async throws {
+        try await backend.setLimit("source:*", LimitSettings(circuit: try CircuitBreaker(failures: 2, coolDown: .seconds(3600))))
+        var registry = JobRegistry()
+        registry.register(SourceCheck.self)
+        let client = JobClient(backend: backend)
+        let state = try await withWorker(registry, .init(concurrency: 1)) { _ in
+            for _ in 0..<3 {
+                let handle = try await client.enqueue(SourceCheck(missing: true))
+                _ = try await backend.waitUntilFinished(handle.id, timeout: .seconds(30))
+            }
+            let closed = try #require(try await backend.circuitStates(["source:faostat"]).first)
+            #expect(closed.phase == .closed && closed.consecutiveFailures == 0 && closed.recentOutcomes == 0, "\(closed)")
+            for _ in 0..<2 {
+                let handle = try await client.enqueue(SourceCheck(missing: false))
+                _ = try await backend.waitUntilFinished(handle.id, timeout: .seconds(30))
+            }
+            return try #require(try await backend.circuitStates(["source:faostat"]).first)
+        }
+        #expect(state.phase == .open && state.consecutiveFailures == 2, "\(state)")
+        let held = try await client.enqueue(SourceCheck(missing: false))
+        #expect(try await backend.claim(queues: ["default"], limit: 10, lease: .seconds(30), workerID: "w").isEmpty)
+        #expect(try await held.record().state == .ready, "held by the open circuit, no attempt spent")
+    }
+
     @Test func prioritiesRunHighestFirstThenFIFO() async throws {
         let gate = TestGate()
         var registry = JobRegistry()

@@ -59,7 +59,8 @@ public struct CircuitBreaker: Sendable, Hashable, Codable, CustomStringConvertib
         return "\(opens), probes after \(coolDown.formatted), lets waiting jobs go \(wave) per \(waveInterval.formatted)"
     }
 
-    static func percent(_ share: Double) -> String {
+    /// A share as a percentage: `50%`, `12.5%`.
+    public static func percent(_ share: Double) -> String {
         let value = share * 100
         return value == value.rounded() ? "\(Int(value))%" : String(format: "%.1f%%", value)
     }

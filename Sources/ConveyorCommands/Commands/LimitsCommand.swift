@@ -7,11 +7,13 @@ import Foundation
 struct LimitsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "limits",
-        abstract: "Show, set and remove rate and concurrency limits per limit key (host:api.example.org, tenant:42, host:*).",
+        abstract: "Show, set and remove rate and concurrency limits and circuit breakers per limit key (host:api.example.org, tenant:42, host:*).",
         discussion: """
             A job counts against the limit keys it was enqueued with (conveyor submit --limit-key, \
             or a job type's limitKeys). A rule names a key, a prefix ending in ':*' (each such key \
-            limited on its own) or '*'. Workers on every machine share each limit through the store.
+            limited on its own) or '*'. Workers on every machine share each limit through the store. \
+            A breaker (--breaker 5) opens a key after that many failures in a row: conveyor circuits \
+            shows and changes the circuits.
             """,
         subcommands: [ListLimits.self, SetLimit.self, RemoveLimit.self, ShowLimitKeys.self],
         defaultSubcommand: ListLimits.self
@@ -53,10 +55,25 @@ extension LimitsCommand {
         @Option(help: "Starts allowed at once after an idle spell (with --rate; default 1: no window of the period holds more than COUNT).")
         var burst: Int?
         @Option(help: "At most this many of the key's jobs running at once across the fleet.") var concurrency: Int?
+        @Option(help: ArgumentHelp("A circuit breaker: open the key after this many failures in a row (its jobs wait, spending no attempt).", valueName: "failures"))
+        var breaker: Int?
+        @Option(help: ArgumentHelp("With --breaker: also open when this share of the last --window outcomes failed (50%, 0.5).", valueName: "share"))
+        var failureRate: String?
+        @Option(help: "With --breaker: the outcomes the failure rate and the reliability score look at (1-100, default 20).")
+        var window: Int?
+        @Option(help: "With --breaker: how long the key stays open before one probe job goes (default 30s).")
+        var coolDown: DurationArgument?
+        @Option(help: "With --breaker: once closed again, the held jobs go this many at a time (default 10)…") var wave: Int?
+        @Option(help: "…one wave per this long (default 1s).") var waveInterval: DurationArgument?
 
         func validate() throws {
-            if rate == nil && concurrency == nil { throw ValidationError("give --rate, --concurrency or both (for example: --rate 5/s --burst 10)") }
             if burst != nil && rate == nil { throw ValidationError("--burst goes with --rate") }
+            if breaker == nil && (failureRate != nil || window != nil || coolDown != nil || wave != nil || waveInterval != nil) {
+                throw ValidationError("--failure-rate, --window, --cool-down, --wave and --wave-interval go with --breaker (for example: --breaker 5 --cool-down 1m)")
+            }
+            if rate == nil && concurrency == nil && breaker == nil {
+                throw ValidationError("give --rate, --concurrency, --breaker or several (for example: --rate 5/s --burst 10)")
+            }
             if let problem = LimitKey.problem(withPattern: pattern) { throw ValidationError(problem) }
         }
 
@@ -64,13 +81,32 @@ extension LimitsCommand {
             let settings: LimitSettings
             do {
                 settings = LimitSettings(rate: try rate.map { try RateLimit(parsing: $0, burst: burst ?? 1) },
-                                         concurrency: try concurrency.map { try ConcurrencyLimit($0) })
+                                         concurrency: try concurrency.map { try ConcurrencyLimit($0) },
+                                         circuit: try breaker.map { failures in
+                                             try CircuitBreaker(failures: failures, failureRate: try failureRate.map(Self.share), window: window ?? 20,
+                                                                coolDown: coolDown?.duration ?? .seconds(30), wave: wave ?? 10,
+                                                                waveInterval: waveInterval?.duration ?? .seconds(1))
+                                         })
             } catch let error as ConveyorError {
                 throw ValidationError(error.description)
             }
             let store = try storeOptions.open((any FlowControlStore).self, for: "limits set")
             try await store.setLimit(pattern, settings)
             print("Limit '\(pattern)': \(settings). Workers apply it from their next claim.")
+        }
+
+        /// A share: `50%` or `0.5`.
+        static func share(_ text: String) throws -> Double {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let percent = trimmed.hasSuffix("%")
+            guard let value = Double(percent ? String(trimmed.dropLast()) : trimmed), value.isFinite else {
+                throw ConveyorError.invalidLimit("a failure rate of '\(text)': give a share like 50% or 0.5")
+            }
+            let share = percent ? value / 100 : value
+            guard share > 0 && share <= 1 else {
+                throw ConveyorError.invalidLimit("a failure rate of '\(text)': it must be above 0% and at most 100% (like 50% or 0.5)")
+            }
+            return share
         }
     }
 
@@ -119,11 +155,12 @@ extension LimitsCommand {
     }
 
     static func table(_ rules: [LimitRule], _ states: [LimitKeyState]) -> String {
-        var rows = [["RULE", "RATE", "CONCURRENCY", "RUNNING", "HELD", "UPDATED"]]
+        var rows = [["RULE", "RATE", "CONCURRENCY", "BREAKER", "RUNNING", "HELD", "UPDATED"]]
         for rule in rules {
             let state = states.first { $0.key == rule.pattern }
             rows.append([
                 rule.pattern, rule.settings.rate.map { "\($0)" } ?? "-", rule.settings.concurrency.map { "\($0.maximum)" } ?? "-",
+                rule.settings.circuit.map(CircuitsCommand.brief) ?? "-",
                 state.map { "\($0.active)" } ?? "-", state.map { "\($0.waiting)" } ?? "-", ScheduleText.utc(rule.updatedAt),
             ])
         }
@@ -144,6 +181,7 @@ struct LimitRuleJSON: Encodable {
     var rate: String?
     var burst: Int?
     var concurrency: Int?
+    var breaker: BreakerJSON?
     var updatedAt: Date
     var state: LimitStateJSON?
 
@@ -152,6 +190,7 @@ struct LimitRuleJSON: Encodable {
         rate = rule.settings.rate.map { "\($0.count)/\($0.periodText)" }
         burst = rule.settings.rate?.burst
         concurrency = rule.settings.concurrency?.maximum
+        breaker = rule.settings.circuit.map(BreakerJSON.init)
         updatedAt = rule.updatedAt
         self.state = state.map(LimitStateJSON.init)
     }

@@ -57,6 +57,13 @@ struct StatusCommand: AsyncParsableCommand {
                 let states = try await limits.limitStates(rules.map(\.pattern).filter { !$0.hasSuffix("*") })
                 lines += ["", "Limits: \(rules.count) rule(s) (conveyor limits)", LimitsCommand.table(rules, states)]
             }
+            let circuits = try await limits.circuits(after: nil, limit: 21)
+            if !circuits.isEmpty {
+                let open = circuits.filter { $0.phase.isOpen }.count
+                let more = circuits.count > 20 ? ", the first 20" : ""
+                lines += ["", "Circuits: \(min(20, circuits.count)) key(s)\(more), \(open) open (conveyor circuits)",
+                          CircuitsCommand.table(Array(circuits.prefix(20)))]
+            }
         }
         return lines.joined(separator: "\n")
     }
