@@ -6,13 +6,15 @@ import Foundation
 /// 1. **Drain without keys**: `--jobs` no-op jobs, one worker (the baseline).
 /// 2. **Drain over KEYS keys**: the same jobs, each with one of KEYS keys (`host:k0`…), every
 ///    key limited by a rule that does not bind (`host:*`: 1,000/s burst 100, 100 at once).
+/// 2b. **The same with a breaker**: the rule also carries a circuit breaker (5 in a row, 50 %
+///    of 20), which never opens: what counting every outcome costs.
 /// 3. **A saturated key beside free work**: 100,000 jobs of `host:slow` (10/s) wait in one queue
 ///    while `--jobs` jobs without keys drain from another; their drain rate is compared with (1),
 ///    then for 10 s only the saturated key's jobs are left: the store's work per second then
 ///    (this process's CPU on SQLite, Redis's CPU and commands on Redis) and how many started.
 func limitsRun(keys: Int) async throws {
     let jobs = options.jobs
-    var plain: [Double] = [], keyed: [Double] = [], beside: [Double] = []
+    var plain: [Double] = [], keyed: [Double] = [], breakered: [Double] = [], beside: [Double] = []
     var idleCPU: [Double] = [], idleCommands: [Double] = [], idleStarts: [Double] = []
 
     func worker(_ backend: any JobBackend, queues: [String], stopWhenIdle: Bool) -> Worker {
@@ -73,6 +75,16 @@ func limitsRun(keys: Int) async throws {
         do {
             let (backend, cleanUp) = try await freshStore()
             guard let limits = backend as? any FlowControlStore else { throw ConveyorError.storeFailure("the store keeps no limits") }
+            try await limits.setLimit("host:*", LimitSettings(rate: try RateLimit(1000, per: .seconds(1), burst: 100),
+                                                              concurrency: try ConcurrencyLimit(100),
+                                                              circuit: try CircuitBreaker(failures: 5, failureRate: 0.5, window: 20)))
+            try await enqueue(backend, { NewJob(name: "noop", payload: noop, limitKeys: ["host:k\($0 % keys)"]) }, count: jobs)
+            breakered.append(try await drain(backend))
+            await cleanUp()
+        }
+        do {
+            let (backend, cleanUp) = try await freshStore()
+            guard let limits = backend as? any FlowControlStore else { throw ConveyorError.storeFailure("the store keeps no limits") }
             try await limits.setLimit("host:slow", LimitSettings(rate: try RateLimit(10, per: .seconds(1))))
             try await enqueue(backend, { _ in NewJob(name: "noop", payload: noop, limitKeys: ["host:slow"]) }, count: 100_000)
             try await enqueue(backend, { _ in NewJob(name: "noop", queue: "other", payload: noop) }, count: jobs)
@@ -100,19 +112,22 @@ func limitsRun(keys: Int) async throws {
             }
             await cleanUp()
         }
-        FileHandle.standardError.write(Data("round \(round): drain \(format(plain.last!)) jobs/s, over \(keys) keys \(format(keyed.last!)), beside a saturated key \(format(beside.last!)); waiting: \(format(idleCPU.last!)) % CPU, \(format(idleCommands.last!)) commands/s, \(format(idleStarts.last!)) starts/s\n".utf8))
+        FileHandle.standardError.write(Data("round \(round): drain \(format(plain.last!)) jobs/s, over \(keys) keys \(format(keyed.last!)), with a breaker \(format(breakered.last!)), beside a saturated key \(format(beside.last!)); waiting: \(format(idleCPU.last!)) % CPU, \(format(idleCommands.last!)) commands/s, \(format(idleStarts.last!)) starts/s\n".utf8))
     }
     func row(_ title: String, _ values: [Double]) -> String {
         "| \(title) | \(format(median(values))) | \(format(values.min()!)) | \(format(values.max()!)) |"
     }
     let ratios = zip(keyed, plain).map { $0 / $1 * 100 }
     let besideRatios = zip(beside, plain).map { $0 / $1 * 100 }
+    let breakerRatios = zip(breakered, keyed).map { $0 / $1 * 100 }
     print("""
         | \(options.store == "redis" ? "Redis" : "SQLite"), \(jobs) no-op jobs, concurrency \(options.concurrency), \(options.rounds) rounds | median | min | max |
         |---|---:|---:|---:|
         \(row("drain, no limit keys (jobs/s)", plain))
         \(row("drain, each job one of \(keys) keys under `host:*` 1000/s burst 100, 100 at once (jobs/s)", keyed))
         \(row("  the same, as % of the drain without keys (per round)", ratios))
+        \(row("the same keys, the rule with a breaker too (5 in a row or 50 % of 20; jobs/s)", breakered))
+        \(row("  the same, as % of the drain over keys without a breaker (per round)", breakerRatios))
         \(row("drain of jobs without keys while 100,000 of `host:slow` (10/s) wait (jobs/s)", beside))
         \(row("  the same, as % of the drain without keys (per round)", besideRatios))
         \(row("then, only `host:slow` left: \(options.store == "redis" ? "Redis" : "this process's") CPU (% of a core)", idleCPU))

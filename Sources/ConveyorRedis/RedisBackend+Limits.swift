@@ -36,15 +36,16 @@ extension RedisBackend: FlowControlStore {
     public func limitStates(_ keys: [String]) async throws -> [LimitKeyState] {
         guard !keys.isEmpty else { return [] }
         let reply = try await run(RedisScripts.limitStates, "read limit keys", [clockOffset] + keys.map { .string($0) })
-        guard let values = reply.array, values.count == 1 + keys.count * 6, let now = values[0].string.flatMap({ Int64($0) }) else {
+        guard let values = reply.array, values.count == 1 + keys.count * 8, let now = values[0].string.flatMap({ Int64($0) }) else {
             throw unexpected("read limit keys", reply)
         }
         return try keys.enumerated().map { offset, key in
-            let base = 1 + offset * 6
+            let base = 1 + offset * 8
             let pattern = values[base].string ?? ""
             let stored = values[base + 1].string ?? ""
             let cell = LimiterCell(tat: Int64(values[base + 4].string ?? "") ?? 0, active: Int(values[base + 2].string ?? "") ?? 0,
-                                   blockedUntil: Int64(values[base + 5].string ?? "") ?? 0)
+                                   blockedUntil: Int64(values[base + 5].string ?? "") ?? 0,
+                                   windowCount: Int(values[base + 6].string ?? "") ?? 0, windowFrees: Int64(values[base + 7].string ?? "") ?? 0)
             return LimitKeyState(key: key, rule: pattern.isEmpty ? nil : pattern, cell: cell,
                                  settings: stored.isEmpty ? nil : try LimitSettings(storedForm: stored),
                                  waiting: values[base + 3].int ?? 0, now: now)

@@ -46,6 +46,7 @@ import Foundation
 /// | `P ck` | zset | keys with a circuit (all scores 0, read in key order) |
 /// | `P lh:<key>` | zset | ready jobs held back by the key, by priority then id (out of the ready lists until the key admits) |
 /// | `P lw` | zset | keys with held jobs, by when they may go (µs) |
+/// | `P lsw:<key>` | zset | a sliding-window key's recent starts (`id@started`), by when each leaves the window (µs); expires a minute after its window |
 /// | `P sh:<name>` | list | the schedule's last 100 fires, newest first: `slot|fired-at|outcome|first-job|count|batch` |
 ///
 /// A job is two fields in namespace-wide hashes rather than a key of its own: inside Redis a
@@ -201,8 +202,9 @@ enum RedisScripts {
     // ARGV: clock offset, pattern, stored settings ('' removes). Returns 1 when it was there.
     static let setLimit = StoreScript("setLimit")
 
-    // ARGV: clock offset, keys... (none: every rule). Returns NOW, then six values per key
-    // (pattern, stored settings, active, held, tat µs, blocked until µs) or three per rule.
+    // ARGV: clock offset, keys... (none: every rule). Returns NOW, then eight values per key
+    // (pattern, stored settings, active, held, tat µs, blocked until µs, a sliding window's
+    // count and when it frees µs) or three per rule.
     static let limitStates = StoreScript("limitStates")
 
     // ARGV: clock offset, mode ('keys', 'after', 'history'), keys... or key and limit. Returns

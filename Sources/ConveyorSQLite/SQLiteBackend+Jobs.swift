@@ -19,7 +19,7 @@ extension SQLiteBackend {
                               created_at, unique_key, batch_id, parent_id, wait_batch, wait_kind, headers, limit_keys, parked_on)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        var limits = LimitLedger()
+        var limits = LimitLedger(now: now)
         var inLine: [String: Int] = [:]
         var findUnique: Statement?
         var knownBatches = Set<String>()
@@ -140,7 +140,7 @@ extension SQLiteBackend {
             }
 
             // Held jobs of keys that admit again go back in line first.
-            var limits = LimitLedger(cache: ruleCache)
+            var limits = LimitLedger(cache: ruleCache, now: now)
             let released = try limits.releaseDue(db, now: now, stepLimit: stepLimit)
             let claim = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 2, attempt = attempt + 1, lease_token = lease_token + 1,

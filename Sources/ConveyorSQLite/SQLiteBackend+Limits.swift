@@ -47,7 +47,7 @@ extension SQLiteBackend: FlowControlStore {
         let now = self.now
         let cache = limitRuleCache
         return try await read { db in
-            var ledger = LimitLedger(cache: cache)
+            var ledger = LimitLedger(cache: cache, now: now)
             return try keys.map { key in
                 let cell = try ledger.cell(key, db)
                 let rule = try ledger.rule(for: key, db)
@@ -65,7 +65,7 @@ extension SQLiteBackend {
         let cache = limitRuleCache
         let now = self.now
         return try await read { db in
-            var ledger = LimitLedger(cache: cache)
+            var ledger = LimitLedger(cache: cache, now: now)
             return try keys.map { try ledger.circuitState($0, now: now, db) }
         }
     }
@@ -74,7 +74,7 @@ extension SQLiteBackend {
         let cache = limitRuleCache
         let now = self.now
         return try await read { db in
-            var ledger = LimitLedger(cache: cache)
+            var ledger = LimitLedger(cache: cache, now: now)
             let keys = try String.fetchAll(db, sql: "SELECT key FROM circuits WHERE key > ? ORDER BY key LIMIT ?",
                                            arguments: [key ?? "", max(0, min(limit, 10_000))])
             return try keys.map { try ledger.circuitState($0, now: now, db) }
@@ -96,7 +96,7 @@ extension SQLiteBackend {
         if let problem = LimitKey.problem(with: key) { throw ConveyorError.invalidLimit(problem) }
         let cache = limitRuleCache
         let state = try await write { db, now in
-            var ledger = LimitLedger(cache: cache)
+            var ledger = LimitLedger(cache: cache, now: now)
             try ledger.changeCircuit(key, action, reason: reason, now: now, db)
             try ledger.apply(db, now: now)
             return try ledger.circuitState(key, now: now, db)
@@ -151,8 +151,12 @@ struct LimitLedger {
         var verdict: CircuitVerdict
     }
 
-    init(cache: LimitRuleCache? = nil) {
+    /// The transaction's instant (µs): sliding windows count the starts still in them.
+    private let now: Int64
+
+    init(cache: LimitRuleCache? = nil, now: Int64) {
         self.cache = cache
+        self.now = now
     }
 
     /// Marks the rules as changed, so every process's cache reads them again, and lets keys
@@ -203,26 +207,43 @@ struct LimitLedger {
         try rule(for: key, db)?.settings ?? LimitSettings()
     }
 
+    /// A cell's columns, in the order ``seed(_:_:)`` reads them.
+    static let cellColumns = "tat, active, blocked_until, wake_at, held, circuit, open_until, probe, wave_at, wave_used"
+
     mutating func cell(_ key: String, _ db: Database) throws -> LimiterCell {
         if let cell = cells[key] { return cell }
-        let statement = try db.cachedStatement(sql: """
-            SELECT tat, active, blocked_until, wake_at, held, circuit, open_until, probe, wave_at, wave_used FROM limit_cells WHERE key = ?
-            """)
+        let statement = try db.cachedStatement(sql: "SELECT \(Self.cellColumns) FROM limit_cells WHERE key = ?")
         statement.bind(1, key)
-        var cell = LimiterCell()
-        var wake: Int64?
-        var held = false
+        var found = false
         try statement.stepRows(db) { row in
-            cell = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2),
-                               circuit: CircuitPhase(rawValue: Int(columnInt64(row, 5))) ?? .closed, openUntil: columnInt64(row, 6),
-                               probe: columnInt64(row, 7), waveAt: columnInt64(row, 8), waveUsed: Int(columnInt64(row, 9)))
-            wake = columnIsNull(row, 3) ? nil : columnInt64(row, 3)
-            held = columnInt64(row, 4) != 0
+            seed(key, row)
+            found = true
         }
-        cells[key] = cell
-        wakes[key] = .some(wake)
-        heldFlags[key] = held
-        return cell
+        if !found {
+            cells[key] = LimiterCell()
+            wakes[key] = .some(nil)
+            heldFlags[key] = false
+        }
+        if let rate = try settings(for: key, db).rate, rate.sliding {
+            // The starts still in the window, and when the oldest of them leaves it.
+            let window = try db.cachedStatement(sql: "SELECT count(*), min(frees_at) FROM limit_window WHERE key = ? AND frees_at > ?")
+            window.bind(1, key)
+            window.bind(2, now)
+            try window.stepRows(db) { row in
+                cells[key]!.windowCount = Int(columnInt64(row, 0))
+                cells[key]!.windowFrees = columnIsNull(row, 1) ? 0 : columnInt64(row, 1)
+            }
+        }
+        return cells[key]!
+    }
+
+    /// Takes `key`'s cell from a row of ``cellColumns`` (read, or returned by an update).
+    mutating func seed(_ key: String, _ row: OpaquePointer) {
+        cells[key] = LimiterCell(tat: columnInt64(row, 0), active: Int(columnInt64(row, 1)), blockedUntil: columnInt64(row, 2),
+                                 circuit: CircuitPhase(rawValue: Int(columnInt64(row, 5))) ?? .closed, openUntil: columnInt64(row, 6),
+                                 probe: columnInt64(row, 7), waveAt: columnInt64(row, 8), waveUsed: Int(columnInt64(row, 9)))
+        wakes[key] = .some(columnIsNull(row, 3) ? nil : columnInt64(row, 3))
+        heldFlags[key] = columnInt64(row, 4) != 0
     }
 
     private mutating func update(_ key: String, _ db: Database, _ change: (inout LimiterCell) -> Void) throws {
@@ -257,6 +278,12 @@ struct LimitLedger {
                 (cell, change) = settings.started(cell, now: now, job: id)
                 cell.active += 1
             }
+            if let rate = settings.rate, rate.sliding {
+                let record = try db.cachedStatement(sql: "INSERT INTO limit_window (key, frees_at) VALUES (?, ?)")
+                record.bind(1, key)
+                record.bind(2, now + rate.period.microseconds)
+                try record.stepDone(db)
+            }
             if let change { try note(change, key: key, now: now, db) }
         }
     }
@@ -273,26 +300,28 @@ struct LimitLedger {
             UPDATE limit_cells SET active = max(0, active - ?2),
                                    wake_at = CASE WHEN held = 1 THEN min(coalesce(wake_at, ?3), ?3) ELSE wake_at END
             WHERE key = ?1
-            RETURNING circuit
+            RETURNING \(cellColumns)
             """)
-        var unsettled: Set<String> = []
+        // The cells as the update leaves them: the circuits below start from them.
+        var ledger = LimitLedger(cache: cache, now: now)
         for (key, count) in counts {
             free.bind(1, key)
             free.bind(2, count)
             free.bind(3, now)
-            try free.stepRows(db) { row in if columnInt64(row, 0) != 0 { unsettled.insert(key) } }
+            try free.stepRows(db) { row in ledger.seed(key, row) }
         }
-        var ledger = LimitLedger(cache: cache)
         for job in jobs {
             for key in job.keys {
                 let settings = try ledger.settings(for: key, db)
-                guard unsettled.contains(key) || (settings.circuit != nil && job.verdict != .neutral) else { continue }
                 var cell = try ledger.cell(key, db)
+                guard cell.circuit != .closed || (settings.circuit != nil && job.verdict != .neutral) else { continue }
                 let had = try ledger.stats(key, db)
                 var stats = had ?? CircuitStats()
                 let change = settings.circuitEnded(&cell, &stats, job: job.id, job.verdict, now: now)
-                ledger.cells[key] = cell
-                ledger.changed.insert(key)
+                if cell != ledger.cells[key] {
+                    ledger.cells[key] = cell
+                    ledger.changed.insert(key)
+                }
                 if settings.circuit != nil && (job.verdict != .neutral || had != nil) {
                     ledger.kept[key] = .some(stats)
                     ledger.statsChanged.insert(key)
@@ -310,9 +339,12 @@ struct LimitLedger {
         let statement = try db.cachedStatement(sql: """
             SELECT failures, recent, since_close, decayed_successes, decayed_total, decayed_at, changed_at FROM circuits WHERE key = ?
             """)
-        let found = try Row.fetchOne(statement, arguments: [key]).map { row in
-            CircuitStats(failures: row[0], recent: row[1], sinceClose: row[2], decayedSuccesses: row[3], decayedTotal: row[4],
-                         decayedAt: row[5], changedAt: row[6])
+        statement.bind(1, key)
+        var found: CircuitStats?
+        try statement.stepRows(db) { row in
+            found = CircuitStats(failures: Int(columnInt64(row, 0)), recent: columnText(row, 1) ?? "", sinceClose: Int(columnInt64(row, 2)),
+                                 decayedSuccesses: columnDouble(row, 3), decayedTotal: columnDouble(row, 4),
+                                 decayedAt: columnInt64(row, 5), changedAt: columnInt64(row, 6))
         }
         kept[key] = .some(found)
         return found
@@ -372,6 +404,8 @@ struct LimitLedger {
     /// held job, a closed circuit), at most `limit`: completions leave them, recovery's
     /// maintenance takes them.
     static func pruneIdle(now: Int64, limit: Int, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM limit_window WHERE rowid IN (SELECT rowid FROM limit_window WHERE frees_at <= ? LIMIT ?)",
+                       arguments: [now, limit])
         try db.execute(sql: """
             DELETE FROM limit_cells WHERE key IN (
                 SELECT key FROM limit_cells WHERE active <= 0 AND tat <= ?1 AND blocked_until <= ?1 AND held = 0 AND wake_at IS NULL AND circuit = 0
@@ -507,8 +541,15 @@ struct LimitLedger {
             """)
         for key in statsChanged {
             guard let stats = kept[key] ?? nil else { continue }
-            try save.execute(arguments: [key, stats.failures, stats.recent, stats.sinceClose, stats.decayedSuccesses, stats.decayedTotal,
-                                         stats.decayedAt, stats.changedAt])
+            save.bind(1, key)
+            save.bind(2, stats.failures)
+            save.bind(3, stats.recent)
+            save.bind(4, stats.sinceClose)
+            save.bind(5, stats.decayedSuccesses)
+            save.bind(6, stats.decayedTotal)
+            save.bind(7, stats.decayedAt)
+            save.bind(8, stats.changedAt)
+            try save.stepDone(db)
         }
         guard !transitions.isEmpty else { return }
         let record = try db.cachedStatement(sql: "INSERT INTO circuit_log (key, at, from_phase, to_phase, reason) VALUES (?, ?, ?, ?, ?)")

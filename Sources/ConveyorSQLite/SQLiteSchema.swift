@@ -156,7 +156,7 @@ enum SQLiteSchema {
                 PRAGMA user_version = 9;
                 """)
         }
-        migrator.registerMigration("v10 circuit breakers") { db in
+        migrator.registerMigration("v10 circuit breakers and sliding windows") { db in
             try db.execute(sql: """
                 -- Each key's circuit (CircuitPhase), until when it is open, the probe's job id
                 -- while half-open, and the wave under way while its held jobs go.
@@ -186,6 +186,14 @@ enum SQLiteSchema {
                     reason TEXT NOT NULL
                 );
                 CREATE INDEX IF NOT EXISTS circuit_log_key ON circuit_log(key, id);
+                -- Sliding-window rates: when each recent start of a key leaves its window (µs).
+                -- Counted per key while in the window; recovery's maintenance deletes the rest.
+                CREATE TABLE IF NOT EXISTS limit_window (
+                    key TEXT NOT NULL,
+                    frees_at INTEGER NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS limit_window_key ON limit_window(key, frees_at);
+                CREATE INDEX IF NOT EXISTS limit_window_frees ON limit_window(frees_at);
                 PRAGMA user_version = 10;
                 """)
         }

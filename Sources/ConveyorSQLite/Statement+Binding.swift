@@ -41,6 +41,10 @@ extension Statement {
         }
     }
 
+    @inline(__always) func bind(_ index: Int32, _ value: Double) {
+        sqlite3_bind_double(sqliteStatement, index, value)
+    }
+
     @inline(__always) func bindNull(_ index: Int32) {
         sqlite3_bind_null(sqliteStatement, index)
     }
@@ -73,6 +77,10 @@ let SQLITE_TRANSIENT_VALUE = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 @inline(__always) func columnInt64(_ statement: OpaquePointer, _ index: Int32) -> Int64 {
     sqlite3_column_int64(statement, index)
+}
+
+@inline(__always) func columnDouble(_ statement: OpaquePointer, _ index: Int32) -> Double {
+    sqlite3_column_double(statement, index)
 }
 
 @inline(__always) func columnIsNull(_ statement: OpaquePointer, _ index: Int32) -> Bool {

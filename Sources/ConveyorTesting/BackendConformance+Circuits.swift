@@ -203,3 +203,30 @@ extension BackendConformance {
         #expect(state.phase == .recovering && state.recentSuccesses == 2 && state.recentOutcomes == 3, "\(state)")
     }
 }
+
+extension BackendConformance {
+    /// Several store instances on one store (other connections, as other processes have)
+    /// race for a half-open key's probe, twelve claims at once: exactly one job goes.
+    public static func probeRace(_ stores: [any JobBackend], clock: ManualStoreClock) async throws {
+        let first = try flowStore(try #require(stores.first))
+        try await first.setLimit("source:*", LimitSettings(circuit: try CircuitBreaker(failures: 1, coolDown: .seconds(5))))
+        _ = try await first.enqueue((0..<30).map { _ in keyed(["source:race"]) })
+        let failing = try #require(try await first.claim(queues: ["default"], limit: 1, lease: .seconds(60), workerID: "w0").first)
+        try await first.complete([.failed(failing.lease, JobFailure(.retryable, "HTTP 503"), retryAfter: .seconds(3600))])
+        #expect(try await first.circuitStates(["source:race"]).first?.phase == .open)
+        clock.advance(by: .seconds(5))
+        let claimed = try await withThrowingTaskGroup(of: [ClaimedJob].self) { group in
+            for (index, store) in stores.enumerated() {
+                for task in 0..<(12 / stores.count) {
+                    group.addTask { try await store.claim(queues: ["default"], limit: 10, lease: .seconds(60), workerID: "w\(index)-\(task)") }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 1, "one probe fleet-wide, not \(claimed.count)")
+        let state = try await first.circuitStates(["source:race"]).first
+        #expect(state?.phase == .halfOpen && state?.probe == claimed.first?.id, "\(String(describing: state))")
+        if let probe = claimed.first { try await first.complete([.succeeded(probe.lease, output: ok)]) }
+        #expect(try await first.circuitStates(["source:race"]).first?.phase == .recovering)
+    }
+}

@@ -12,7 +12,55 @@ extension BackendConformance {
         Case(name: "a deferred job keeps its attempt and holds its whole key back", body: deferredJobs),
         Case(name: "a key at its concurrency waits for a slot without spinning, and a raised limit lets its held jobs go",
              body: slotWaitAndRaisedLimit),
+        Case(name: "a sliding-window rate lets up to its count start at once and never more than its count in any window",
+             body: slidingWindow),
     ]
+
+    static func slidingWindow(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        // Minutes, not seconds: the store's clock is the real one moved by the test, and a busy
+        // machine takes a second or two between steps.
+        let rate = try RateLimit(5, per: .seconds(100), sliding: true)
+        #expect("\(rate)" == "5/100s sliding")
+        try await store.setLimit("api:sliding", LimitSettings(rate: rate))
+        #expect(try await store.limitRules().first { $0.pattern == "api:sliding" }?.settings.rate == rate, "stored as a sliding window")
+        let key = "api:sliding"
+        var starts: [(at: Int, id: JobID)] = []
+        var elapsed = 0
+        func take(_ expected: Int, _ why: String) async throws {
+            let claimed = try await claimAll(store)
+            #expect(claimed.count == expected, "t=\(elapsed)s: \(why)")
+            starts += claimed.map { (elapsed, $0.id) }
+            try await store.complete(claimed.map { .succeeded($0.lease, output: ok) })
+        }
+        func advance(to seconds: Int) {
+            clock.advance(by: .seconds(seconds - elapsed))
+            elapsed = seconds
+        }
+
+        var ids = try await store.enqueue((0..<3).map { _ in keyed([key]) }).map(\.id)
+        try await take(3, "three at once: a window takes up to its count together")
+        advance(to: 60)
+        ids += try await store.enqueue((0..<17).map { _ in keyed([key]) }).map(\.id)
+        try await take(2, "the window holds three starts: two more")
+        advance(to: 90)
+        try await take(0, "full until the first three leave the window")
+        let state = try #require(try await store.limitStates([key]).first)
+        #expect(state.nextStart.map { (5...10).contains($0.timeIntervalSince(clock.now())) } == true, "the next start in 10 s: \(state)")
+        let wait = try #require(try await store.timeUntilNextDue(queues: ["default"]))
+        #expect(wait <= .seconds(10), "workers wake when the window frees: \(wait)")
+        for (at, count) in [(100, 3), (160, 2), (200, 3), (260, 2), (300, 3), (360, 2)] {
+            advance(to: at)
+            try await take(count, "the starts of \(at - 100)s left the window")
+        }
+        #expect(starts.map(\.id) == ids, "FIFO within what the key admits")
+        for start in starts {
+            let inWindow = starts.filter { $0.at >= start.at && $0.at < start.at + 100 }.count
+            #expect(inWindow <= 5, "\(inWindow) starts in the 100 s from t=\(start.at)s")
+        }
+        #expect(throws: ConveyorError.self) { _ = try RateLimit(5, per: .seconds(1), burst: 2, sliding: true) }
+        #expect(throws: ConveyorError.self) { _ = try RateLimit(RateLimit.maximumSlidingCount + 1, per: .seconds(3600), sliding: true) }
+    }
 
     static func flowStore(_ backend: any JobBackend) throws -> any FlowControlStore & JobBackend {
         guard let store = backend as? any FlowControlStore & JobBackend else {

@@ -323,6 +323,11 @@ struct CLITests {
         #expect(set.status == 0, "\(set.all)")
         #expect(set.stdout.contains("Limit 'host:*': rate 5/s burst 10"), "\(set.stdout)")
         #expect(try await conveyor("limits", "set", "tenant:42", "--concurrency", "4").status == 0)
+        let sliding = try await conveyor("limits", "set", "api:partner", "--rate", "100/min", "--sliding-window")
+        #expect(sliding.status == 0 && sliding.stdout.contains("rate 100/min sliding"), "\(sliding.all)")
+        let slidingBurst = try await conveyor("limits", "set", "api:partner", "--rate", "100/min", "--sliding-window", "--burst", "5")
+        #expect(slidingBurst.status != 0 && slidingBurst.stderr.contains("takes no burst"), "\(slidingBurst.all)")
+        #expect(try await conveyor("limits", "remove", "api:partner").status == 0)
         let submitted = try await conveyor("submit", "fetch", "--payload", "{}", "--limit-key", "tenant:42", "--limit-key", "host:x.org")
         #expect(submitted.status == 0, "\(submitted.all)")
         let list = try await conveyor("limits")
@@ -501,6 +506,9 @@ struct CLITests {
             #expect(demo.status == 0, "\(demo.all)")
             #expect(demo.stdout.contains("14 keys, 1 bad line, 1 duplicate"))
             #expect(demo.stdout.contains("succeeded on attempt 2"))
+            #expect(demo.stdout.contains("limited to 10/s burst 3 on host:tradestat.commerce.gov.in"), "\(demo.stdout)")
+            #expect(demo.stdout.contains("09021010 got HTTP 429 with Retry-After 400ms: the whole host waited, and it succeeded on attempt 1"),
+                    "\(demo.stdout)")
             #expect(demo.stdout.contains("09103020"))
         }
         let export = directory.file(".conveyor-demo/exports/09011112/09011112_export.json")

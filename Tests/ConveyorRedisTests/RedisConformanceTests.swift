@@ -36,6 +36,17 @@ struct RedisConformanceTests {
     }
 }
 
+@Suite("RedisBackend circuits across connections")
+struct RedisCircuitRaceTests {
+    @Test func oneProbeAcrossThreeStoresOnOneRedis() async throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let base = try RedisBackend.Configuration(url: server.url)
+        let clock = ManualStoreClock()
+        try await BackendConformance.probeRace((0..<3).map { _ in RedisConformanceTests.backend(base, clock) }, clock: clock)
+    }
+}
+
 /// Long: scripts/test runs it apart from the parallel suites.
 @Suite("RedisBackend model-based (heavy)")
 struct RedisModelTests {

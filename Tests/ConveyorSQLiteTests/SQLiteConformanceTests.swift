@@ -15,6 +15,17 @@ struct SQLiteConformanceTests {
     }
 }
 
+@Suite("SQLiteBackend circuits across connections")
+struct SQLiteCircuitRaceTests {
+    @Test func oneProbeAcrossThreeConnectionsToTheFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualStoreClock()
+        let stores = try (0..<3).map { _ in try SQLiteBackend(configuration: .init(path: directory.file("store.sqlite"), clock: clock)) }
+        try await BackendConformance.probeRace(stores, clock: clock)
+    }
+}
+
 /// Long: scripts/test runs it apart from the parallel suites.
 @Suite("SQLiteBackend model-based (heavy)")
 struct SQLiteModelTests {

@@ -16,9 +16,13 @@ public struct LimiterCell: Sendable, Hashable {
     public var probe: Int64
     public var waveAt: Int64
     public var waveUsed: Int
+    /// A sliding window's starts within the window now, and when the oldest of them leaves it
+    /// (µs): the store fills them in from the start times it keeps.
+    public var windowCount: Int
+    public var windowFrees: Int64
 
     public init(tat: Int64 = 0, active: Int = 0, blockedUntil: Int64 = 0, circuit: CircuitPhase = .closed, openUntil: Int64 = 0,
-                probe: Int64 = 0, waveAt: Int64 = 0, waveUsed: Int = 0) {
+                probe: Int64 = 0, waveAt: Int64 = 0, waveUsed: Int = 0, windowCount: Int = 0, windowFrees: Int64 = 0) {
         self.tat = tat
         self.active = active
         self.blockedUntil = blockedUntil
@@ -27,6 +31,8 @@ public struct LimiterCell: Sendable, Hashable {
         self.probe = probe
         self.waveAt = waveAt
         self.waveUsed = waveUsed
+        self.windowCount = windowCount
+        self.windowFrees = windowFrees
     }
 
     /// Holds nothing worth keeping: no active job, no start owed, no wait asked, a closed circuit.
@@ -58,7 +64,14 @@ extension LimitSettings {
     /// circuit's change to record (a probe).
     public func started(_ cell: LimiterCell, now: Int64, job id: Int64) -> (cell: LimiterCell, change: CircuitChange?) {
         var cell = cell
-        if let rate { cell.tat = Swift.max(cell.tat, now) + rate.intervalMicroseconds }
+        if let rate, rate.sliding {
+            // The store records the start; the cell lives until it leaves the window.
+            if cell.windowCount == 0 { cell.windowFrees = now + rate.period.microseconds }
+            cell.windowCount += 1
+            cell.tat = Swift.max(cell.tat, now + rate.period.microseconds)
+        } else if let rate {
+            cell.tat = Swift.max(cell.tat, now) + rate.intervalMicroseconds
+        }
         let change = circuitStarted(&cell, now: now, job: id)
         return (cell, change)
     }
@@ -81,6 +94,13 @@ extension LimitSettings {
     private func limitsAdmit(_ cell: LimiterCell, now: Int64, atMost cap: Int) -> (count: Int, nextAfter: Int64?) {
         let slots = concurrency.map { Swift.max(0, $0.maximum - cell.active) } ?? Int.max
         guard let rate else { return (Swift.min(cap, slots), nil) }
+        if rate.sliding {
+            let byRate = Swift.max(0, rate.count - cell.windowCount)
+            let count = Swift.min(cap, slots, byRate)
+            // Full: the next start is when the oldest start leaves the window.
+            let frees = cell.windowCount > 0 ? cell.windowFrees : now + rate.period.microseconds
+            return (count, count == byRate ? frees : nil)
+        }
         let interval = rate.intervalMicroseconds
         let tolerance = Int64(rate.burst - 1) * interval
         let start = Swift.max(cell.tat, now)

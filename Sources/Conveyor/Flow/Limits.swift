@@ -5,25 +5,43 @@ import Foundation
 /// `period / count` apart, and after an idle spell up to `burst` may start at once. With
 /// `burst` 1 (the default) no window of length `period` ever holds more than `count` starts;
 /// with a larger burst, at most `count + burst - 1`.
+///
+/// The sliding-window variant (`sliding: true`) keeps the start times of the key's last
+/// `count` starts instead: up to `count` may start at once, and no window of length `period`
+/// ever holds more than `count` (a fixed window lets twice as many through around its edge).
 public struct RateLimit: Sendable, Hashable, Codable, CustomStringConvertible {
     public var count: Int
     public var period: Duration
     public var burst: Int
+    /// A sliding window of the last `count` starts rather than evenly spaced starts.
+    public var sliding: Bool
 
-    public init(_ count: Int, per period: Duration, burst: Int = 1) throws {
+    /// The most starts a sliding window keeps per key.
+    public static let maximumSlidingCount = 10_000
+
+    public init(_ count: Int, per period: Duration, burst: Int = 1, sliding: Bool = false) throws {
         guard count > 0 else { throw ConveyorError.invalidLimit("a rate of \(count) per \(period.formatted): the count must be at least 1") }
         guard period > .zero else { throw ConveyorError.invalidLimit("a rate of \(count) per \(period.formatted): the period must be longer than zero") }
         guard burst > 0 else { throw ConveyorError.invalidLimit("a burst of \(burst): it must be at least 1") }
         guard period.microseconds / Int64(count) >= 1 else {
             throw ConveyorError.invalidLimit("a rate of \(count) per \(period.formatted) is more than one start per microsecond")
         }
+        if sliding {
+            guard burst == 1 else {
+                throw ConveyorError.invalidLimit("a burst of \(burst) with a sliding window: the window lets up to its count start at once, so it takes no burst")
+            }
+            guard count <= Self.maximumSlidingCount else {
+                throw ConveyorError.invalidLimit("a sliding window of \(count) starts: it keeps at most \(Self.maximumSlidingCount) (use the default rate for more)")
+            }
+        }
         self.count = count
         self.period = period
         self.burst = burst
+        self.sliding = sliding
     }
 
     /// Reads `5/s`, `100/min`, `2/500ms`, `10/2s`, `1000/h`, `3/day`.
-    public init(parsing text: String, burst: Int = 1) throws {
+    public init(parsing text: String, burst: Int = 1, sliding: Bool = false) throws {
         let accepted = "write COUNT/PERIOD, like 5/s, 100/min, 2/500ms, 10/2s, 1000/h or 3/day"
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let count = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
@@ -42,7 +60,7 @@ public struct RateLimit: Sendable, Hashable, Codable, CustomStringConvertible {
             throw ConveyorError.invalidLimit("rate '\(text)': '\(parts[1])' is not a period; \(accepted)")
         }
         do {
-            try self.init(count, per: base * multiple, burst: burst)
+            try self.init(count, per: base * multiple, burst: burst, sliding: sliding)
         } catch {
             throw ConveyorError.invalidLimit("rate '\(text)': \(error); \(accepted)")
         }
@@ -57,6 +75,7 @@ public struct RateLimit: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String {
         let rate = "\(count)/\(periodText)"
+        if sliding { return "\(rate) sliding" }
         return burst > 1 ? "\(rate) burst \(burst)" : rate
     }
 
@@ -107,11 +126,12 @@ public struct LimitSettings: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     /// The stored form every store keeps (Redis's scripts read it), numbers separated by
-    /// spaces, 0 for what is not set: count, period µs, burst, concurrency; then, with a
+    /// spaces, 0 for what is not set: count, period µs, burst (0: a sliding window), concurrency; then, with a
     /// breaker, its failures, failure rate in thousandths, window, cool-down µs, wave and wave
     /// interval µs.
     public var storedForm: String {
-        var form = "\(rate?.count ?? 0) \(rate?.period.microseconds ?? 0) \(rate?.burst ?? 0) \(concurrency?.maximum ?? 0)"
+        let burst = rate.map { $0.sliding ? 0 : $0.burst } ?? 0
+        var form = "\(rate?.count ?? 0) \(rate?.period.microseconds ?? 0) \(burst) \(concurrency?.maximum ?? 0)"
         if let circuit {
             let rate = Int(((circuit.failureRate ?? 0) * 1000).rounded())
             form += " \(circuit.failures) \(rate) \(circuit.window) \(circuit.coolDown.microseconds) \(circuit.wave) \(circuit.waveInterval.microseconds)"
@@ -124,7 +144,9 @@ public struct LimitSettings: Sendable, Hashable, Codable, CustomStringConvertibl
         guard numbers.count == 4 || numbers.count == 10 else {
             throw ConveyorError.storeFailure("a stored limit rule is not four or ten numbers: '\(text.prefix(100))'")
         }
-        self.rate = numbers[0] > 0 ? try RateLimit(Int(numbers[0]), per: .microseconds(numbers[1]), burst: Int(max(1, numbers[2]))) : nil
+        self.rate = numbers[0] > 0
+            ? try RateLimit(Int(numbers[0]), per: .microseconds(numbers[1]), burst: Int(max(1, numbers[2])), sliding: numbers[2] == 0)
+            : nil
         self.concurrency = numbers[3] > 0 ? try ConcurrencyLimit(Int(numbers[3])) : nil
         if numbers.count == 10 {
             self.circuit = try CircuitBreaker(failures: Int(numbers[4]), failureRate: numbers[5] > 0 ? Double(numbers[5]) / 1000 : nil,
@@ -171,7 +193,9 @@ public struct LimitKeyState: Sendable, Hashable {
     /// The state a store reports from a key's cell and rule, at `now` (µs).
     public init(key: String, rule: String?, cell: LimiterCell, settings: LimitSettings?, waiting: Int, now: Int64) {
         var nextStart: Int64?
-        if let rate = settings?.rate {
+        if let rate = settings?.rate, rate.sliding {
+            if cell.windowCount >= rate.count && cell.windowFrees > now { nextStart = cell.windowFrees }
+        } else if let rate = settings?.rate {
             let opens = max(cell.tat, now) - Int64(rate.burst - 1) * rate.intervalMicroseconds
             if opens > now { nextStart = opens }
         }

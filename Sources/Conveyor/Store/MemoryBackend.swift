@@ -55,6 +55,19 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         /// Circuits: each key's counted outcomes, and its transitions, oldest first.
         var circuitStats: [String: CircuitStats] = [:]
         var circuitLog: [String: [CircuitTransition]] = [:]
+        /// Sliding windows: when each of a key's recent starts leaves its window (µs), oldest first.
+        var windows: [String: [Int64]] = [:]
+
+        /// `key`'s cell now, with its sliding window's count filled in.
+        func cell(_ key: String, now: Int64) -> LimiterCell {
+            var cell = cells[key] ?? LimiterCell()
+            if let starts = windows[key] {
+                let live = starts.drop { $0 <= now }
+                cell.windowCount = live.count
+                cell.windowFrees = live.first ?? 0
+            }
+            return cell
+        }
 
         func rule(for key: String) -> LimitRule? {
             for pattern in LimitKey.patterns(for: key) { if let rule = limitRules[pattern] { return rule } }
@@ -67,15 +80,19 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         /// The first of `keys` that does not admit a start now, with when it may.
         func blocking(_ keys: [String], now: Int64) -> (key: String, until: Int64?)? {
             for key in keys {
-                if case .wait(let until) = settings(for: key).admission(cells[key] ?? LimiterCell(), now: now) { return (key, until) }
+                if case .wait(let until) = settings(for: key).admission(cell(key, now: now), now: now) { return (key, until) }
             }
             return nil
         }
 
         mutating func started(_ keys: [String], now: Int64, job id: JobID) {
             for key in keys {
-                let (cell, change) = settings(for: key).started(cells[key] ?? LimiterCell(), now: now, job: id.rawValue)
+                let settings = settings(for: key)
+                let (cell, change) = settings.started(cell(key, now: now), now: now, job: id.rawValue)
                 cells[key] = cell
+                if let rate = settings.rate, rate.sliding {
+                    windows[key] = (windows[key] ?? []).drop { $0 <= now } + [now + rate.period.microseconds]
+                }
                 if let change { log(change, key: key, now: now) }
             }
         }
@@ -104,7 +121,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         mutating func holdBeyondAdmissible(_ id: JobID, _ keys: [String], inLine: inout [String: Int], now: Int64) {
             for key in keys {
                 guard let settings = rule(for: key)?.settings else { continue }
-                let (count, next) = settings.admissible(cells[key] ?? LimiterCell(), now: now, atMost: 1_000_000)
+                let (count, next) = settings.admissible(cell(key, now: now), now: now, atMost: 1_000_000)
                 if inLine[key, default: 0] >= count {
                     park(id, on: key, until: next ?? now + LimitSettings.recheckMicroseconds)
                     return
@@ -120,7 +137,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
             for (key, _) in due {
                 limitWakes[key] = nil
                 guard let waiting = parked[key], !waiting.isEmpty else { continue }
-                let (count, next) = settings(for: key).admissible(cells[key] ?? LimiterCell(), now: now, atMost: stepLimit)
+                let (count, next) = settings(for: key).admissible(cell(key, now: now), now: now, atMost: stepLimit)
                 let order = waiting.compactMap { jobs[$0] }.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
                 for job in order.prefix(count) {
                     unpark(job.id)
@@ -755,7 +772,7 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         let now = clock.now().storeMicroseconds
         return storage.withLock { storage in
             keys.map { key in
-                let cell = storage.cells[key] ?? LimiterCell()
+                let cell = storage.cell(key, now: now)
                 let rule = storage.rule(for: key)
                 return LimitKeyState(key: key, rule: rule?.pattern, cell: cell, settings: rule?.settings,
                                      waiting: storage.parked[key]?.count ?? 0, now: now)

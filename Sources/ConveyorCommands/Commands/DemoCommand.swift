@@ -47,16 +47,23 @@ struct DemoCommand: AsyncParsableCommand {
         guard ConveyorCommand.stores.provider(for: StoreURL("sqlite:")) != nil else {
             throw CommandError("the demo runs on the embedded SQLite store, and this program does not link it (pass SQLiteStoreProvider() to ConveyorCommand.main)")
         }
-        let backend = try ConveyorCommand.stores.open("sqlite://" + storePath, as: (any BatchStore & JobInspection).self, neededBy: "`conveyor demo`")
+        let backend = try ConveyorCommand.stores.open("sqlite://" + storePath, as: (any BatchStore & JobInspection & FlowControlStore).self,
+                                                      neededBy: "`conveyor demo`")
         let client = JobClient(backend: backend)
         let batchID = "demo"
         let retryKey = "09042110"
+        let busyKey = "09021010"
+        let busyWait = 400
+        // Seed 000's site allows a few requests a second: the store paces every export's start.
+        let siteRate = try RateLimit(10, per: .seconds(1), burst: 3)
+        try await backend.setLimit(TradeStatExportJob.host, LimitSettings(rate: siteRate))
         let jobs = keys.keys.map {
-            TradeStatExportJob(key: $0, exportDirectory: exports.path, failFirstAttempt: $0 == retryKey ? true : nil)
+            TradeStatExportJob(key: $0, exportDirectory: exports.path, failFirstAttempt: $0 == retryKey ? true : nil,
+                               tooManyRequestsFirst: $0 == busyKey ? busyWait : nil)
         }
         let handles = try await client.enqueue(jobs, options: .init(batchID: batchID))
-        terminal.line("2. Submitted \(handles.count) jobs as batch '\(batchID)' to \(storePath)")
-        terminal.line("3. Running \(workers) workers × \(concurrency) in this process (\(retryKey) fails once on purpose)")
+        terminal.line("2. Submitted \(handles.count) jobs as batch '\(batchID)' to \(storePath), limited to \(siteRate) on \(TradeStatExportJob.host)")
+        terminal.line("3. Running \(workers) workers × \(concurrency) in this process (\(retryKey) fails once on purpose; the site answers \(busyKey) with a 429)")
 
         // The demo's job is registered here only: `conveyor worker` does not run it.
         var registry = ConveyorCommand.registry
@@ -107,6 +114,10 @@ struct DemoCommand: AsyncParsableCommand {
         for job in retried {
             let error = job.lastError.map { " (\($0.message))" } ?? ""
             terminal.line("   \(ResultsCommand.keyOf(job)) failed\(error) and succeeded on attempt \(job.attempt)")
+        }
+        if let busy = zip(keys.keys, handles).first(where: { $0.0 == busyKey })?.1, let record = try? await busy.record(), record.state == .succeeded {
+            terminal.line("   \(busyKey) got HTTP 429 with Retry-After \(Duration.milliseconds(busyWait).formatted): the whole host waited, "
+                          + "and it succeeded on attempt \(record.attempt) (the wait spent no attempt)")
         }
         terminal.line("")
         terminal.line("Exports: \(Self.relative(exports.path))/<hsn>/<hsn>_export.json")

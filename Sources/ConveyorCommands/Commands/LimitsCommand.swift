@@ -54,6 +54,8 @@ extension LimitsCommand {
         var rate: String?
         @Option(help: "Starts allowed at once after an idle spell (with --rate; default 1: no window of the period holds more than COUNT).")
         var burst: Int?
+        @Flag(help: "With --rate: a sliding window of the last COUNT starts (up to COUNT at once, never more than COUNT in any PERIOD).")
+        var slidingWindow = false
         @Option(help: "At most this many of the key's jobs running at once across the fleet.") var concurrency: Int?
         @Option(help: ArgumentHelp("A circuit breaker: open the key after this many failures in a row (its jobs wait, spending no attempt).", valueName: "failures"))
         var breaker: Int?
@@ -68,6 +70,7 @@ extension LimitsCommand {
 
         func validate() throws {
             if burst != nil && rate == nil { throw ValidationError("--burst goes with --rate") }
+            if slidingWindow && rate == nil { throw ValidationError("--sliding-window goes with --rate (for example: --rate 100/min --sliding-window)") }
             if breaker == nil && (failureRate != nil || window != nil || coolDown != nil || wave != nil || waveInterval != nil) {
                 throw ValidationError("--failure-rate, --window, --cool-down, --wave and --wave-interval go with --breaker (for example: --breaker 5 --cool-down 1m)")
             }
@@ -80,7 +83,7 @@ extension LimitsCommand {
         func run() async throws {
             let settings: LimitSettings
             do {
-                settings = LimitSettings(rate: try rate.map { try RateLimit(parsing: $0, burst: burst ?? 1) },
+                settings = LimitSettings(rate: try rate.map { try RateLimit(parsing: $0, burst: burst ?? 1, sliding: slidingWindow) },
                                          concurrency: try concurrency.map { try ConcurrencyLimit($0) },
                                          circuit: try breaker.map { failures in
                                              try CircuitBreaker(failures: failures, failureRate: try failureRate.map(Self.share), window: window ?? 20,
@@ -180,6 +183,7 @@ struct LimitRuleJSON: Encodable {
     var pattern: String
     var rate: String?
     var burst: Int?
+    var sliding: Bool?
     var concurrency: Int?
     var breaker: BreakerJSON?
     var updatedAt: Date
@@ -189,6 +193,7 @@ struct LimitRuleJSON: Encodable {
         pattern = rule.pattern
         rate = rule.settings.rate.map { "\($0.count)/\($0.periodText)" }
         burst = rule.settings.rate?.burst
+        sliding = rule.settings.rate?.sliding == true ? true : nil
         concurrency = rule.settings.concurrency?.maximum
         breaker = rule.settings.circuit.map(BreakerJSON.init)
         updatedAt = rule.updatedAt

@@ -40,6 +40,8 @@ local function limitRule(key)
       local interval = 0
       if c > 0 then interval = math.floor((p + c - 1) / c) end
       rule = { pattern = patterns[i], interval = interval, burst = math.max(1, b), conc = k }
+      -- Burst 0: a sliding window of the last `count` starts over `period` µs.
+      if c > 0 and b == 0 then rule.sliding, rule.count, rule.period = true, c, p end
       if #n == 10 then
         rule.cb = { failures = n[5], rate = n[6], window = n[7], cool = n[8], wave = n[9], wi = n[10] }
       end
@@ -57,6 +59,16 @@ local function limitCell(key)
   cell = { t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0, cp = tonumber(v[4]) or 0,
            cu = tonumber(v[5]) or 0, pr = tonumber(v[6]) or 0, wa = tonumber(v[7]) or 0, wu = tonumber(v[8]) or 0 }
   cell.cp0 = cell.cp
+  -- A sliding window: its starts still in it (`wc`), and when the oldest leaves it (`wf`).
+  cell.wc, cell.wf = 0, 0
+  local rule = limitRule(key)
+  if rule and rule.sliding then
+    local wk = P .. 'lsw:' .. key
+    cell.wc = redis.call('ZCOUNT', wk, '(' .. NOW, '+inf')
+    if cell.wc > 0 then
+      cell.wf = tonumber(redis.call('ZRANGEBYSCORE', wk, '(' .. NOW, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2])
+    end
+  end
   limCells[key] = cell
   return cell
 end
@@ -218,6 +230,13 @@ local function limitsAdmit(cell, rule, now, budget)
   local slots = budget
   if rule and rule.conc > 0 then slots = math.max(0, rule.conc - cell.a) end
   if not rule or rule.interval == 0 then return math.min(budget, slots), nil end
+  if rule.sliding then
+    local byRate = math.max(0, rule.count - cell.wc)
+    local count = math.min(budget, slots, byRate)
+    if count ~= byRate then return count, nil end
+    if cell.wc > 0 then return count, cell.wf end
+    return count, now + rule.period
+  end
   local tolerance = (rule.burst - 1) * rule.interval
   local start = math.max(cell.t, now)
   local allowance = now + tolerance - start
@@ -269,7 +288,18 @@ end
 local function limitStarted(keys, now, id)
   for _, key in ipairs(keys) do
     local cell, rule = limitCell(key), limitRule(key)
-    if rule and rule.interval > 0 then cell.t = math.max(cell.t, now) + rule.interval end
+    if rule and rule.sliding then
+      -- Recorded with when it leaves the window; the starts that left go.
+      local wk, frees = P .. 'lsw:' .. key, now + rule.period
+      redis.call('ZREMRANGEBYSCORE', wk, '-inf', fmt(now))
+      redis.call('ZADD', wk, fmt(frees), id .. '@' .. fmt(now))
+      redis.call('PEXPIRE', wk, math.ceil(rule.period / 1000) + 60000)
+      if cell.wc == 0 then cell.wf = frees end
+      cell.wc = cell.wc + 1
+      cell.t = math.max(cell.t, frees)
+    elseif rule and rule.interval > 0 then
+      cell.t = math.max(cell.t, now) + rule.interval
+    end
     circuitStarted(key, cell, rule, now, id)
     cell.a = cell.a + 1
     cell.dirty = true
@@ -331,7 +361,7 @@ local function limitSave(now)
     if stats.dirty then
       redis.call('HSET', P .. 'cs:' .. key, 'f', stats.f, 'r', stats.r, 'sc', stats.sc, 'ds', string.format('%.17g', stats.ds),
                  'dt', string.format('%.17g', stats.dt), 'da', fmt(stats.da), 'ch', fmt(stats.ch))
-      redis.call('ZADD', P .. 'ck', 0, key)
+      if not stats.had then redis.call('ZADD', P .. 'ck', 0, key) end
     end
   end
 end

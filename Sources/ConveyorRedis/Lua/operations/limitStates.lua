@@ -1,5 +1,6 @@
 -- The state of keys ARGV[2...]: per key its rule's pattern ('' none) and stored form, active
--- jobs, held jobs, the rate's theoretical arrival time and the upstream's wait (µs), after
+-- jobs, held jobs, the rate's theoretical arrival time, the upstream's wait (µs), a sliding
+-- window's starts in it and when the oldest leaves it, after
 -- NOW. Rules: with ARGV[2] == '' (and no keys), every rule: pattern, stored form, updated.
 if #ARGV == 1 then
   local out = { NOW }
@@ -22,5 +23,7 @@ for i = 2, #ARGV do
   out[#out + 1] = redis.call('ZCARD', P .. 'lh:' .. key)
   out[#out + 1] = fmt(cell.t)
   out[#out + 1] = fmt(cell.bu)
+  out[#out + 1] = fmt(cell.wc)
+  out[#out + 1] = fmt(cell.wf)
 end
 return out
