@@ -37,7 +37,7 @@ local prelude = {
   { "transitions.lua", { "unindex", "reindex", "setState", "finished" } },
   { "cascade.lua", { "chainStopped", "settleChildren", "releaseWaiters", "restoreDependents", "wake", "runCascade",
                      "deletePlain", "deleteJob" } },
-  { "limits.lua", { "limitKeys", "limitRule", "limitCell", "circuitStats", "circuitRecord", "circuitLast", "circuitLog",
+  { "limits.lua", { "limitKeys", "limitRule", "limitCell", "limitWindow", "circuitStats", "circuitRecord", "circuitLast", "circuitLog",
                     "circuitClose", "circuitGate", "circuitStarted", "circuitPercent", "circuitEnded", "limitsAdmit",
                     "limitHeld", "limitWait", "limitBlocking", "limitStarted",
                     "limitWake", "limitEnded", "limitBlock", "limitHold", "limitSave", "limitAdmissible", "limitRecheck",

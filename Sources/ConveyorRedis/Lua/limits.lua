@@ -55,22 +55,26 @@ end
 local function limitCell(key)
   local cell = limCells[key]
   if cell then return cell end
-  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu', 'cp', 'cu', 'pr', 'wa', 'wu')
-  cell = { t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0, cp = tonumber(v[4]) or 0,
-           cu = tonumber(v[5]) or 0, pr = tonumber(v[6]) or 0, wa = tonumber(v[7]) or 0, wu = tonumber(v[8]) or 0 }
+  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu', 'cp', 'cu', 'pr', 'wa', 'wu', 'hb')
+  -- `hb`: 1 once a job started under a rule with a breaker, so a completion looks the rule up
+  -- only for such keys.
+  cell = { key = key, t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0, cp = tonumber(v[4]) or 0,
+           cu = tonumber(v[5]) or 0, pr = tonumber(v[6]) or 0, wa = tonumber(v[7]) or 0, wu = tonumber(v[8]) or 0,
+           hb = tonumber(v[9]) or 0 }
   cell.cp0 = cell.cp
-  -- A sliding window: its starts still in it (`wc`), and when the oldest leaves it (`wf`).
-  cell.wc, cell.wf = 0, 0
-  local rule = limitRule(key)
-  if rule and rule.sliding then
-    local wk = P .. 'lsw:' .. key
-    cell.wc = redis.call('ZCOUNT', wk, '(' .. NOW, '+inf')
-    if cell.wc > 0 then
-      cell.wf = tonumber(redis.call('ZRANGEBYSCORE', wk, '(' .. NOW, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2])
-    end
-  end
   limCells[key] = cell
   return cell
+end
+
+-- A sliding window's starts still in it (`wc`) and when the oldest leaves it (`wf`), read
+-- once per call.
+local function limitWindow(cell)
+  if cell.wc then return end
+  local wk = P .. 'lsw:' .. cell.key
+  cell.wc, cell.wf = redis.call('ZCOUNT', wk, '(' .. NOW, '+inf'), 0
+  if cell.wc > 0 then
+    cell.wf = tonumber(redis.call('ZRANGEBYSCORE', wk, '(' .. NOW, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2])
+  end
 end
 
 -- A circuit's counted outcomes (CircuitStats), `had` false when none are stored.
@@ -169,9 +173,10 @@ end
 -- Job `id` of `key` ended (LimitSettings.circuitEnded): `verdict` 's' a success, 'f' a counted
 -- failure with `message`, 'n' neither.
 local function circuitEnded(key, id, verdict, message, now)
-  local cell, rule = limitCell(key), limitRule(key)
+  local cell = limitCell(key)
+  if cell.cp == 0 and (cell.hb ~= 1 or verdict == 'n') then return end
+  local rule = limitRule(key)
   local cb = rule and rule.cb
-  if cell.cp == 0 and (not cb or verdict == 'n') then return end
   local isProbe = cell.cp == 2 and cell.pr == tonumber(id)
   if isProbe then cell.pr = 0; cell.dirty = true end
   if not cb then
@@ -231,6 +236,7 @@ local function limitsAdmit(cell, rule, now, budget)
   if rule and rule.conc > 0 then slots = math.max(0, rule.conc - cell.a) end
   if not rule or rule.interval == 0 then return math.min(budget, slots), nil end
   if rule.sliding then
+    limitWindow(cell)
     local byRate = math.max(0, rule.count - cell.wc)
     local count = math.min(budget, slots, byRate)
     if count ~= byRate then return count, nil end
@@ -288,8 +294,10 @@ end
 local function limitStarted(keys, now, id)
   for _, key in ipairs(keys) do
     local cell, rule = limitCell(key), limitRule(key)
+    if rule and rule.cb then cell.hb = 1 end
     if rule and rule.sliding then
       -- Recorded with when it leaves the window; the starts that left go.
+      limitWindow(cell)
       local wk, frees = P .. 'lsw:' .. key, now + rule.period
       redis.call('ZREMRANGEBYSCORE', wk, '-inf', fmt(now))
       redis.call('ZADD', wk, fmt(frees), id .. '@' .. fmt(now))
@@ -349,9 +357,9 @@ local function limitSave(now)
       local k = P .. 'lc:' .. key
       if cell.a <= 0 and cell.t <= now and cell.bu <= now and cell.cp == 0 then
         redis.call('DEL', k)
-      elseif cell.cp ~= 0 or cell.cp0 ~= 0 then
+      elseif cell.cp ~= 0 or cell.cp0 ~= 0 or cell.hb == 1 then
         redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu), 'cp', cell.cp, 'cu', fmt(cell.cu),
-                   'pr', fmt(cell.pr), 'wa', fmt(cell.wa), 'wu', cell.wu)
+                   'pr', fmt(cell.pr), 'wa', fmt(cell.wa), 'wu', cell.wu, 'hb', cell.hb)
       else
         redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu))
       end

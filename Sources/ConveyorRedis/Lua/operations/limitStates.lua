@@ -23,7 +23,8 @@ for i = 2, #ARGV do
   out[#out + 1] = redis.call('ZCARD', P .. 'lh:' .. key)
   out[#out + 1] = fmt(cell.t)
   out[#out + 1] = fmt(cell.bu)
-  out[#out + 1] = fmt(cell.wc)
-  out[#out + 1] = fmt(cell.wf)
+  if rule and rule.sliding then limitWindow(cell) end
+  out[#out + 1] = fmt(cell.wc or 0)
+  out[#out + 1] = fmt(cell.wf or 0)
 end
 return out
