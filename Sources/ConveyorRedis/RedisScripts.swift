@@ -40,8 +40,7 @@ import Foundation
 /// | `P sv` | string | the last schedule version (one sequence for all, so a removed and re-added schedule never reuses one) |
 /// | `P slots` | hash | schedule name → the last slot fired (µs); outlives the schedule's jobs and the schedule |
 /// | `P lim`, `P limu` | hashes | limit rules by pattern (key, `prefix:*`, `*`): `LimitSettings.storedForm`; when each was set |
-/// | `P lc:<key>` | hash | a busy limit key's cell: `t` its rate's theoretical arrival time, `a` active jobs, `bu` the upstream's wait (µs); its circuit: `cp` phase (`CircuitPhase`), `cu` open until, `pr` the probe's job id, `wa`/`wu` the wave's start and starts, `hb` 1 once a job started under a rule with a breaker (its completions count); none when idle |
-/// | `P cs:<key>` | hash | a key's circuit outcomes (`CircuitStats`): `f` failures in a row, `r` the last 100 (`1`/`0`), `sc` outcomes since it closed, `ds`/`dt`/`da` the decayed successes, outcomes and when, `ch` its last change |
+/// | `P lc:<key>` | hash | a busy limit key's cell: `t` its rate's theoretical arrival time, `a` active jobs, `bu` the upstream's wait (µs); its circuit: `cp` phase (`CircuitPhase`), `cu` open until, `pr` the probe's job id, `wa`/`wu` the wave's start and starts, `hb` 1 once a job started under a rule with a breaker (its completions count); the circuit's outcomes (`CircuitStats`): `f` failures in a row, `r` the last 100 (`1`/`0`), `sc` outcomes since it closed, `ds`/`dt`/`da` the decayed successes, outcomes and when, `ch` its last change; none when idle without outcomes |
 /// | `P ct:<key>` | list | the key's last 100 circuit transitions, newest first: `at from to reason` |
 /// | `P ck` | zset | keys with a circuit (all scores 0, read in key order) |
 /// | `P lh:<key>` | zset | ready jobs held back by the key, by priority then id (out of the ready lists until the key admits) |

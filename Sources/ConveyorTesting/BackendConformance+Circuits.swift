@@ -11,6 +11,8 @@ extension BackendConformance {
         Case(name: "a failure rate opens a breaker; open, close and reset by hand are recorded; an unknown key is refused",
              body: breakerRateAndHand),
         Case(name: "a probe released, recovered or deferred leaves the key half-open for the next probe", body: breakerNeutralProbe),
+        Case(name: "a source check's schedule records its slots without firing while its key's circuit is open, and resumes with the probe",
+             body: sourceChecks),
     ]
 
     static let ok = Data("{}".utf8)
@@ -228,5 +230,57 @@ extension BackendConformance {
         #expect(state?.phase == .halfOpen && state?.probe == claimed.first?.id, "\(String(describing: state))")
         if let probe = claimed.first { try await first.complete([.succeeded(probe.lease, output: ok)]) }
         #expect(try await first.circuitStates(["source:race"]).first?.phase == .recovering)
+    }
+}
+
+extension BackendConformance {
+    static func sourceChecks(_ backend: any JobBackend) async throws {
+        let store = try flowStore(backend)
+        let schedules = try scheduleStore(backend)
+        try await store.setLimit("source:*", LimitSettings(circuit: try CircuitBreaker(failures: 2, coolDown: .seconds(5400))))
+        let check = JobTemplate(name: "test.job", payload: Data(#"{"source":"faostat"}"#.utf8), limitKeys: ["source:faostat"])
+        let schedule = Schedule(name: "faostat", recurrence: try .interval(every: .seconds(3600), anchor: epoch), target: .job(check))
+        _ = try #require(try await schedules.saveSchedule(schedule, if: .absent))
+        let scheduler = Scheduler(store: schedules, configuration: .init(holder: "a", lease: .seconds(600)))
+        _ = try await scheduler.step()
+        let first = nextHour(after: clock.now())
+        func outcomes() async throws -> [ScheduleFireRecord.Outcome] {
+            try await schedules.fireHistory(of: "faostat", limit: 100).reversed().map(\.outcome)
+        }
+        func slot(_ hour: Int, _ result: (JobLease) -> JobOutcome) async throws -> Int {
+            advance(toHour: hour, after: first, plus: 1)
+            _ = try await scheduler.step()
+            let jobs = try await claimAll(backend)
+            try await backend.complete(jobs.map { result($0.lease) })
+            return jobs.count
+        }
+        let failed = { (lease: JobLease) in JobOutcome.failed(lease, JobFailure(.retryable, "HTTP 503"), retryAfter: nil) }
+        let succeeded = { (lease: JobLease) in JobOutcome.succeeded(lease, output: ok) }
+
+        // Two checks fail in a row: the source's circuit opens.
+        #expect(try await slot(0, failed) == 1)
+        #expect(try await slot(1, failed) == 1)
+        #expect(try await circuit(store, "source:faostat").phase == .open)
+        // Its checks are off: the slot is recorded, nothing is enqueued (no job piles up).
+        #expect(try await slot(2, failed) == 0)
+        #expect(try await outcomes() == [.fired, .fired, .circuitOpen])
+        #expect(try await schedules.schedule(named: "faostat")?.nextFire != nil, "the schedule itself stays on")
+        // The cool-down is over by the next slot: its check is the probe, and its success closes the circuit.
+        #expect(try await slot(3, succeeded) == 1)
+        #expect(try await circuit(store, "source:faostat").phase == .recovering)
+        #expect(try await slot(4, succeeded) == 1)
+        // Turned off by hand until reset.
+        _ = try await store.changeCircuit("source:faostat", .open, reason: "the source moved")
+        #expect(try await slot(5, succeeded) == 0)
+        _ = try await store.changeCircuit("source:faostat", .reset, reason: "")
+        #expect(try await slot(6, succeeded) == 1)
+        #expect(try await outcomes() == [.fired, .fired, .circuitOpen, .fired, .fired, .circuitOpen, .fired])
+        // With a cool-down of never, a year later the checks are still off, until reset.
+        try await store.setLimit("source:*", LimitSettings(circuit: try CircuitBreaker(failures: 1, coolDown: CircuitBreaker.untilReset)))
+        #expect(try await slot(7, failed) == 1)
+        #expect(try await slot(7 + 24 * 365, succeeded) == 0)
+        #expect(try await circuit(store, "source:faostat").phase == .open)
+        _ = try await store.changeCircuit("source:faostat", .reset, reason: "looked at it")
+        #expect(try await slot(8 + 24 * 365, succeeded) == 1)
     }
 }

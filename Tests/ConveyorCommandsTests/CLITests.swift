@@ -391,10 +391,18 @@ struct CLITests {
         #expect(show.stdout.contains("Breaker:      opens after 2 failures") && show.stdout.contains("rule source:*"), "\(show.stdout)")
         let status = try await conveyor("status")
         #expect(status.stdout.contains("Circuits: 1 key(s), 1 open"), "\(status.stdout)")
+        // A source check on the key: its schedule's checks are off while the circuit is open.
+        let check = try await conveyor("schedule", "add", "faostat", "--calendar", "quarterly", "--job", "conveyor.echo",
+                                       "--limit-key", "source:faostat")
+        #expect(check.status == 0, "\(check.all)")
+        let checks = try await conveyor("schedule", "list")
+        #expect(checks.stdout.contains("CHECKS") && checks.stdout.contains("off: source:faostat open, 2 failures in a row"), "\(checks.stdout)")
+        #expect(try await conveyor("schedule", "list", "--json").stdout.contains(#""checks":{"circuits":[{"consecutiveFailures":2"#))
 
         // By hand: close (the waves), open any key, reset; each recorded with its reason.
         let close = try await conveyor("circuits", "close", "source:faostat", "--reason", "fixed upstream")
         #expect(close.status == 0 && close.stdout.contains("Circuit 'source:faostat': closed (waves)."), "\(close.all)")
+        #expect(try await conveyor("schedule", "list").stdout.contains(" on "), "checks are on again")
         #expect(try await conveyor("circuits", "open", "tenant:7", "--reason", "maintenance").stdout.contains("open (by hand)"))
         let json = try await conveyor("circuits", "show", "source:faostat", "--json")
         #expect(json.stdout.contains(#""reason":"closed by hand: fixed upstream""#) && json.stdout.contains(#""phase":"closed (waves)""#), "\(json.stdout)")
@@ -410,6 +418,10 @@ struct CLITests {
         #expect(alone.status != 0 && alone.stderr.contains("go with --breaker"), "\(alone.all)")
         let zero = try await conveyor("limits", "set", "source:*", "--breaker", "0")
         #expect(zero.status != 0 && zero.stderr.contains("after 0 failures"), "\(zero.all)")
+        let never = try await conveyor("limits", "set", "source:*", "--breaker", "5", "--cool-down", "never")
+        #expect(never.stdout.contains("stays open until closed or reset by hand"), "\(never.all)")
+        let soon = try await conveyor("limits", "set", "source:*", "--breaker", "5", "--cool-down", "soon")
+        #expect(soon.status != 0 && soon.stderr.contains("a cool-down of 'soon'"), "\(soon.all)")
         let badKey = try await conveyor("circuits", "open", "a b")
         #expect(badKey.status != 0 && badKey.stderr.contains("space"), "\(badKey.all)")
     }

@@ -26,6 +26,11 @@ public struct CircuitBreaker: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// The most outcomes a window holds.
     public static let maximumWindow = 100
+    /// A cool-down that never ends: the circuit stays open until it is closed or reset by hand
+    /// (a source whose checks stop after failures until someone looks). A hundred years, so
+    /// every store's arithmetic stays exact.
+    public static let untilReset: Duration = .seconds(100 * 365 * 86_400)
+
     /// The half-life of the time-decayed success rate shown beside each breaker.
     public static let scoreHalfLife: Duration = .seconds(3600)
 
@@ -41,6 +46,9 @@ public struct CircuitBreaker: Sendable, Hashable, Codable, CustomStringConvertib
             throw ConveyorError.invalidLimit("a window of \(window) outcomes: it must be 1 to \(Self.maximumWindow)")
         }
         guard coolDown >= .milliseconds(1) else { throw ConveyorError.invalidLimit("a cool-down of \(coolDown.formatted): it must be at least 1 ms") }
+        guard coolDown <= Self.untilReset else {
+            throw ConveyorError.invalidLimit("a cool-down of \(coolDown.formatted): at most 100 years (or until reset by hand)")
+        }
         guard wave >= 1 else { throw ConveyorError.invalidLimit("waves of \(wave) jobs: at least 1 job must go per wave") }
         guard waveInterval >= .milliseconds(1) else {
             throw ConveyorError.invalidLimit("a wave interval of \(waveInterval.formatted): it must be at least 1 ms")
@@ -56,7 +64,12 @@ public struct CircuitBreaker: Sendable, Hashable, Codable, CustomStringConvertib
     public var description: String {
         var opens = "opens after \(failures) failures in a row"
         if let failureRate { opens += " or \(Self.percent(failureRate)) of the last \(window)" }
-        return "\(opens), probes after \(coolDown.formatted), lets waiting jobs go \(wave) per \(waveInterval.formatted)"
+        let probes = staysOpenUntilReset ? "stays open until closed or reset by hand" : "probes after \(coolDown.formatted)"
+        return "\(opens), \(probes), lets waiting jobs go \(wave) per \(waveInterval.formatted)"
+    }
+
+    /// Whether only a person closes it again (``untilReset``).
+    public var staysOpenUntilReset: Bool { coolDown >= Self.untilReset
     }
 
     /// A share as a percentage: `50%`, `12.5%`.
@@ -224,6 +237,18 @@ public struct CircuitState: Sendable, Hashable {
         let total = stats.decayedTotal * weight
         self.decayedScore = total > 1e-9 ? stats.decayedSuccesses * weight / total : nil
         self.changedAt = stats.changedAt == 0 ? nil : Date(storeMicroseconds: stats.changedAt)
+    }
+
+    /// Whether the circuit holds the key's jobs back at `now`: open by hand, open and cooling
+    /// down, or half-open with its probe running. (Open with the cool-down over, the next job
+    /// goes as the probe.)
+    public func holdsJobs(at now: Date) -> Bool {
+        switch phase {
+        case .forcedOpen: true
+        case .open: (openUntil ?? .distantFuture) > now
+        case .halfOpen: probe != nil
+        case .closed, .recovering: false
+        }
     }
 
     /// Successes over the last outcomes (the reliability score), or nil with none yet.

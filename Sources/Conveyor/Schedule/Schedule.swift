@@ -46,6 +46,13 @@ public struct Schedule: Sendable, Hashable, Codable {
         /// listings; each fire's batch id is the schedule's name and the slot.
         case batch(name: String?, jobs: [JobTemplate])
 
+        /// The limit keys every job of the fire carries: a circuit holding one of them back
+        /// stops the schedule's fires (a source check).
+        public var sharedLimitKeys: [String] {
+            guard let first = jobs.first else { return [] }
+            return first.limitKeys.filter { key in jobs.allSatisfy { $0.limitKeys.contains(key) } }
+        }
+
         public var jobs: [JobTemplate] {
             switch self {
             case .job(let job): [job]

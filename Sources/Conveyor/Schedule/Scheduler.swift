@@ -159,7 +159,7 @@ public final class Scheduler: Service, Sendable {
                     let results = try await store.fire(Array(chunk), as: leadership)
                     for (fire, result) in zip(chunk, results) {
                         guard case .fired = result else { continue }
-                        if fire.outcome == .skipped { step.skipped += 1 } else { step.fired += 1 }
+                        if fire.outcome == .skipped || fire.outcome == .circuitOpen { step.skipped += 1 } else { step.fired += 1 }
                     }
                 }
                 if !plan.reschedules.isEmpty {
@@ -191,9 +191,20 @@ public final class Scheduler: Service, Sendable {
         var nextFires: [Date] = []
     }
 
+    /// The keys whose circuits hold their jobs back now, among those every job of a due
+    /// schedule carries (one read per round, on stores that keep circuits).
+    private func heldKeys(_ due: DueSchedules) async throws -> Set<String> {
+        guard let circuits = store as? any FlowControlStore else { return [] }
+        let keys = Set(due.schedules.flatMap { $0.schedule.target.sharedLimitKeys })
+        guard !keys.isEmpty else { return [] }
+        called()
+        return Set(try await circuits.circuitStates(keys.sorted()).filter { $0.holdsJobs(at: due.now) }.map(\.key))
+    }
+
     /// The fires and new next-fire times for what is due, by the store's time `due.now`.
     private func plan(_ due: DueSchedules) async throws -> Plan {
         var plan = Plan()
+        let held = try await heldKeys(due)
         for stored in due.schedules {
             let schedule = stored.schedule
             let shift = schedule.jitter.map { Recurrence.jitter(for: schedule.name, maximum: $0) } ?? .zero
@@ -206,6 +217,18 @@ public final class Scheduler: Service, Sendable {
             guard !slots.isEmpty else {
                 if nextFire != stored.nextFire {
                     plan.reschedules.append(ScheduleReschedule(schedule: schedule.name, version: stored.version, nextFire: nextFire))
+                }
+                continue
+            }
+            // A source check whose circuit is open records its slots and fires nothing (the
+            // previous fire's batch stays the one overlap looks at).
+            if schedule.target.sharedLimitKeys.contains(where: held.contains) {
+                for slot in slots {
+                    var fire = ScheduleFire(schedule: schedule.name, slot: slot, jobs: [], outcome: .circuitOpen,
+                                            batchID: stored.lastFire?.batchID)
+                    fire.version = stored.version
+                    fire.nextFire = nextFire
+                    plan.fires.append(fire)
                 }
                 continue
             }

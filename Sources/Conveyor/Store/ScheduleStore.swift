@@ -92,6 +92,10 @@ public struct ScheduleFireRecord: Sendable, Hashable {
         case queued
         /// Fired by hand (`run-now`), outside the slots.
         case ranNow = "ran-now"
+        /// The slot was recorded with no job: a circuit breaker holds back a key every job of
+        /// the fire carries (a source whose checks failed too often), so its checks stop until
+        /// the cool-down sends a probe, or the circuit is closed or reset by hand.
+        case circuitOpen = "circuit-open"
     }
 
     public var slot: Date
@@ -101,7 +105,7 @@ public struct ScheduleFireRecord: Sendable, Hashable {
     /// The first job the fire enqueued (`nil` when none).
     public var firstJob: JobID?
     /// The fire's batch, when it enqueued one; for a skipped slot, the unfinished batch it
-    /// gave way to.
+    /// gave way to; for a circuit-open slot, the previous fire's.
     public var batchID: String?
     public var jobCount: Int
 

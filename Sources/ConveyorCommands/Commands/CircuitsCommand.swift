@@ -21,7 +21,7 @@ struct CircuitsCommand: AsyncParsableCommand {
     static func brief(_ breaker: CircuitBreaker) -> String {
         var text = "\(breaker.failures) in a row"
         if let rate = breaker.failureRate { text += " or \(CircuitBreaker.percent(rate)) of \(breaker.window)" }
-        return text + ", \(breaker.coolDown.formatted) cool-down"
+        return text + (breaker.staysOpenUntilReset ? ", until reset" : ", \(breaker.coolDown.formatted) cool-down")
     }
 
     static func score(_ state: CircuitState) -> String {
@@ -104,7 +104,11 @@ extension CircuitsCommand {
             print("Circuit:      \(CircuitsCommand.phase(state))")
             print("Breaker:      \(state.breaker.map { "\($0) (rule \(state.rule ?? "-"))" } ?? "none (only opened by hand)")")
             print("Failures:     \(state.consecutiveFailures) in a row")
-            print("Reliability:  \(CircuitsCommand.score(state)) last outcomes succeeded; \(CircuitsCommand.decayed(state)) decayed (half-life 1h)")
+            if state.reliability == nil {
+                print("Reliability:  no outcome counted yet")
+            } else {
+                print("Reliability:  \(CircuitsCommand.score(state)) last outcomes succeeded; \(CircuitsCommand.decayed(state)) decayed (half-life 1h)")
+            }
             guard !transitions.isEmpty else {
                 print("History:      none")
                 return

@@ -63,8 +63,8 @@ extension LimitsCommand {
         var failureRate: String?
         @Option(help: "With --breaker: the outcomes the failure rate and the reliability score look at (1-100, default 20).")
         var window: Int?
-        @Option(help: "With --breaker: how long the key stays open before one probe job goes (default 30s).")
-        var coolDown: DurationArgument?
+        @Option(help: "With --breaker: how long the key stays open before one probe job goes (default 30s; 'never': until closed or reset by hand).")
+        var coolDown: String?
         @Option(help: "With --breaker: once closed again, the held jobs go this many at a time (default 10)…") var wave: Int?
         @Option(help: "…one wave per this long (default 1s).") var waveInterval: DurationArgument?
 
@@ -87,7 +87,7 @@ extension LimitsCommand {
                                          concurrency: try concurrency.map { try ConcurrencyLimit($0) },
                                          circuit: try breaker.map { failures in
                                              try CircuitBreaker(failures: failures, failureRate: try failureRate.map(Self.share), window: window ?? 20,
-                                                                coolDown: coolDown?.duration ?? .seconds(30), wave: wave ?? 10,
+                                                                coolDown: try coolDown.map(Self.coolDown) ?? .seconds(30), wave: wave ?? 10,
                                                                 waveInterval: waveInterval?.duration ?? .seconds(1))
                                          })
             } catch let error as ConveyorError {
@@ -96,6 +96,16 @@ extension LimitsCommand {
             let store = try storeOptions.open((any FlowControlStore).self, for: "limits set")
             try await store.setLimit(pattern, settings)
             print("Limit '\(pattern)': \(settings). Workers apply it from their next claim.")
+        }
+
+        /// A cool-down: a duration, or `never` (until reset by hand).
+        static func coolDown(_ text: String) throws -> Duration {
+            if text.lowercased() == "never" { return CircuitBreaker.untilReset }
+            do {
+                return try DurationArgument(parsing: text).duration
+            } catch {
+                throw ConveyorError.invalidLimit("a cool-down of '\(text)': \(error); or 'never' (until reset by hand)")
+            }
         }
 
         /// A share: `50%` or `0.5`.

@@ -171,15 +171,16 @@ extension ScheduleCommand {
         func run() async throws {
             let store = try ScheduleCommand.store(storeOptions, for: "list")
             let all = try await store.allSchedules()
+            let circuits = try await ScheduleCommand.circuits(of: all, in: store)
             if json {
-                for stored in all { print(try ScheduleCommand.json(stored, next: next)) }
+                for stored in all { print(try ScheduleCommand.json(stored, next: next, circuits: circuits)) }
                 return
             }
             guard !all.isEmpty else {
                 print("No schedules. Add one with: conveyor schedule add NAME --cron '0 6 * * *' --job JOBNAME")
                 return
             }
-            var rows = [["NAME", "WHEN", "STATE", next == 1 ? "NEXT FIRE" : "NEXT \(next) FIRES", "LAST FIRE", "OUTCOME", "JOB"]]
+            var rows = [["NAME", "WHEN", "STATE", next == 1 ? "NEXT FIRE" : "NEXT \(next) FIRES", "LAST FIRE", "OUTCOME", "CHECKS", "JOB"]]
             for stored in all {
                 let schedule = stored.schedule
                 let state = schedule.paused ? "paused" : (schedule.recurrence.rule == .manual ? "on demand" : "active")
@@ -187,7 +188,7 @@ extension ScheduleCommand {
                 rows.append([
                     schedule.name, schedule.recurrence.description, state,
                     ScheduleCommand.nextFires(stored, count: next).map { ScheduleText.utc($0) }.joined(separator: ", ").nonEmpty ?? "-",
-                    ScheduleText.utc(last?.firedAt), last?.outcome.rawValue ?? "-",
+                    ScheduleText.utc(last?.firedAt), last?.outcome.rawValue ?? "-", ScheduleCommand.checksText(schedule, circuits),
                     last.map { ScheduleCommand.jobText($0) } ?? ScheduleCommand.targetText(schedule.target),
                 ])
             }
@@ -361,7 +362,32 @@ extension ScheduleCommand {
         }
     }
 
-    static func json(_ stored: StoredSchedule, next: Int = 1) throws -> String {
+    /// The circuits of the keys every job of these schedules carries (their source checks),
+    /// on stores that keep circuits.
+    static func circuits(of schedules: [StoredSchedule], in store: any ScheduleStore) async throws -> [String: CircuitState] {
+        guard let flow = store as? any FlowControlStore else { return [:] }
+        let keys = Set(schedules.flatMap { $0.schedule.target.sharedLimitKeys })
+        guard !keys.isEmpty else { return [:] }
+        var states: [String: CircuitState] = [:]
+        for chunk in Array(keys.sorted()).chunked(1000) {
+            for state in try await flow.circuitStates(Array(chunk)) { states[state.key] = state }
+        }
+        return states
+    }
+
+    /// A source check's state: `on`, or `off` with the key whose circuit holds it back, and
+    /// the failures in a row; `-` for a schedule without limit keys.
+    static func checksText(_ schedule: Schedule, _ circuits: [String: CircuitState]) -> String {
+        let states = schedule.target.sharedLimitKeys.compactMap { circuits[$0] }
+        guard !states.isEmpty else { return "-" }
+        if let held = states.first(where: { $0.holdsJobs(at: Date()) }) {
+            return "off: \(held.key) \(held.phase)" + (held.consecutiveFailures > 0 ? ", \(held.consecutiveFailures) failures in a row" : "")
+        }
+        let failures = states.map(\.consecutiveFailures).max() ?? 0
+        return failures > 0 ? "on, \(failures) failures in a row" : "on"
+    }
+
+    static func json(_ stored: StoredSchedule, next: Int = 1, circuits: [String: CircuitState] = [:]) throws -> String {
         let schedule = stored.schedule
         var object: [String: Any] = [
             "name": schedule.name, "when": schedule.recurrence.description, "paused": schedule.paused,
@@ -379,7 +405,24 @@ extension ScheduleCommand {
             if let batch = last.batchID { fire["batch"] = batch }
             object["lastFire"] = fire
         }
+        let states = schedule.target.sharedLimitKeys.compactMap { circuits[$0] }
+        if !states.isEmpty {
+            object["checks"] = [
+                "enabled": !schedule.paused && !states.contains { $0.holdsJobs(at: Date()) },
+                "circuits": states.map { state -> [String: Any] in
+                    var circuit: [String: Any] = ["key": state.key, "phase": "\(state.phase)", "consecutiveFailures": state.consecutiveFailures]
+                    if let reliability = state.reliability { circuit["reliability"] = reliability }
+                    return circuit
+                },
+            ]
+        }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension Array {
+    fileprivate func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 

@@ -5,8 +5,8 @@
 -- theoretical arrival time, `a` active jobs, `bu` the upstream's wait; its circuit: `cp` phase,
 -- `cu` open until, `pr` the probe's job id, `wa`/`wu` the wave's start and starts), `P lh:<key>`
 -- the key's held ready jobs (scored by priority then id), `P lw` keys with held jobs by when
--- they may go; `P cs:<key>` a circuit's counted outcomes (CircuitStats: `f`, `r`, `sc`, `ds`,
--- `dt`, `da`, `ch`), `P ct:<key>` its transitions newest first, `P ck` keys with a circuit.
+-- they may go; the cell also keeps its circuit's counted outcomes (CircuitStats: `f`, `r`, `sc`,
+-- `ds`, `dt`, `da`, `ch`); `P ct:<key>` its transitions newest first, `P ck` keys with a circuit.
 -- The arithmetic is LimitSettings.admissible/started and circuitGate/Started/Ended
 -- (Limiter.swift, CircuitBreaker.swift), step for step. `limRules`, `limCells`, `limHeld` and
 -- `limStats` cache this call's reads (script state).
@@ -55,13 +55,17 @@ end
 local function limitCell(key)
   local cell = limCells[key]
   if cell then return cell end
-  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu', 'cp', 'cu', 'pr', 'wa', 'wu', 'hb')
+  local v = redis.call('HMGET', P .. 'lc:' .. key, 't', 'a', 'bu', 'cp', 'cu', 'pr', 'wa', 'wu', 'hb',
+                      'f', 'r', 'sc', 'ds', 'dt', 'da', 'ch')
   -- `hb`: 1 once a job started under a rule with a breaker, so a completion looks the rule up
   -- only for such keys.
   cell = { key = key, t = tonumber(v[1]) or 0, a = tonumber(v[2]) or 0, bu = tonumber(v[3]) or 0, cp = tonumber(v[4]) or 0,
            cu = tonumber(v[5]) or 0, pr = tonumber(v[6]) or 0, wa = tonumber(v[7]) or 0, wu = tonumber(v[8]) or 0,
            hb = tonumber(v[9]) or 0 }
   cell.cp0 = cell.cp
+  -- The circuit's outcomes, kept in the same hash (read by circuitStats); a cell with them
+  -- stays (the reliability score).
+  cell.sv, cell.hasStats = v, v[11] ~= false
   limCells[key] = cell
   return cell
 end
@@ -81,9 +85,10 @@ end
 local function circuitStats(key)
   local stats = limStats[key]
   if stats then return stats end
-  local v = redis.call('HMGET', P .. 'cs:' .. key, 'f', 'r', 'sc', 'ds', 'dt', 'da', 'ch')
-  stats = { f = tonumber(v[1]) or 0, r = v[2] or '', sc = tonumber(v[3]) or 0, ds = tonumber(v[4]) or 0,
-            dt = tonumber(v[5]) or 0, da = tonumber(v[6]) or 0, ch = tonumber(v[7]) or 0, had = v[2] ~= false }
+  local cell = limitCell(key)
+  local v = cell.sv
+  stats = { f = tonumber(v[10]) or 0, r = v[11] or '', sc = tonumber(v[12]) or 0, ds = tonumber(v[13]) or 0,
+            dt = tonumber(v[14]) or 0, da = tonumber(v[15]) or 0, ch = tonumber(v[16]) or 0, had = cell.hasStats }
   limStats[key] = stats
   return stats
 end
@@ -349,27 +354,29 @@ local function limitHold(id, prio, key, wakeAt)
   if wakeAt then limitWake(key, wakeAt) end
 end
 
--- Writes the cells this call changed (a cell with nothing worth keeping goes; circuit fields
--- only for a circuit that is or was not closed), then the circuits' outcomes.
+-- Writes the cells this call changed, with their circuits' outcomes in the same hash: a cell
+-- with nothing worth keeping goes (one with outcomes stays); circuit fields only for a
+-- circuit that is or was not closed or whose jobs count.
 local function limitSave(now)
   for key, cell in pairs(limCells) do
-    if cell.dirty then
+    local stats = limStats[key]
+    local counted = stats and stats.dirty
+    if cell.dirty or counted then
       local k = P .. 'lc:' .. key
-      if cell.a <= 0 and cell.t <= now and cell.bu <= now and cell.cp == 0 then
+      if not (cell.hasStats or counted) and cell.a <= 0 and cell.t <= now and cell.bu <= now and cell.cp == 0 then
         redis.call('DEL', k)
+      elseif counted then
+        redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu), 'cp', cell.cp, 'cu', fmt(cell.cu),
+                   'pr', fmt(cell.pr), 'wa', fmt(cell.wa), 'wu', cell.wu, 'hb', cell.hb,
+                   'f', stats.f, 'r', stats.r, 'sc', stats.sc, 'ds', string.format('%.17g', stats.ds),
+                   'dt', string.format('%.17g', stats.dt), 'da', fmt(stats.da), 'ch', fmt(stats.ch))
+        if not stats.had then redis.call('ZADD', P .. 'ck', 0, key) end
       elseif cell.cp ~= 0 or cell.cp0 ~= 0 or cell.hb == 1 then
         redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu), 'cp', cell.cp, 'cu', fmt(cell.cu),
                    'pr', fmt(cell.pr), 'wa', fmt(cell.wa), 'wu', cell.wu, 'hb', cell.hb)
       else
         redis.call('HSET', k, 't', fmt(cell.t), 'a', fmt(cell.a), 'bu', fmt(cell.bu))
       end
-    end
-  end
-  for key, stats in pairs(limStats) do
-    if stats.dirty then
-      redis.call('HSET', P .. 'cs:' .. key, 'f', stats.f, 'r', stats.r, 'sc', stats.sc, 'ds', string.format('%.17g', stats.ds),
-                 'dt', string.format('%.17g', stats.dt), 'da', fmt(stats.da), 'ch', fmt(stats.ch))
-      if not stats.had then redis.call('ZADD', P .. 'ck', 0, key) end
     end
   end
 end
