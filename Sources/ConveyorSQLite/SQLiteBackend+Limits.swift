@@ -314,15 +314,14 @@ struct LimitLedger {
             for key in job.keys {
                 let settings = try ledger.settings(for: key, db)
                 var cell = try ledger.cell(key, db)
-                guard cell.circuit != .closed || (settings.circuit != nil && job.verdict != .neutral) else { continue }
-                let had = try ledger.stats(key, db)
-                var stats = had ?? CircuitStats()
+                guard settings.circuitMoves(cell, on: job.verdict) else { continue }
+                var stats = try ledger.stats(key, db) ?? CircuitStats()
                 let change = settings.circuitEnded(&cell, &stats, job: job.id, job.verdict, now: now)
                 if cell != ledger.cells[key] {
                     ledger.cells[key] = cell
                     ledger.changed.insert(key)
                 }
-                if settings.circuit != nil && (job.verdict != .neutral || had != nil) {
+                if settings.countsOutcome(job.verdict) {
                     ledger.kept[key] = .some(stats)
                     ledger.statsChanged.insert(key)
                 }
@@ -371,17 +370,16 @@ struct LimitLedger {
         let settings = try settings(for: key, db)
         var cell = try cell(key, db)
         let had = try stats(key, db)
-        if action != .open && settings.circuit == nil && had == nil && cell.circuit == .closed {
+        if action != .open && !settings.knowsCircuit(cell, hasOutcomes: had != nil) {
             let known = try String.fetchAll(db, sql: "SELECT key FROM circuits ORDER BY key LIMIT 20")
             throw SQLiteBackend.unknownCircuit(key, known: known)
         }
         var stats = had ?? CircuitStats()
-        let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason, now: now)
+        let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason)
         cells[key] = cell
         changed.insert(key)
         self.kept[key] = .some(stats)
-        statsChanged.insert(key)
-        transitions.append((key, change))
+        try note(change, key: key, now: now, db)
         // Its held jobs look again at once.
         if try held(key, db) { wakes[key] = .some(now) }
     }

@@ -99,12 +99,20 @@ extension BackendConformance {
         #expect(Set(order) == Set(failing + waiting).subtracting([probe[0].id]) && order.count == 7)
         // A wave that was not full ends the waves: a burst goes at once again.
         _ = try await store.enqueue((0..<4).map { _ in keyed([key]) })
-        #expect(try await claimAll(store).count == 4)
+        let burst = try await claimAll(store)
+        #expect(burst.count == 4)
         state = try await circuit(store, key)
         #expect(state.phase == .closed, "\(state)")
         #expect(state.recentSuccesses == 8 && state.recentOutcomes == 12, "3 + 1 failures, the probe's and 7 waves' successes: \(state)")
         #expect(state.reliability.map { abs($0 - 8.0 / 12) < 1e-9 } == true)
         #expect(state.decayedScore.map { $0 > 0.5 && $0 < 0.8 } == true, "\(String(describing: state.decayedScore))")
+        // The key goes idle (nothing running, nothing owed, closed) and maintenance prunes idle
+        // cells: its score stays.
+        try await store.complete(burst.map { .succeeded($0.lease, output: ok) })
+        _ = try await store.recoverExpiredLeases()
+        state = try await circuit(store, key)
+        #expect(state.phase == .closed && state.recentSuccesses == 12 && state.recentOutcomes == 16, "the score outlives the idle cell: \(state)")
+        #expect(try await store.circuits(after: nil, limit: 10).map(\.key) == [key])
     }
 
     static func breakerRateAndHand(_ backend: any JobBackend) async throws {

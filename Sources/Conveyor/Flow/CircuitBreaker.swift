@@ -284,7 +284,7 @@ extension LimitSettings {
         if cell.circuit == .forcedOpen { return (0, nil) }
         guard let circuit else { return nil }
         switch cell.circuit {
-        case .closed, .forcedOpen:
+        case .closed, .forcedOpen:  // forced open: handled above
             return nil
         case .open:
             return cell.openUntil > now ? (0, cell.openUntil) : (1, nil)
@@ -328,7 +328,24 @@ extension LimitSettings {
         return nil
     }
 
+    /// Whether a job's end with `verdict` has anything to do to the key's circuit: a circuit
+    /// that is not closed, or an outcome a breaker counts. Stores read a key's outcomes only then.
+    public func circuitMoves(_ cell: LimiterCell, on verdict: CircuitVerdict) -> Bool {
+        cell.circuit != .closed || countsOutcome(verdict)
+    }
+
+    /// Whether ``circuitEnded(_:_:job:_:now:)`` records `verdict` in the key's outcomes (which
+    /// the store then writes back).
+    public func countsOutcome(_ verdict: CircuitVerdict) -> Bool { circuit != nil && verdict != .neutral }
+
+    /// Whether a close or reset by hand applies to the key: a breaker covers it, it has
+    /// recorded outcomes, or its circuit is not closed.
+    public func knowsCircuit(_ cell: LimiterCell, hasOutcomes: Bool) -> Bool {
+        circuit != nil || hasOutcomes || cell.circuit != .closed
+    }
+
     /// A job of the key ended: its outcome counts (with a breaker), and the probe's decides.
+    /// The store records the change returned (and stamps the outcomes' `changedAt` then).
     public func circuitEnded(_ cell: inout LimiterCell, _ stats: inout CircuitStats, job id: Int64, _ verdict: CircuitVerdict,
                              now: Int64) -> CircuitChange? {
         let isProbe = cell.circuit == .halfOpen && cell.probe == id
@@ -373,7 +390,6 @@ extension LimitSettings {
                 cell.waveUsed = 0
             }
         }
-        if change != nil { stats.changedAt = now }
         return change
     }
 
@@ -387,9 +403,9 @@ extension LimitSettings {
         stats.sinceClose = 0
     }
 
-    /// Opens, closes or resets the circuit by hand, and the change to record.
-    public func circuitChanged(_ cell: inout LimiterCell, _ stats: inout CircuitStats, by action: CircuitAction, reason: String,
-                               now: Int64) -> CircuitChange {
+    /// Opens, closes or resets the circuit by hand, and the change to record (the store stamps
+    /// `changedAt` as it records it).
+    public func circuitChanged(_ cell: inout LimiterCell, _ stats: inout CircuitStats, by action: CircuitAction, reason: String) -> CircuitChange {
         let from = cell.circuit
         let why = reason.isEmpty ? "" : ": \(reason)"
         switch action {
@@ -402,7 +418,6 @@ extension LimitSettings {
             close(&cell, &stats)
             stats = CircuitStats()
         }
-        stats.changedAt = now
         let verb = ["open": "opened", "close": "closed", "reset": "reset"][action.rawValue]!
         return CircuitChange(from: from, to: cell.circuit, reason: "\(verb) by hand\(why)")
     }

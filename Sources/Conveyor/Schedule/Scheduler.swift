@@ -303,10 +303,3 @@ extension ScheduleStore {
         throw ConveyorError.storeFailure("schedule '\(name)' kept changing while it was being run; try again")
     }
 }
-
-extension Sequence {
-    fileprivate func chunks(ofCount count: Int) -> [ArraySlice<Element>] {
-        let all = Array(self)
-        return stride(from: 0, to: all.count, by: count).map { all[$0..<Swift.min($0 + count, all.count)] }
-    }
-}

@@ -161,10 +161,10 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
                 guard var cell = cells[key] else { continue }
                 cell.active -= 1
                 let settings = self.settings(for: key)
-                if settings.circuit != nil || cell.circuit != .closed {
+                if settings.circuitMoves(cell, on: verdict) {
                     var stats = circuitStats[key] ?? CircuitStats()
                     let change = settings.circuitEnded(&cell, &stats, job: record.id.rawValue, verdict, now: now)
-                    if settings.circuit != nil && (verdict != .neutral || circuitStats[key] != nil) { circuitStats[key] = stats }
+                    if settings.countsOutcome(verdict) { circuitStats[key] = stats }
                     if let change { log(change, key: key, now: now) }
                 }
                 if cell.isIdle(now: now) { cells[key] = nil } else { cells[key] = cell }
@@ -803,11 +803,11 @@ public final class MemoryBackend: JobBackend, ScheduleStore, FlowControlStore {
         let state = try storage.withLock { storage -> CircuitState in
             let settings = storage.settings(for: key)
             var cell = storage.cells[key] ?? LimiterCell()
-            if action != .open && settings.circuit == nil && storage.circuitStats[key] == nil && cell.circuit == .closed {
+            if action != .open && !settings.knowsCircuit(cell, hasOutcomes: storage.circuitStats[key] != nil) {
                 throw Self.unknownCircuit(key, known: storage.circuitStats.keys.sorted())
             }
             var stats = storage.circuitStats[key] ?? CircuitStats()
-            let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason, now: now)
+            let change = settings.circuitChanged(&cell, &stats, by: action, reason: reason)
             storage.cells[key] = cell.isIdle(now: now) ? nil : cell
             storage.circuitStats[key] = stats
             storage.log(change, key: key, now: now)

@@ -13,7 +13,7 @@ struct CircuitsCommand: AsyncParsableCommand {
             many failures in a row; its jobs wait without spending attempts, one probe goes after the \
             cool-down, and its success lets the held jobs go in waves. Any key can be opened by hand.
             """,
-        subcommands: [List.self, Show.self, Change.self, Close.self, Reset.self],
+        subcommands: [List.self, Show.self, Open.self, Close.self, Reset.self],
         defaultSubcommand: List.self
     )
 
@@ -142,7 +142,7 @@ extension CircuitsCommand {
         }
     }
 
-    struct Change: AsyncParsableCommand {
+    struct Open: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "open", abstract: "Open a key's circuit by hand: its jobs wait until it is closed or reset by hand.")
         @OptionGroup var action: Action

@@ -369,7 +369,7 @@ extension ScheduleCommand {
         let keys = Set(schedules.flatMap { $0.schedule.target.sharedLimitKeys })
         guard !keys.isEmpty else { return [:] }
         var states: [String: CircuitState] = [:]
-        for chunk in Array(keys.sorted()).chunked(1000) {
+        for chunk in keys.sorted().chunks(ofCount: 1000) {
             for state in try await flow.circuitStates(Array(chunk)) { states[state.key] = state }
         }
         return states
@@ -417,12 +417,6 @@ extension ScheduleCommand {
             ]
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-}
-
-extension Array {
-    fileprivate func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 
