@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .library(name: "ConveyorRedisClient", targets: ["ConveyorRedisClient"]),
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
+        .library(name: "ConveyorPostgres", targets: ["ConveyorPostgres"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
     ],
     dependencies: [
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         .target(
@@ -62,7 +64,7 @@ let package = Package(
             // The demo's key file and export figures, read when `conveyor demo` runs.
             resources: [.copy("Demo/Dataset")]
         ),
-        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorRedis"]),
+        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorRedis", "ConveyorPostgres"]),
         .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),
         // Our own Redis client (no Swift Redis client can be had here): RESP parser, pipelined
         // connections, pool, scripts, TLS. NIO stays out of the core and the SQLite store.
@@ -87,6 +89,19 @@ let package = Package(
             ],
             // The Lua, one file per subject and per operation, read at first use.
             resources: [.copy("Lua")]
+        ),
+        // The PostgreSQL store on postgres-nio: SKIP LOCKED claims, LISTEN/NOTIFY wake-ups,
+        // enqueue inside the caller's transaction. Only programs that open PostgreSQL link it.
+        .target(
+            name: "ConveyorPostgres",
+            dependencies: [
+                "Conveyor",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "conveyor-bench",
@@ -121,6 +136,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorRedisClient", "ConveyorTesting"]),
+        .testTarget(
+            name: "ConveyorPostgresTests",
+            dependencies: ["ConveyorPostgres", "ConveyorTesting", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .testTarget(
             name: "ConveyorCommandsTests",
             dependencies: [

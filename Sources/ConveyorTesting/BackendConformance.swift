@@ -27,6 +27,10 @@ public enum BackendConformance {
     }
 
     public static var names: [String] { cases.map(\.name) }
+    /// The cases of flow control (limits and circuit breakers), for a store that is still
+    /// gaining them.
+    public static var limitCaseNames: [String] { limitCases.map(\.name) }
+    public static var circuitCaseNames: [String] { circuitCases.map(\.name) }
 
     public static func run(_ name: String, makeBackend: Factory) async throws {
         guard let testCase = cases.first(where: { $0.name == name }) else {

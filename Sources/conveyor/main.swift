@@ -1,8 +1,9 @@
 import Conveyor
 import ConveyorCommands
+import ConveyorPostgres
 import ConveyorRedis
 import ConveyorSQLite
 
-// This binary runs the built-in job kinds only, on SQLite and Redis; a program embedding
+// This binary runs the built-in job kinds only, on SQLite, Redis and PostgreSQL; a program embedding
 // ConveyorCommands passes a registry with its own job types, and the stores it links.
-await ConveyorCommand.main(registry: JobRegistry(), stores: [SQLiteStoreProvider(), RedisStoreProvider()])
+await ConveyorCommand.main(registry: JobRegistry(), stores: [SQLiteStoreProvider(), RedisStoreProvider(), PostgresStoreProvider()])
