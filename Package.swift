@@ -105,7 +105,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-bench",
-            dependencies: ["Conveyor", "ConveyorSQLite", "ConveyorRedis", "ConveyorRedisClient"],
+            dependencies: [
+                "Conveyor", "ConveyorSQLite", "ConveyorRedis", "ConveyorRedisClient", "ConveyorPostgres", "ConveyorTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Benchmarks/ConveyorBenchmarks"
         ),
         .executableTarget(
@@ -143,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "ConveyorCommandsTests",
             dependencies: [
-                "ConveyorCommands", "ConveyorSQLite", "ConveyorTesting", "conveyor",
+                "ConveyorCommands", "ConveyorSQLite", "ConveyorPostgres", "ConveyorTesting", "conveyor",
                 // The tests start `conveyor` processes the way the worker starts commands.
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]

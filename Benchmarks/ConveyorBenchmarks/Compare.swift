@@ -1,4 +1,5 @@
 import Conveyor
+import ConveyorPostgres
 import ConveyorRedis
 import ConveyorSQLite
 import Foundation
@@ -16,7 +17,8 @@ import Foundation
 /// - `rss`: one worker process drains `--jobs` jobs and reports its peak RSS (VmHWM) → `{"rss_kb"}`
 ///
 /// The store is `--redis-url URL` (never flushed here: the harness empties Redis between
-/// runs) or `--store sqlite` (a fresh file, or `--sqlite-path` shared with child processes).
+/// runs), `--postgres-url URL` (the harness gives each run a schema of its own) or `--store
+/// sqlite` (a fresh file, or `--sqlite-path` shared with child processes).
 struct Compare {
     let options: Options
 
@@ -122,6 +124,7 @@ struct Compare {
 
     private func open(path: String? = nil) throws -> any JobBackend {
         if let url = options.redisURL { return try RedisBackend(url: url) }
+        if let url = options.postgresURL { return try PostgresBackend(url: url) }
         let file = path ?? options.sqlitePath ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("conveyor-compare-\(UUID().uuidString.prefix(8)).sqlite").path
         return try SQLiteBackend(path: file)
@@ -129,7 +132,7 @@ struct Compare {
 
     /// A store that child processes can open too (for SQLite: a file path they are given).
     private func openShared() throws -> (any JobBackend, String?) {
-        if options.redisURL != nil { return (try open(), nil) }
+        if options.redisURL != nil || options.postgresURL != nil { return (try open(), nil) }
         let path = options.sqlitePath ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("conveyor-compare-\(UUID().uuidString.prefix(8)).sqlite").path
         return (try open(path: path), path)
@@ -148,7 +151,11 @@ struct Compare {
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         var arguments = ["--compare", workload, "--jobs", String(options.jobs),
                          "--concurrency", String(options.concurrency), "--prefetch", String(options.prefetch)]
-        if let url = options.redisURL { arguments += ["--redis-url", url] } else if let path { arguments += ["--store", "sqlite", "--sqlite-path", path] }
+        if let url = options.redisURL {
+            arguments += ["--redis-url", url]
+        } else if let url = options.postgresURL {
+            arguments += ["--postgres-url", url]
+        } else if let path { arguments += ["--store", "sqlite", "--sqlite-path", path] }
         process.arguments = arguments
         if captureOutput { process.standardOutput = Pipe() }
         let child = Child(process)

@@ -4,18 +4,23 @@
 //   swift run -c release conveyor-bench --jobs 20000 --synchronous full
 //   swift run -c release conveyor-bench --store redis   # starts its own redis-server (persistence off)
 //   swift run -c release conveyor-bench --store redis --redis-url redis://host:6379/0
+//   swift run -c release conveyor-bench --store postgres   # starts its own PostgreSQL (fsync on: durable commits)
+//   swift run -c release conveyor-bench --store postgres --postgres-url postgres://user@host/db
 //   swift run -c release conveyor-bench --schedules 100000 [--store redis] [--seconds 60]   # the scheduler
 //   swift run -c release conveyor-bench --limits 1000 [--store redis] [--jobs 100000] [--rounds 3]   # flow control's cost
 //
 // Every scenario starts from a fresh store: a new SQLite file in a temporary directory, or an
 // emptied Redis (FLUSHALL on the server the benchmark started; a new namespace on one given
-// with --redis-url, which is never flushed).
+// with --redis-url, which is never flushed), or a new schema on PostgreSQL (dropped after).
 import Conveyor
+import ConveyorPostgres
 import ConveyorRedis
 import ConveyorRedisClient
 import ConveyorSQLite
+import ConveyorTesting
 import Foundation
 import Logging
+import PostgresNIO
 
 struct Options {
     var jobs = 100_000
@@ -27,6 +32,7 @@ struct Options {
     var synchronous = SQLiteBackend.Configuration.Synchronous.normal
     var store = "sqlite"
     var redisURL: String?
+    var postgresURL: String?
     var appendfsync: String?
     /// `--compare WORKLOAD`: one measurement for `scripts/compare`, printed as one JSON line.
     var compare: String?
@@ -55,6 +61,7 @@ struct Options {
             case "--synchronous": synchronous = value.lowercased() == "full" ? .full : .normal
             case "--store": store = value
             case "--redis-url": redisURL = value
+            case "--postgres-url": postgresURL = value
             case "--appendfsync": appendfsync = value
             case "--compare": compare = value
             case "--workers": workers = Int(value) ?? workers
@@ -138,8 +145,22 @@ let ownRedis: BenchRedis? = options.store == "redis" && options.redisURL == nil
     ? try await BenchRedis(appendfsync: options.appendfsync)
     : nil
 
+/// A PostgreSQL server the benchmark starts (fsync and synchronous commits on), unless
+/// --postgres-url names one.
+let ownPostgres: PostgresServer? = options.store == "postgres" && options.postgresURL == nil ? try PostgresServer(durable: true) : nil
+
 func freshStore() async throws -> (any JobBackend, @Sendable () async -> Void) {
     switch options.store {
+    case "postgres":
+        let base = options.postgresURL ?? ownPostgres!.url
+        let schema = "bench_\(UUID().uuidString.prefix(8).lowercased())"
+        let backend = try PostgresBackend(url: base + (base.contains("?") ? "&" : "?") + "schema=\(schema)")
+        return (backend, {
+            _ = try? await backend.transaction { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: Logger(label: "bench"))
+            }
+            backend.shutdown()
+        })
     case "sqlite":
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -157,7 +178,7 @@ func freshStore() async throws -> (any JobBackend, @Sendable () async -> Void) {
         let backend = try RedisBackend(url: url)
         return (backend, { await backend.close() })
     default:
-        FileHandle.standardError.write(Data("unknown store \(options.store); use sqlite or redis\n".utf8))
+        FileHandle.standardError.write(Data("unknown store \(options.store); use sqlite, redis or postgres\n".utf8))
         exit(2)
     }
 }
@@ -218,6 +239,35 @@ func startLatency(_ backend: any JobBackend) async throws -> (Double, Double) {
     return (percentile(0.5), percentile(0.99))
 }
 
+/// PostgreSQL: the drain while a second connection holds one transaction (with a transaction
+/// id, so the vacuum horizon stays put) open for the whole run, as a long report elsewhere in
+/// the application's database would. Returns jobs per second.
+func drainBesideOpenTransaction() async throws -> Double {
+    let (backend, cleanUp) = try await freshStore()
+    guard let postgres = backend as? PostgresBackend else { throw ConveyorError.storeFailure("not a PostgreSQL store") }
+    _ = try await enqueueThroughput(backend)
+    let (opened, open) = AsyncStream<Void>.makeStream()
+    let (finished, finish) = AsyncStream<Void>.makeStream()
+    async let holder: Void = postgres.transaction { connection in
+        _ = try await connection.query("SELECT txid_current()", logger: Logger(label: "bench")).collect()
+        open.yield()
+        for await _ in finished { break }
+    }
+    for await _ in opened { break }
+    let rate: Double
+    do {
+        rate = try await drainThroughput(backend)
+    } catch {
+        finish.finish()
+        try? await holder
+        throw error
+    }
+    finish.finish()
+    try await holder
+    await cleanUp()
+    return rate
+}
+
 final class LatencySamples: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [Double] = []
@@ -260,6 +310,7 @@ var drainRates: [Double] = []
 var batchEnqueueRates: [Double] = []
 var batchDrainRates: [Double] = []
 var latencies: [(Double, Double)] = []
+var heldDrainRates: [Double] = []
 /// Redis server CPU time per job (µs), by phase: how much of Redis's one core each job costs.
 var redisEnqueueCost: [Double] = []
 var redisDrainCost: [Double] = []
@@ -298,6 +349,7 @@ for round in 1...options.rounds {
         throw ConveyorError.storeFailure("the benchmark batch did not finish with every job counted")
     }
     await cleanUpBatch()
+    if options.store == "postgres" { heldDrainRates.append(try await drainBesideOpenTransaction()) }
     FileHandle.standardError.write(Data("round \(round): enqueue \(format(enqueueRates.last!)) jobs/s, drain \(format(drainRates.last!)) jobs/s, latency p50 \(format(latencies.last!.0)) ms p99 \(format(latencies.last!.1)) ms\n".utf8))
 }
 
@@ -305,17 +357,23 @@ let p50s = latencies.map { $0.0 }
 let p99s = latencies.map { $0.1 }
 let cpus = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
     .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-let storeTitle = options.store == "redis"
-    ? "Redis store (\(options.redisURL == nil ? "own redis-server, \(options.appendfsync.map { "AOF appendfsync \($0)" } ?? "persistence off")" : "given server"), loopback)"
-    : "SQLite store (\(options.synchronous.rawValue.lowercased()) sync, WAL)"
-defer { ownRedis?.stop() }
+let storeTitle = switch options.store {
+case "redis": "Redis store (\(options.redisURL == nil ? "own redis-server, \(options.appendfsync.map { "AOF appendfsync \($0)" } ?? "persistence off")" : "given server"), loopback)"
+case "postgres": "PostgreSQL store (\(options.postgresURL == nil ? "own server, fsync and synchronous commit on" : "given server"), loopback)"
+default: "SQLite store (\(options.synchronous.rawValue.lowercased()) sync, WAL)"
+}
+defer {
+    ownRedis?.stop()
+    ownPostgres?.stop()
+}
+let heldRow = heldDrainRates.isEmpty ? "" : "\n| drain, while another connection holds a transaction open the whole run (jobs/s) | \(format(median(heldDrainRates))) | \(format(heldDrainRates.min()!)) | \(format(heldDrainRates.max()!)) |"
 print("""
 | \(storeTitle) | median | min | max |
 |---|---:|---:|---:|
 | bulk enqueue, \(options.jobs) no-op jobs in chunks of \(options.chunk) (jobs/s) | \(format(median(enqueueRates))) | \(format(enqueueRates.min()!)) | \(format(enqueueRates.max()!)) |
 | drain \(options.jobs) no-op jobs, one worker process, concurrency \(options.concurrency), prefetch \(options.prefetch) (jobs/s) | \(format(median(drainRates))) | \(format(drainRates.min()!)) | \(format(drainRates.max()!)) |
 | bulk enqueue, the same jobs as one batch (jobs/s) | \(format(median(batchEnqueueRates))) | \(format(batchEnqueueRates.min()!)) | \(format(batchEnqueueRates.max()!)) |
-| drain, the same jobs as one batch with a completion callback (jobs/s) | \(format(median(batchDrainRates))) | \(format(batchDrainRates.min()!)) | \(format(batchDrainRates.max()!)) |
+| drain, the same jobs as one batch with a completion callback (jobs/s) | \(format(median(batchDrainRates))) | \(format(batchDrainRates.min()!)) | \(format(batchDrainRates.max()!)) |\(heldRow)
 | enqueue-to-start latency, idle worker, p50 (ms) | \(format(median(p50s))) | \(format(p50s.min()!)) | \(format(p50s.max()!)) |
 | enqueue-to-start latency, idle worker, p99 (ms) | \(format(median(p99s))) | \(format(p99s.min()!)) | \(format(p99s.max()!)) |
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from importlib import metadata
 
 import redis
@@ -64,7 +65,12 @@ class Failure(Exception):
 # ----------------------------------------------------------------------------------------
 
 def conveyor_cmd(bin_, workload, store, n, workers=1):
-    target = ["--redis-url", store] if store != "sqlite" else ["--store", "sqlite"]
+    if store == "sqlite":
+        target = ["--store", "sqlite"]
+    elif store.startswith("postgres"):
+        target = ["--postgres-url", store]
+    else:
+        target = ["--redis-url", store]
     cmd = [bin_, "--compare", workload] + target + ["--jobs", str(n)]
     return cmd + (["--workers", str(workers)] if workload == "drain" else [])
 
@@ -281,6 +287,48 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class PostgresServer:
+    """Debian's PostgreSQL, a fresh cluster on a free loopback port, fsync and synchronous
+    commits on (durable, as a production database). As root it runs as the postgres user."""
+
+    def __init__(self):
+        versions = sorted((int(v) for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), reverse=True) \
+            if os.path.isdir("/usr/lib/postgresql") else []
+        if not versions:
+            raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+        bin_ = f"/usr/lib/postgresql/{versions[0]}/bin"
+        self.dir = tempfile.mkdtemp(prefix="compare-pg-")
+        prefix = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            prefix = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        data = os.path.join(self.dir, "data")
+        subprocess.run(prefix + [f"{bin_}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-instructions"],
+                       check=True, capture_output=True)
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        self.log = open(os.path.join(self.dir, "postgres.log"), "w")
+        self.proc = popen(prefix + [f"{bin_}/postgres", "-D", data, "-p", str(self.port), "-k", self.dir,
+                                    "-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=256MB"],
+                          stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(1000):
+            if subprocess.run(prefix + [f"{bin_}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)]).returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise SystemExit(f"postgres did not start; see {self.dir}/postgres.log")
+
+    def fresh_url(self):
+        """A store in a schema no other run uses (the cluster is thrown away at the end)."""
+        return f"{self.url}?schema=cmp_{uuid.uuid4().hex[:12]}"
+
+    def close(self):
+        stop([self.proc], grace=10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------------------
 # Measurements
 # ----------------------------------------------------------------------------------------
@@ -290,6 +338,7 @@ class Runner:
         self.a = args
         self.bin = bin_
         self.unavailable = unavailable  # system -> "failed: reason"
+        self.postgres = None  # a PostgresServer while the run lasts, when PostgreSQL is installed
         self.results = []
         self.logdir = os.path.join(ROOT, ".build", "compare", "logs")
         os.makedirs(self.logdir, exist_ok=True)
@@ -323,10 +372,9 @@ class Runner:
 
     # --- Conveyor: the existing binary measures itself -------------------------------------
     def conveyor(self, srv, pass_, round_, store):
-        system = "conveyor" if store != "sqlite" else "conveyor-sqlite"
+        system = {"sqlite": "conveyor-sqlite", "postgres": "conveyor-postgres"}.get(store, "conveyor")
         cfg = "default"
         n, t = self.a.jobs, self.a.timeout
-        target = srv.url if store != "sqlite" else "sqlite"
 
         def call(workload, jobs=n, workers=1, key=None):
             def fn():
@@ -334,11 +382,15 @@ class Runner:
                     raise Failure(self.unavailable.get("conveyor", "failed: no conveyor-bench binary"))
                 env = self.env(srv)
                 scratch = None
-                if store != "sqlite":
+                target = srv.url
+                if store == "postgres":
+                    target = self.postgres.fresh_url()
+                elif store != "sqlite":
                     srv.flush()
                 else:  # conveyor-bench puts a fresh SQLite file into TMPDIR per run; remove it after
                     scratch = tempfile.mkdtemp(prefix="compare-sqlite-", dir=self.a.sqlite_dir)
                     env["TMPDIR"] = scratch
+                    target = "sqlite"
                 try:
                     out = run_json(conveyor_cmd(self.bin, workload, target, jobs, workers), env, t)
                 finally:
@@ -523,10 +575,10 @@ def summary_table(results, pass_, systems, sqlite_pass):
     peers = [s for s in ["celery", "rq", "sidekiq"] if s in systems]
     head = ["workload"]
     if "conveyor" in systems:
-        head += ["Conveyor (Redis)", "Conveyor (SQLite)"]
+        head += ["Conveyor (Redis)", "Conveyor (SQLite)", "Conveyor (PostgreSQL)"]
     head += [{"celery": "Celery", "rq": "RQ", "sidekiq": "Sidekiq"}[p] for p in peers]
     if "conveyor" in systems:
-        head += [f"Conveyor ÷ {h}" for h in head[3:]]
+        head += [f"Conveyor ÷ {h}" for h in head[4:]]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for w in WORKLOADS:
         row = [ROW_TITLES[w]]
@@ -535,6 +587,7 @@ def summary_table(results, pass_, systems, sqlite_pass):
             _, conv, text = best(w, group(results, pass_, "conveyor", w))
             row.append(text)
             row.append(best(w, group(results, sqlite_pass, "conveyor-sqlite", w))[2])
+            row.append(best(w, group(results, sqlite_pass, "conveyor-postgres", w))[2])
         ratios = []
         for p in peers:
             c, m, text = best(w, group(results, pass_, p, w))
@@ -559,7 +612,8 @@ def raw_table(results, pass_, systems, sqlite_pass):
     rows = []
     if "conveyor" in systems:
         rows += [("conveyor", "default", pass_, "Conveyor (Redis), concurrency 64, prefetch 512"),
-                 ("conveyor-sqlite", "default", sqlite_pass, "Conveyor (SQLite), concurrency 64, prefetch 512")]
+                 ("conveyor-sqlite", "default", sqlite_pass, "Conveyor (SQLite), concurrency 64, prefetch 512"),
+                 ("conveyor-postgres", "default", sqlite_pass, "Conveyor (PostgreSQL), concurrency 64, prefetch 512")]
     for s in ["celery", "rq", "sidekiq"]:
         if s in systems:
             rows.append((s, "client", pass_, f"{s}: client (enqueue)"))
@@ -569,7 +623,7 @@ def raw_table(results, pass_, systems, sqlite_pass):
         for w in WORKLOADS + EXTRA:
             v, e = group(results, p, system, w).get(cfg, ([], []))
             text = cell(w, v, e) if (v or e) else ""
-            if w == "rss_kb" and v and system not in ("conveyor", "conveyor-sqlite"):
+            if w == "rss_kb" and v and not system.startswith("conveyor"):
                 mains = [r["value"] for r in results if r["pass_"] == p and r["system"] == system
                          and r["config"] == cfg and r["workload"] == "rss_main_kb" and r["value"] is not None]
                 if mains and max(v) != max(mains):
@@ -682,6 +736,9 @@ NOTES = """\
   by default `.build/compare/`, deleted afterwards);
   no peer has such a store. It is measured in the first pass only: Redis persistence does not
   affect it, so the second table repeats those figures.
+- Conveyor (PostgreSQL) uses Debian's PostgreSQL, a cluster the driver starts on loopback with
+  fsync and synchronous commits on (every commit durable), a schema of its own per run;
+  measured in the first pass only, like SQLite. Its wake-ups are LISTEN/NOTIFY.
 """
 
 
@@ -785,6 +842,11 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     command = "scripts/compare " + " ".join(sys.argv[1:])
     runner = Runner(a, bin_, unavailable)
+    if "conveyor" in a.only and bin_:
+        try:
+            runner.postgres = PostgresServer()
+        except (SystemExit, OSError, subprocess.CalledProcessError) as error:
+            unavailable["conveyor-postgres"] = f"failed: {error}"
     passes = [("no-aof", False)] + ([] if a.no_aof else [("aof", True)])
     stamp = started.strftime("%Y%m%d-%H%M%S")
     json_path = os.path.join(ROOT, ".build", "compare", f"results-{stamp}.json")
@@ -810,6 +872,8 @@ def main():
                             runner.conveyor(srv, pass_, round_, srv.url)
                             if pass_ == "no-aof":
                                 runner.conveyor(srv, pass_, round_, "sqlite")
+                                if runner.postgres:
+                                    runner.conveyor(srv, pass_, round_, "postgres")
                         else:
                             runner.peer(srv, pass_, round_, system)
                         save()
@@ -820,6 +884,8 @@ def main():
         save()
         raise SystemExit(130)
     finally:
+        if runner.postgres:
+            runner.postgres.close()
         cleanup()
     save()
 

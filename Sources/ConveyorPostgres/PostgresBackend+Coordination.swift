@@ -46,38 +46,80 @@ extension PostgresBackend: ScheduleStore {
         }
     }
 
+    /// A round of fires in a fixed number of statements, however many fires and schedules: the
+    /// versions and last slots are read at once (the slots locked), each fire is decided in
+    /// order as if alone, then the slots, jobs, next fires and history are written together.
     public func fire(_ fires: [ScheduleFire], as leadership: Leadership) async throws -> [FireResult] {
         for fire in fires { try Self.validate(fire.jobs) }
         let results = try await write { tx -> [FireResult] in
             try await Self.checkLeadership(leadership, tx)
-            var results: [FireResult] = []
-            for fire in fires {
-                if let version = fire.version {
-                    let current = try await Self.version(of: fire.schedule, tx)
-                    if current != version {
-                        results.append(.outdated(version: current))
-                        continue
-                    }
+            let names = Array(Set(fires.map(\.schedule))).sorted()
+            var versions: [String: Int] = [:]
+            if fires.contains(where: { $0.version != nil }) {
+                for row in try await tx.rows("SELECT name, version FROM schedules WHERE name = ANY(\(names))") {
+                    versions[try row[0].decode(String.self)] = Int(try row[1].decode(Int64.self))
                 }
-                let slot = Self.micros(fire.slot)
-                let written = try await tx.rows("""
-                    INSERT INTO schedule_slots (schedule, last_slot) VALUES (\(fire.schedule), \(slot))
-                    ON CONFLICT (schedule) DO UPDATE SET last_slot = excluded.last_slot WHERE schedule_slots.last_slot < excluded.last_slot
-                    RETURNING last_slot
-                    """)
-                if written.isEmpty {
-                    let last = try await tx.rows("SELECT last_slot FROM schedule_slots WHERE schedule = \(fire.schedule)")[0][0].decode(Int64.self)
-                    results.append(.alreadyFired(lastSlot: Self.date(last)))
+            }
+            // Locked in name order (two leaders in turn never meet the other way round).
+            var lastSlots: [String: Int64] = [:]
+            for row in try await tx.rows("SELECT schedule, last_slot FROM schedule_slots WHERE schedule = ANY(\(names)) ORDER BY schedule FOR UPDATE") {
+                lastSlots[try row[0].decode(String.self)] = try row[1].decode(Int64.self)
+            }
+            enum Decision { case outdated(Int?), already(Int64), fires }
+            var decisions: [Decision] = []
+            var written: [String: Int64] = [:]
+            for fire in fires {
+                if let version = fire.version, versions[fire.schedule] != version {
+                    decisions.append(.outdated(versions[fire.schedule]))
                     continue
                 }
-                let made = fire.jobs.isEmpty ? [] : try await Self.insert(fire.jobs, tx)
-                if fire.version != nil {
-                    try await tx.execute("UPDATE schedules SET next_fire = \(fire.nextFire.map(Self.micros)) WHERE name = \(fire.schedule)")
+                let slot = Self.micros(fire.slot)
+                if let last = lastSlots[fire.schedule], last >= slot {
+                    decisions.append(.already(last))
+                    continue
                 }
-                try await Self.addHistory(.of(fire, slot: fire.slot, firedAt: Self.date(tx.now), results: made), of: fire.schedule, tx)
-                results.append(.fired(made))
+                lastSlots[fire.schedule] = slot
+                written[fire.schedule] = slot
+                decisions.append(.fires)
             }
-            return results
+            if !written.isEmpty {
+                let order = written.keys.sorted()
+                try await tx.execute("""
+                    INSERT INTO schedule_slots (schedule, last_slot)
+                    SELECT * FROM unnest(\(order)::text[], \(order.map { written[$0]! })::int8[])
+                    ON CONFLICT (schedule) DO UPDATE SET last_slot = excluded.last_slot
+                    """)
+            }
+            // Every fired job in one insert, handed back to its fire by position.
+            let firing = fires.indices.filter { if case .fires = decisions[$0] { true } else { false } }
+            let jobs = firing.flatMap { fires[$0].jobs }
+            let made = jobs.isEmpty ? [] : try await Self.insert(jobs, tx)
+            var madeByFire: [Int: [EnqueueResult]] = [:]
+            var offset = 0
+            for index in firing {
+                madeByFire[index] = Array(made[offset..<offset + fires[index].jobs.count])
+                offset += fires[index].jobs.count
+            }
+            // The next fire each schedule's last fire of the round says.
+            var nextFires: [String: Int64?] = [:]
+            for index in firing where fires[index].version != nil { nextFires[fires[index].schedule] = fires[index].nextFire.map(Self.micros) }
+            if !nextFires.isEmpty {
+                let order = nextFires.keys.sorted()
+                // Int64.min stands for "no next fire" (arrays carry no NULLs here).
+                try await tx.execute("""
+                    UPDATE schedules SET next_fire = NULLIF(v.next_fire, \(Int64.min))
+                    FROM unnest(\(order)::text[], \(order.map { nextFires[$0]! ?? .min })::int8[]) AS v(name, next_fire) WHERE schedules.name = v.name
+                    """)
+            }
+            let firedAt = Self.date(tx.now)
+            try await Self.addHistory(firing.map { (fires[$0].schedule, ScheduleFireRecord.of(fires[$0], slot: fires[$0].slot, firedAt: firedAt, results: madeByFire[$0]!)) }, tx)
+            return fires.indices.map { index in
+                switch decisions[index] {
+                case .outdated(let version): .outdated(version: version)
+                case .already(let last): .alreadyFired(lastSlot: Self.date(last))
+                case .fires: .fired(madeByFire[index]!)
+                }
+            }
         }
         if results.contains(where: { if case .fired(let made) = $0 { !made.isEmpty } else { false } }) { announceWork() }
         return results
@@ -93,7 +135,7 @@ extension PostgresBackend: ScheduleStore {
             let made = fire.jobs.isEmpty ? [] : try await Self.insert(fire.jobs, tx)
             var entry = ScheduleFireRecord.of(fire, slot: Self.date(tx.now), firedAt: Self.date(tx.now), results: made)
             entry.outcome = .ranNow
-            try await Self.addHistory(entry, of: fire.schedule, tx)
+            try await Self.addHistory([(fire.schedule, entry)], tx)
             return .fired(made)
         }
         if case .fired(let made) = result, !made.isEmpty { announceWork() }
@@ -206,17 +248,26 @@ extension PostgresBackend: ScheduleStore {
         return try rows.first.map { Int(try $0[0].decode(Int64.self)) }
     }
 
-    private static func addHistory(_ record: ScheduleFireRecord, of schedule: String, _ tx: PGTransaction) async throws {
+    /// Records fires in one statement, then keeps each schedule's newest entries (one
+    /// statement per schedule: at most as many older entries go as were added, found through
+    /// the index).
+    private static func addHistory(_ entries: [(schedule: String, record: ScheduleFireRecord)], _ tx: PGTransaction) async throws {
+        guard !entries.isEmpty else { return }
+        // No first job is 0 (ids start at 1), no batch '' (arrays carry no NULLs here).
         try await tx.execute("""
             INSERT INTO schedule_fires (schedule, slot, fired_at, outcome, first_job, batch_id, job_count)
-            VALUES (\(schedule), \(micros(record.slot)), \(micros(record.firedAt)), \(record.outcome.rawValue), \(record.firstJob?.rawValue),
-                    \(record.batchID), \(Int32(record.jobCount)))
+            SELECT s, sl, f, o, NULLIF(j, 0), NULLIF(b, ''), c
+            FROM unnest(\(entries.map(\.schedule))::text[], \(entries.map { micros($0.record.slot) })::int8[],
+                        \(entries.map { micros($0.record.firedAt) })::int8[], \(entries.map(\.record.outcome.rawValue))::text[],
+                        \(entries.map { $0.record.firstJob?.rawValue ?? 0 })::int8[], \(entries.map { $0.record.batchID ?? "" })::text[],
+                        \(entries.map { Int32($0.record.jobCount) })::int4[]) AS u(s, sl, f, o, j, b, c)
             """)
-        // Keeps the newest entries: at most one older entry goes per fire, found through the index.
-        try await tx.execute("""
-            DELETE FROM schedule_fires WHERE schedule = \(schedule) AND id <= (
-                SELECT id FROM schedule_fires WHERE schedule = \(schedule) ORDER BY id DESC LIMIT 1 OFFSET \(ScheduleFireRecord.historyLimit))
-            """)
+        for schedule in Set(entries.map(\.schedule)).sorted() {
+            try await tx.execute("""
+                DELETE FROM schedule_fires WHERE schedule = \(schedule) AND id <= (
+                    SELECT id FROM schedule_fires WHERE schedule = \(schedule) ORDER BY id DESC LIMIT 1 OFFSET \(ScheduleFireRecord.historyLimit))
+                """)
+        }
     }
 
     /// A schedule with its last slot and its newest fire (one row, however many schedules are read).

@@ -22,7 +22,7 @@ extension PostgresBackend {
             queue: try row["queue"].decode(String.self),
             payload: try row["payload"].decode(Data?.self) ?? Data(),
             priority: Priority(rawValue: Int(try row["priority"].decode(Int32.self))),
-            state: JobState(rawValue: Int(try row["state"].decode(Int16.self))) ?? .dead,
+            state: PostgresSchema.state(try row["state"].decode(Int16.self)) ?? .dead,
             attempt: Int(try row["attempt"].decode(Int32.self)),
             maxAttempts: Int(try row["max_attempts"].decode(Int32.self)),
             timeout: .microseconds(try row["timeout_us"].decode(Int64.self)),
@@ -55,7 +55,7 @@ extension PostgresBackend {
             return "$\(bindings.count)"
         }
         if let states = query.states {
-            conditions.append("state = ANY(\(parameter(states.map { Int16($0.rawValue) }))::int2[])")
+            conditions.append("state = ANY(\(parameter(PostgresSchema.storedValues(states)))::int2[])")
         }
         if let queue = query.queue { conditions.append("queue = \(parameter(queue))") }
         if let batch = query.batchID { conditions.append("batch_id = \(parameter(batch))") }
@@ -119,10 +119,10 @@ extension PostgresBackend {
                     }
                     let inserted = try await tx.rows("""
                         INSERT INTO jobs (name, queue, payload, priority, state, max_attempts, timeout_us, run_at, created_at,
-                                          unique_key, batch_id, wait_batch, wait_kind, headers)
+                                          unique_key, batch_id, wait_batch, wait_kind, headers, limit_keys)
                         VALUES (\(job.name), \(job.queue), \(job.payload), \(Int32(job.priority.rawValue)), 7, \(Int32(job.maxAttempts)),
                                 \(job.timeout.microseconds), \(tx.now), \(tx.now), \(job.uniqueKey), \(job.batchID), \(new.id), \(Int16(kind)),
-                                \(JobHeaders.encode(job.headers)))
+                                \(JobHeaders.encode(job.headers)), \(job.limitKeys.isEmpty ? nil : LimitKey.encode(job.limitKeys)))
                         RETURNING id
                         """)
                     var cascade = PGCascade()

@@ -55,6 +55,12 @@ extension PostgresBackend: TransactionalEnqueue {
     /// and rolls back when it throws.
     public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await ensureSchema()
-        return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            // The body's own error, once the rollback went through, is the caller's to see as thrown.
+            if let thrown = error.closureError, error.rollbackError == nil { throw thrown }
+            throw Self.storeError(error.beginError ?? error.commitError ?? error.rollbackError ?? error, configuration)
+        }
     }
 }

@@ -127,12 +127,16 @@ public final class PostgresBackend: JobBackend, @unchecked Sendable {
     let client: PostgresClient
     let logger: Logger
     private let runTask: Task<Void, Never>
-    private let listener: Task<Void, Never>
+    /// The wake-up listener, started once the server has answered (a one-shot command against
+    /// a server that is down fails with one clear error, not a listener's warnings too).
+    private let listener = Mutex<Task<Void, Never>?>(nil)
     let notifier: Notifier
     /// Set once the schema is known to be migrated.
     private let ready = Mutex<Bool>(false)
     /// Where retention's walk over ids goes on.
     let retentionCursor = Mutex<Int64>(0)
+    /// Limit rules by key, as of a version of the rules (sequences row 'limit_rules').
+    let limitRuleCache = LimitRuleCache()
 
     public convenience init(url: String) throws {
         try self.init(configuration: Configuration(url: url))
@@ -155,22 +159,29 @@ public final class PostgresBackend: JobBackend, @unchecked Sendable {
         let client = PostgresClient(configuration: pool, backgroundLogger: logger)
         self.client = client
         runTask = Task { await client.run() }
-        let channel = "conveyor_\(configuration.schema)"
-        notifier = Notifier(client: client, channel: channel, interval: configuration.notifyInterval, logger: logger)
-        listener = Task { [workSignal, completionSignal, configuration, logger] in
-            await Self.listen(configuration, channel: channel, work: workSignal, done: completionSignal, logger: logger)
-        }
+        notifier = Notifier(client: client, channel: "conveyor_\(configuration.schema)", interval: configuration.notifyInterval, logger: logger)
     }
 
+    var channel: String { "conveyor_\(configuration.schema)" }
+
     deinit {
-        listener.cancel()
+        listener.withLock { $0?.cancel() }
         runTask.cancel()
     }
 
     /// Closes the connections. Calls after it fail.
     public func shutdown() {
-        listener.cancel()
+        listener.withLock { $0?.cancel() }
         runTask.cancel()
+    }
+
+    private func startListening() {
+        listener.withLock { task in
+            guard task == nil else { return }
+            task = Task { [workSignal, completionSignal, configuration, channel, logger] in
+                await Self.listen(configuration, channel: channel, work: workSignal, done: completionSignal, logger: logger)
+            }
+        }
     }
 
     static func tls(_ mode: Configuration.TLSMode) -> PostgresClient.Configuration.TLS {
@@ -251,22 +262,43 @@ public final class PostgresBackend: JobBackend, @unchecked Sendable {
                 let state = error.serverInfo?[.sqlState] ?? "?"
                 return ConveyorError.storeFailure("\(place) refused a statement: \(message) (SQLSTATE \(state))")
             }
-            return ConveyorError.storeFailure("cannot reach \(place): \(error.code)")
+            // The cause (refused, timed out, TLS, authentication) without the query text.
+            let cause = error.underlying.map { "\($0)" } ?? "\(error.code)"
+            return ConveyorError.storeFailure("cannot reach \(place): \(cause)")
+        }
+        if "\(type(of: error))".contains("ConnectionPoolError") {
+            return ConveyorError.storeFailure("cannot reach \(place): every connection attempt failed")
         }
         return ConveyorError.storeFailure("\(place): \(error)")
     }
 
-    /// Makes and migrates the schema once per process (and waits for another process doing it).
+    /// Makes and migrates the schema once per process (and waits for another process doing it),
+    /// on a connection of its own: a server that is down or refuses the login fails here, once,
+    /// within the connect timeout, with the cause (the pool would keep retrying for a minute).
     func ensureSchema() async throws {
         if ready.withLock({ $0 }) { return }
         do {
-            try await client.withConnection { connection in
+            let connection = try await PostgresConnection.connect(configuration: Self.connectionConfiguration(configuration), id: 1, logger: logger)
+            do {
                 try await PostgresSchema.migrate(connection, schema: configuration.schema, logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
             }
+            try? await connection.close()
         } catch {
             throw Self.storeError(error, configuration)
         }
         ready.withLock { $0 = true }
+        startListening()
+    }
+
+    static func connectionConfiguration(_ configuration: Configuration) -> PostgresConnection.Configuration {
+        var connection = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: connectionTLS(configuration.tls))
+        connection.options.connectTimeout = .seconds(10)
+        return connection
     }
 
     // MARK: Wake-ups
@@ -289,11 +321,7 @@ public final class PostgresBackend: JobBackend, @unchecked Sendable {
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: .init(
-                        host: configuration.host, port: configuration.port, username: configuration.username,
-                        password: configuration.password, database: configuration.database, tls: connectionTLS(configuration.tls)),
-                    id: 0, logger: logger)
+                let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(configuration), id: 0, logger: logger)
                 do {
                     try await connection.listen(on: channel) { notifications in
                         failures = 0
@@ -311,7 +339,9 @@ public final class PostgresBackend: JobBackend, @unchecked Sendable {
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
-                if failures == 1 { logger.warning("the PostgreSQL store's wake-up listener lost its connection; workers poll until it is back: \(error)") }
+                if failures == 1 {
+                    logger.warning("the PostgreSQL store's wake-up listener lost its connection; workers poll until it is back: \(storeError(error, configuration))")
+                }
             }
             try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
         }

@@ -6,7 +6,8 @@ import PostgresNIO
 ///
 /// Times are microseconds since 1970 (`int8`), as in the SQLite store, so the two share their
 /// statements' shape. States are ``Conveyor/JobState`` raw values: 0 scheduled, 1 ready,
-/// 2 active, 3 succeeded, 4 retrying, 5 dead, 6 cancelled, 7 waiting.
+/// 2 active, 3 succeeded, 4 retrying, 5 dead, 6 cancelled, 7 waiting; and 8, a ready job held
+/// back by a limit key (``heldState``, read as ready).
 ///
 /// Queue counts are delta rows (`queue_deltas`), one per queue per transaction, folded into
 /// `queues` by maintenance: completions on many connections never wait for one hot row.
@@ -17,7 +18,7 @@ import PostgresNIO
 /// `conveyor_migrations`. Never edit a migration; add one.
 enum PostgresSchema {
     static let migrations: [(version: Int, name: String, sql: [String])] = [
-        (1, "jobs, queues, batches, workers, coordination, schedules", v1),
+        (1, "jobs, queues, batches, workers, coordination, schedules, flow control", v1),
     ]
 
     static func migrate(_ connection: PostgresConnection, schema: String, logger: Logger) async throws {
@@ -94,7 +95,10 @@ enum PostgresSchema {
             wait_batch text,
             wait_kind int2,
             headers text NOT NULL DEFAULT '',
-            limit_keys text
+            -- A job's limit keys, joined by spaces (NULL for none), and the key a held-back
+            -- ready job waits on (state 8, read as ready).
+            limit_keys text,
+            parked_on text
         ) WITH (fillfactor = 80)
         """,
         // Claims read the first ready rows of a queue, highest priority, oldest first.
@@ -111,6 +115,9 @@ enum PostgresSchema {
         "CREATE INDEX jobs_callbacks ON jobs (wait_batch) WHERE wait_batch IS NOT NULL",
         // Listings by state, newest first (dead jobs of a million-job store).
         "CREATE INDEX jobs_state ON jobs (state, id)",
+        // Held-back jobs by the key they wait on, in the order they go: out of jobs_claim's
+        // range, so claims never look at them while they wait.
+        "CREATE INDEX jobs_held ON jobs (parked_on, priority DESC, id) WHERE state = 8",
         """
         CREATE TABLE queues (
             name text PRIMARY KEY,
@@ -177,5 +184,75 @@ enum PostgresSchema {
         )
         """,
         "CREATE INDEX schedule_fires_by_schedule ON schedule_fires (schedule, id)",
+        // Flow control. Keys and patterns sort bytewise ("C"), as the other stores sort them,
+        // and as cells are locked (in key order).
+        // Limits by key, prefix ('host:*') or '*': LimitSettings.storedForm.
+        "CREATE TABLE limit_rules (pattern text COLLATE \"C\" PRIMARY KEY, settings text NOT NULL, updated_at int8 NOT NULL)",
+        // Counters changed with what they count ('limit_rules': the rules' version, which
+        // each process's rule cache goes by).
+        "CREATE TABLE sequences (name text PRIMARY KEY, value int8 NOT NULL)",
+        // Each busy key: its rate's theoretical arrival time, active jobs, the upstream's wait,
+        // when its held jobs may go and whether it has any; its circuit (CircuitPhase), until
+        // when it is open, the probe's job id while half-open, and the wave under way. Idle
+        // keys have no row. A transaction that reads a cell to write it back holds its row lock.
+        """
+        CREATE TABLE limit_cells (
+            key text COLLATE "C" PRIMARY KEY,
+            tat int8 NOT NULL DEFAULT 0,
+            active int4 NOT NULL DEFAULT 0,
+            blocked_until int8 NOT NULL DEFAULT 0,
+            wake_at int8,
+            held bool NOT NULL DEFAULT false,
+            circuit int2 NOT NULL DEFAULT 0,
+            open_until int8 NOT NULL DEFAULT 0,
+            probe int8 NOT NULL DEFAULT 0,
+            wave_at int8 NOT NULL DEFAULT 0,
+            wave_used int4 NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX limit_cells_wake ON limit_cells (wake_at) WHERE wake_at IS NOT NULL",
+        // Sliding-window rates: when each recent start of a key leaves its window (µs).
+        // Counted per key while in the window; recovery's maintenance deletes the rest.
+        "CREATE TABLE limit_window (key text NOT NULL, frees_at int8 NOT NULL)",
+        "CREATE INDEX limit_window_key ON limit_window (key, frees_at)",
+        "CREATE INDEX limit_window_frees ON limit_window (frees_at)",
+        // The outcomes a key's breaker and reliability score count (CircuitStats).
+        """
+        CREATE TABLE circuits (
+            key text COLLATE "C" PRIMARY KEY,
+            failures int4 NOT NULL DEFAULT 0,
+            recent text NOT NULL DEFAULT '',
+            since_close int4 NOT NULL DEFAULT 0,
+            decayed_successes float8 NOT NULL DEFAULT 0,
+            decayed_total float8 NOT NULL DEFAULT 0,
+            decayed_at int8 NOT NULL DEFAULT 0,
+            changed_at int8 NOT NULL DEFAULT 0
+        )
+        """,
+        // Every change of a key's circuit with its reason, the last 100 per key.
+        """
+        CREATE TABLE circuit_log (
+            id int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            key text NOT NULL,
+            at int8 NOT NULL,
+            from_phase int2 NOT NULL,
+            to_phase int2 NOT NULL,
+            reason text NOT NULL
+        )
+        """,
+        "CREATE INDEX circuit_log_key ON circuit_log (key, id)",
     ]
+
+    /// The stored state of a ready job held back by a limit key (read as ``JobState/ready``).
+    static let heldState: Int16 = 8
+
+    /// The state a stored value stands for.
+    static func state(_ stored: Int16) -> JobState? {
+        stored == heldState ? .ready : JobState(rawValue: Int(stored))
+    }
+
+    /// The stored values of `states`, for an `= ANY(...)` list.
+    static func storedValues(_ states: some Sequence<JobState>) -> [Int16] {
+        states.flatMap { $0 == .ready ? [Int16($0.rawValue), heldState] : [Int16($0.rawValue)] }
+    }
 }

@@ -12,10 +12,10 @@ import Testing
 /// lease, a retry or a delay is never within a few milliseconds of "now" on one side and
 /// past it on the other, however long the run takes in real time.
 extension BackendConformance {
-    static func modelBased(_ backend: any JobBackend) async throws {
+    static func modelBased(_ backend: any JobBackend, steps defaultSteps: Int) async throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["CONVEYOR_MODEL_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        let steps = environment["CONVEYOR_MODEL_STEPS"].flatMap { Int($0) } ?? 10_000
+        let steps = environment["CONVEYOR_MODEL_STEPS"].flatMap { Int($0) } ?? defaultSteps
         let modelClock = ManualStoreClock()
         let model = MemoryBackend(clock: modelClock, stepLimit: stepLimit)
         var run = ModelRun(store: backend, model: model, storeClock: clock, modelClock: modelClock, random: SeededGenerator(seed: seed))

@@ -11,14 +11,14 @@ extension BackendConformance {
     /// the jobs as it goes, so a slot's record outliving its job is tested too.
     ///
     /// `reopen` gives the same store again after `restart` (a new connection to the same
-    /// Redis, the same SQLite file). `CONVEYOR_SCHEDULE_YEAR` sets the number of schedules.
+    /// Redis, the same SQLite file). `CONVEYOR_SCHEDULE_YEAR` overrides the number of schedules.
     public static func runScheduleYear(
-        seed: UInt64 = UInt64.random(in: 0...UInt64.max), makeBackend: Factory,
+        seed: UInt64 = UInt64.random(in: 0...UInt64.max), schedules: Int = 1000, makeBackend: Factory,
         restart: (@Sendable () async throws -> Void)? = nil
     ) async throws {
         let clock = ManualStoreClock()
         try await $clock.withValue(clock) {
-            try await scheduleYear(seed: seed, backend: try await makeBackend(clock)) { try await restart?(); return try await makeBackend(clock) }
+            try await scheduleYear(seed: seed, count: schedules, backend: try await makeBackend(clock)) { try await restart?(); return try await makeBackend(clock) }
         }
     }
 
@@ -55,13 +55,13 @@ extension BackendConformance {
     }
 
     static func scheduleYear(
-        seed: UInt64, backend first: any JobBackend, reopen: @Sendable () async throws -> any JobBackend
+        seed: UInt64, count defaultCount: Int, backend first: any JobBackend, reopen: @Sendable () async throws -> any JobBackend
     ) async throws {
         print("schedule year seed: \(seed) (BackendConformance.runScheduleYear(seed:))")
         var random = SeededGenerator(seed: seed)
         var backend = first
         var store = try scheduleStore(backend)
-        let count = ProcessInfo.processInfo.environment["CONVEYOR_SCHEDULE_YEAR"].flatMap { Int($0) } ?? 1000
+        let count = ProcessInfo.processInfo.environment["CONVEYOR_SCHEDULE_YEAR"].flatMap { Int($0) } ?? defaultCount
         var schedules: [Schedule] = []
         for index in 0..<count { schedules.append(try randomSchedule(index, &random)) }
         var created: [String: Date] = [:]

@@ -47,10 +47,11 @@ public enum BackendConformance {
 
     /// The model-based case (random operations against the store and ``MemoryBackend``),
     /// apart from ``cases`` because it is long: stores run it as a test of its own.
-    public static func runModel(makeBackend: Factory) async throws {
+    /// `CONVEYOR_MODEL_STEPS` overrides `steps` (and `CONVEYOR_MODEL_SEED` replays a run).
+    public static func runModel(steps: Int = 10_000, makeBackend: Factory) async throws {
         let clock = ManualStoreClock()
         try await $clock.withValue(clock) {
-            try await modelBased(try await makeBackend(clock))
+            try await modelBased(try await makeBackend(clock), steps: steps)
         }
     }
 
