@@ -179,7 +179,8 @@ extension BackendConformance {
         #expect(aOrder == aOrder.sorted(), "a key's jobs start in FIFO order")
         let waiting = try await store.limitStates(["host:a"])[0]
         #expect(waiting.waiting == 40 - aStarts.count || waiting.waiting == 0, "held-back jobs are counted: \(waiting)")
-        #expect(try await store.queueStats().first { $0.queue == "default" }?.counts[.ready] == 40 - aStarts.count + 30 - burstStarts.count,
+        // (A count of none is absent: on a slow run every job may have started.)
+        #expect(try await store.queueStats().first { $0.queue == "default" }?.counts[.ready] ?? 0 == 40 - aStarts.count + 30 - burstStarts.count,
                 "held-back jobs are still ready")
     }
 
@@ -266,11 +267,15 @@ extension BackendConformance {
         // The rate admits again long since; only the slot is taken.
         clock.advance(by: .seconds(5))
         #expect(try await claimAll(store).isEmpty)
+        let lookedAt = ContinuousClock.now
         #expect(try await claimAll(store).isEmpty)
         let wait = try #require(try await store.timeUntilNextDue(queues: ["default"]))
         // A wake-up in the past (the rate's "next start" while only the slot stops it) made every
-        // claim look again at once: idle workers spun. Now it is a second after that claim.
-        #expect(wait > .zero && wait <= .seconds(1), "held jobs waiting for a slot are looked at again within a second, not at once: \(wait)")
+        // claim look again at once: idle workers spun. Now it is a second after that claim (the
+        // store's clock runs on in real time: a run slower than that second may find it due).
+        let took = ContinuousClock.now - lookedAt
+        #expect(wait <= .seconds(1) && (wait > .zero || took >= .seconds(1)),
+                "held jobs waiting for a slot are looked at again within a second, not at once: \(wait) (the calls took \(took))")
         #expect(try await store.limitStates(["tenant:both"])[0].waiting == 2)
         try await store.setLimit("tenant:both", LimitSettings(concurrency: try ConcurrencyLimit(3)))
         #expect(try await claimAll(store).map(\.id) == [ids[1], ids[2]], "a raised limit lets the held jobs go at the next claim")
