@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorSQLite", targets: ["ConveyorSQLite"]),
         .library(name: "ConveyorIngest", targets: ["ConveyorIngest"]),
+        .library(name: "ConveyorIngestSQLite", targets: ["ConveyorIngestSQLite"]),
+        .library(name: "ConveyorIngestPostgres", targets: ["ConveyorIngestPostgres"]),
         .library(name: "ConveyorCommands", targets: ["ConveyorCommands"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .library(name: "ConveyorRedisClient", targets: ["ConveyorRedisClient"]),
@@ -48,7 +50,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "ConveyorIngest"),
+        // The ingestion toolkit: row readers, the batch sink, the ingestion log. No database
+        // or HTTP library: the SQLite and PostgreSQL targets and the downloader are their own.
+        .target(
+            name: "ConveyorIngest",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ConveyorIngestSQLite",
+            dependencies: ["ConveyorIngest", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "ConveyorIngestPostgres",
+            dependencies: [
+                "ConveyorIngest",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "ConveyorCommands",
             dependencies: [
@@ -126,7 +149,15 @@ let package = Package(
             name: "ConveyorSQLiteTests",
             dependencies: ["ConveyorSQLite", "ConveyorTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "ConveyorIngestTests", dependencies: ["ConveyorIngest"]),
+        .testTarget(
+            name: "ConveyorIngestTests",
+            dependencies: [
+                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres", "ConveyorTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "ConveyorRedisClientTests",
             dependencies: [

@@ -93,14 +93,23 @@ struct CSVReader {
     }
 
     let bytes: ArraySlice<UInt8>
-    private var position: Int
-    private var line = 1
+    /// The offset of the first byte not read yet.
+    private(set) var position: Int
+    /// The line `position` is on.
+    private(set) var line: Int
+    /// False while more bytes may follow `bytes` (a stream read in chunks): then ``next()``
+    /// returns nil instead of a record or blank line that is not ended by a line break yet,
+    /// and reads nothing of it.
+    var isFinal = true
+    /// Key files skip lines whose first non-blank character is `#`; data files do not.
+    var skipsComments = true
     /// Reused for the unescaped text of quoted fields, to avoid an allocation per field.
     private var quoted: [UInt8] = []
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    init(_ bytes: ArraySlice<UInt8>, line: Int = 1) {
         self.bytes = bytes
         position = bytes.startIndex
+        self.line = line
     }
 
     /// The next record, skipping blank and comment lines; nil at the end of the file.
@@ -108,10 +117,15 @@ struct CSVReader {
         skipBlankAndCommentLines()
         guard position < bytes.endIndex else { return nil }
         let start = position
+        let startLine = line
         var record = Record(line: line, lastLine: line, bytes: start..<start)
         repeat {
             record.fields.append(readField(number: record.fields.count + 1, problem: &record.quoteProblem))
         } while consumeComma()
+        guard isFinal || isLineBreakComplete(at: position) else {
+            (position, line) = (start, startLine)
+            return nil
+        }
         record.lastLine = line
         record.bytes = start..<position
         if position < bytes.endIndex {
@@ -141,7 +155,8 @@ struct CSVReader {
         while position < bytes.endIndex {
             let first = firstNonBlank(from: position)
             let end = bytes.endOfLine(from: position)
-            guard first == end || bytes[first] == ASCII.hash else { return }
+            guard first == end || (skipsComments && bytes[first] == ASCII.hash) else { return }
+            guard isFinal || isLineBreakComplete(at: end) else { return }
             position = bytes.startOfNextLine(after: end)
             line += 1
         }
@@ -187,6 +202,12 @@ struct CSVReader {
             skipToFieldEnd()
         }
         return String(decoding: quoted, as: UTF8.self)
+    }
+
+    /// Whether the line break at `offset` is all there: `\r` as the last byte may be the
+    /// first half of `\r\n`.
+    private func isLineBreakComplete(at offset: Int) -> Bool {
+        offset < bytes.endIndex && (bytes[offset] != ASCII.cr || offset + 1 < bytes.endIndex)
     }
 
     private mutating func consumeComma() -> Bool {

@@ -1,0 +1,139 @@
+import ConveyorIngest
+import GRDB
+
+/// A ``SinkTarget`` that upserts into a SQLite table through GRDB: one write transaction per
+/// write, multi-row `INSERT … ON CONFLICT (key) DO UPDATE` statements prepared once per
+/// shape, and a row whose values are all the same left alone (counted as unchanged).
+///
+/// ```swift
+/// let database = try DatabasePool(path: "app.sqlite")
+/// let target = try await SQLiteUpsertTarget<Property>(database: database, table: "properties")
+/// try await BatchSink.withSink(target, spill: SpillFile(path: "properties.spill.jsonl")) { sink in
+///     for property in scraped { try await sink.send(property) }
+/// }
+/// ```
+///
+/// A busy or locked database is transient: the sink retries the whole write.
+public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
+    public let database: any DatabaseWriter
+    public let table: String
+    public var name: String { "sqlite:\(database.path) table \(table)" }
+
+    /// Statements bind at most this many values (SQLite's default limit is 32,766).
+    static var maxValuesPerStatement: Int { 30_000 }
+    /// Rows per `INSERT`: more gains little and costs a larger statement to prepare.
+    static var maxRowsPerStatement: Int { 200 }
+
+    /// Opens the target; `createTable` makes the table (with the natural key as its primary
+    /// key) when it is missing, and a unique index on the key when the table has none.
+    public init(database: any DatabaseWriter, table: String, createTable: Bool = true) async throws {
+        self.database = database
+        self.table = table
+        if createTable { try await prepareTable() }
+    }
+
+    private func prepareTable() async throws {
+        let columns = Record.columns.map { column in
+            "\(quotedIdentifier(column.name)) \(Self.sqlType(column.kind))\(column.nullable ? "" : " NOT NULL")"
+        }
+        let key = Record.key.map(quotedIdentifier).joined(separator: ", ")
+        let table = quotedTableName(self.table)
+        let index = quotedIdentifier("\(self.table.replacingOccurrences(of: ".", with: "_"))_natural_key")
+        try await database.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(key)))")
+            try db.execute(sql: "CREATE UNIQUE INDEX IF NOT EXISTS \(index) ON \(table) (\(key))")
+        }
+    }
+
+    static func sqlType(_ kind: SinkColumn.Kind) -> String {
+        switch kind {
+        case .integer, .bool: "INTEGER"
+        case .real: "REAL"
+        case .text: "TEXT"
+        }
+    }
+
+    public func write(_ records: [Record]) async throws -> SinkWriteResult {
+        let rows = try UpsertRows(records)
+        guard !rows.rows.isEmpty else { return SinkWriteResult() }
+        let (inserted, changed) = try await database.write { db in try self.upsert(rows, in: db) }
+        return rows.result(inserted: inserted, changed: changed)
+    }
+
+    /// Counts the keys already there, then upserts; both inside the caller's transaction.
+    private func upsert(_ rows: UpsertRows, in db: Database) throws -> (inserted: Int, changed: Int) {
+        let columns = rows.columns.count
+        let perStatement = max(1, min(Self.maxRowsPerStatement, Self.maxValuesPerStatement / columns))
+        var existing = 0
+        var changed = 0
+        var start = 0
+        while start < rows.rows.count {
+            let end = min(start + perStatement, rows.rows.count)
+            let chunk = rows.rows[start..<end]
+            existing += try countExisting(chunk, keyIndexes: rows.keyIndexes, in: db)
+            let statement = try db.cachedStatement(sql: upsertSQL(rows: chunk.count))
+            var values: [DatabaseValue] = []
+            values.reserveCapacity(chunk.count * columns)
+            for row in chunk { for value in row { values.append(Self.databaseValue(value)) } }
+            statement.setUncheckedArguments(StatementArguments(values))
+            try statement.execute()
+            changed += db.changesCount
+            start = end
+        }
+        // `changes` counts inserted and changed rows: those not there before were inserted.
+        let inserted = rows.rows.count - existing
+        return (inserted, changed - inserted)
+    }
+
+    private func countExisting(_ chunk: ArraySlice<[SinkValue]>, keyIndexes: [Int], in db: Database) throws -> Int {
+        let table = quotedTableName(self.table)
+        let sql: String
+        if keyIndexes.count == 1 {
+            let key = quotedIdentifier(Record.key[0])
+            sql = "SELECT count(*) FROM \(table) WHERE \(key) IN (\(repeatElement("?", count: chunk.count).joined(separator: ",")))"
+        } else {
+            let keys = Record.key.map(quotedIdentifier).joined(separator: ", ")
+            let tuple = "(" + repeatElement("?", count: keyIndexes.count).joined(separator: ",") + ")"
+            sql = "SELECT count(*) FROM \(table) WHERE (\(keys)) IN (VALUES \(repeatElement(tuple, count: chunk.count).joined(separator: ",")))"
+        }
+        let statement = try db.cachedStatement(sql: sql)
+        var values: [DatabaseValue] = []
+        values.reserveCapacity(chunk.count * keyIndexes.count)
+        for row in chunk { for index in keyIndexes { values.append(Self.databaseValue(row[index])) } }
+        statement.setUncheckedArguments(StatementArguments(values))
+        return try Int.fetchOne(statement) ?? 0
+    }
+
+    private func upsertSQL(rows: Int) -> String {
+        let names = Record.columns.map { quotedIdentifier($0.name) }
+        let key = Set(Record.key)
+        let others = Record.columns.filter { !key.contains($0.name) }.map { quotedIdentifier($0.name) }
+        let tuple = "(" + repeatElement("?", count: names.count).joined(separator: ",") + ")"
+        var sql = "INSERT INTO \(quotedTableName(table)) (\(names.joined(separator: ", "))) VALUES "
+        sql += repeatElement(tuple, count: rows).joined(separator: ",")
+        // A row whose values all match is left alone: `changes` does not count it.
+        sql += " ON CONFLICT (\(Record.key.map(quotedIdentifier).joined(separator: ", "))) DO "
+        if others.isEmpty {
+            sql += "NOTHING"
+        } else {
+            sql += "UPDATE SET " + others.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            sql += " WHERE " + others.map { "\(quotedTableName(table)).\($0) IS NOT excluded.\($0)" }.joined(separator: " OR ")
+        }
+        return sql
+    }
+
+    static func databaseValue(_ value: SinkValue) -> DatabaseValue {
+        switch value {
+        case .null: .null
+        case .integer(let number): number.databaseValue
+        case .real(let number): number.databaseValue
+        case .text(let text): text.databaseValue
+        case .bool(let flag): (flag ? 1 : 0).databaseValue
+        }
+    }
+
+    public func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+}
