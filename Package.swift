@@ -67,8 +67,10 @@ let package = Package(
         .target(
             name: "ConveyorIngestPostgres",
             dependencies: [
-                "ConveyorIngest",
+                // The store's URL parsing, so `--store postgres://…` means the same database.
+                "ConveyorIngest", "ConveyorPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -87,7 +89,7 @@ let package = Package(
             // The demo's key file and export figures, read when `conveyor demo` runs.
             resources: [.copy("Demo/Dataset")]
         ),
-        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorRedis", "ConveyorPostgres"]),
+        .executableTarget(name: "conveyor", dependencies: ["ConveyorCommands", "ConveyorSQLite", "ConveyorRedis", "ConveyorPostgres", "ConveyorIngestSQLite", "ConveyorIngestPostgres"]),
         .target(name: "ConveyorTesting", dependencies: ["Conveyor"]),
         // Our own Redis client (no Swift Redis client can be had here): RESP parser, pipelined
         // connections, pool, scripts, TLS. NIO stays out of the core and the SQLite store.
@@ -135,6 +137,16 @@ let package = Package(
             path: "Benchmarks/ConveyorBenchmarks"
         ),
         .executableTarget(
+            name: "conveyor-ingest-bench",
+            dependencies: [
+                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres", "ConveyorTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/IngestBenchmarks"
+        ),
+        .executableTarget(
             name: "conveyor-redis-client-bench",
             dependencies: ["ConveyorRedisClient"],
             path: "Benchmarks/RedisClientBenchmarks"
@@ -178,6 +190,7 @@ let package = Package(
             name: "ConveyorCommandsTests",
             dependencies: [
                 "ConveyorCommands", "ConveyorSQLite", "ConveyorPostgres", "ConveyorTesting", "conveyor",
+                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
                 // The tests start `conveyor` processes the way the worker starts commands.
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conveyor
+import ConveyorIngest
 import Foundation
 import Logging
 import Synchronization
@@ -23,7 +24,7 @@ public struct ConveyorCommand: AsyncParsableCommand {
         discussion: "The store is chosen by --store or CONVEYOR_URL; by default ./conveyor.sqlite.",
         subcommands: [
             SubmitCommand.self, StatusCommand.self, ResultsCommand.self, RetryCommand.self, CancelCommand.self,
-            PauseCommand.self, ResumeCommand.self, PurgeCommand.self, BatchCommand.self, ScheduleCommand.self, LimitsCommand.self, CircuitsCommand.self, WorkerCommand.self,
+            PauseCommand.self, ResumeCommand.self, PurgeCommand.self, BatchCommand.self, ScheduleCommand.self, LimitsCommand.self, CircuitsCommand.self, IngestCommand.self, WorkerCommand.self,
             DemoCommand.self,
         ]
     )
@@ -41,18 +42,27 @@ public struct ConveyorCommand: AsyncParsableCommand {
 
     public static var stores: StoreProviders { userStores.withLock { $0 } }
 
+    /// Where `conveyor ingest` can open an ingestion log (the `conveyor` binary: SQLite and PostgreSQL).
+    static let userIngestionLogs = Mutex<[any IngestionLogProvider]>([])
+
+    public static var ingestionLogs: [any IngestionLogProvider] { userIngestionLogs.withLock { $0 } }
+
     /// Runs the command line with `registry`'s job types available to `worker`, and `stores`
     /// (with the memory store) as what `--store` can open.
-    public static func main(registry: JobRegistry, stores: [any StoreProvider], arguments: [String]? = nil) async {
+    public static func main(registry: JobRegistry, stores: [any StoreProvider], ingestionLogs: [any IngestionLogProvider] = [],
+                            arguments: [String]? = nil) async {
         userRegistry.withLock { $0 = registry }
         userStores.withLock { $0 = StoreProviders(stores) }
+        userIngestionLogs.withLock { $0 = ingestionLogs }
         await main(arguments)
     }
 
     /// Parses and runs one command line and returns its exit code (for tests and embedding).
-    public static func run(arguments: [String], registry: JobRegistry? = nil, stores: [any StoreProvider]? = nil) async -> Int32 {
+    public static func run(arguments: [String], registry: JobRegistry? = nil, stores: [any StoreProvider]? = nil,
+                           ingestionLogs: [any IngestionLogProvider]? = nil) async -> Int32 {
         if let registry { userRegistry.withLock { $0 = registry } }
         if let stores { userStores.withLock { $0 = StoreProviders(stores) } }
+        if let ingestionLogs { userIngestionLogs.withLock { $0 = ingestionLogs } }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

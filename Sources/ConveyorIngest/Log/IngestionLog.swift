@@ -213,3 +213,34 @@ public struct Ingestion: Sendable {
         return IngestionResult(entry: try await log.record(entry))
     }
 }
+
+/// Opens an ingestion log from a URL, for the command line (`conveyor ingest log --store …`):
+/// the program passes the providers it links, as it does its stores.
+public protocol IngestionLogProvider: Sendable {
+    /// The URL schemes it opens (`sqlite`, `postgres`); `""` for a plain file path.
+    var schemes: [String] { get }
+    /// Opens the log `url` names for the length of `body`.
+    func withLog<T: Sendable>(_ url: String, _ body: (any IngestionLog) async throws -> T) async throws -> T
+}
+
+/// The scheme of `url` (`postgres` of `postgres://…`), or `""` for a plain file path.
+public func ingestionLogScheme(_ url: String) -> String {
+    guard let colon = url.firstIndex(of: ":") else { return "" }
+    let scheme = url[..<colon]
+    guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }),
+          scheme.count > 1 else { return "" }  // `C:` is no scheme
+    return scheme.lowercased()
+}
+
+public enum IngestionLogError: Error, Equatable, CustomStringConvertible {
+    case badURL(String, reason: String)
+    /// No linked provider opens this kind of URL.
+    case noLog(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badURL(let url, let reason): "bad ingestion log URL \(url): \(reason)"
+        case .noLog(let url, let reason): "no ingestion log at \(url): \(reason)"
+        }
+    }
+}
