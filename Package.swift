@@ -136,12 +136,25 @@ let package = Package(
             ],
             path: "Benchmarks/ConveyorBenchmarks"
         ),
+        // Seed 003 (a property batch processor) end to end: Examples/PropertyBatches/README.md.
+        .executableTarget(
+            name: "property-batches",
+            dependencies: [
+                "Conveyor", "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
+                "ConveyorSQLite", "ConveyorRedis", "ConveyorPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/PropertyBatches",
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "conveyor-ingest-bench",
             dependencies: [
-                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres", "ConveyorTesting",
+                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), "ConveyorTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/IngestBenchmarks"
@@ -164,9 +177,9 @@ let package = Package(
         .testTarget(
             name: "ConveyorIngestTests",
             dependencies: [
-                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres", "ConveyorTesting",
+                "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), "ConveyorTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
@@ -191,6 +204,8 @@ let package = Package(
             dependencies: [
                 "ConveyorCommands", "ConveyorSQLite", "ConveyorPostgres", "ConveyorTesting", "conveyor",
                 "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // The tests start `conveyor` processes the way the worker starts commands.
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]

@@ -13,14 +13,7 @@ public struct PostgresIngestionLogProvider: IngestionLogProvider {
     public var schemes: [String] { ["postgres", "postgresql"] }
 
     public func withLog<T: Sendable>(_ url: String, _ body: (any IngestionLog) async throws -> T) async throws -> T {
-        let store = try PostgresBackend.Configuration(url: url)
-        let tls: PostgresClient.Configuration.TLS = switch store.tls {
-        case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
-        }
-        var configuration = PostgresClient.Configuration(host: store.host, port: store.port, username: store.username,
-                                                         password: store.password, database: store.database, tls: tls)
+        var (configuration, schema) = try PostgresURL.clientConfiguration(url)
         configuration.options.maximumConnections = 2
         var logger = Logger(label: "conveyor.ingest.log")
         logger.logLevel = .warning
@@ -28,9 +21,25 @@ public struct PostgresIngestionLogProvider: IngestionLogProvider {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quotedIdentifier(store.schema))"), logger: logger)
-            let log = try await PostgresIngestionLog(client: client, table: "\(store.schema).conveyor_ingestion_log", logger: logger)
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quotedIdentifier(schema))"), logger: logger)
+            let log = try await PostgresIngestionLog(client: client, table: "\(schema).conveyor_ingestion_log", logger: logger)
             return try await body(log)
         }
+    }
+}
+
+/// A `postgres://` URL as the store reads it, for the ingestion parts' own clients.
+public enum PostgresURL {
+    /// The client configuration and the schema (`?schema=`, `conveyor` by default) `url` names.
+    public static func clientConfiguration(_ url: String) throws -> (PostgresClient.Configuration, schema: String) {
+        let store = try PostgresBackend.Configuration(url: url)
+        let tls: PostgresClient.Configuration.TLS = switch store.tls {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+        let configuration = PostgresClient.Configuration(host: store.host, port: store.port, username: store.username,
+                                                         password: store.password, database: store.database, tls: tls)
+        return (configuration, store.schema)
     }
 }

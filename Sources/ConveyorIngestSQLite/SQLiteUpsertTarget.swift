@@ -56,8 +56,12 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
     public func write(_ records: [Record]) async throws -> SinkWriteResult {
         let rows = try UpsertRows(records)
         guard !rows.rows.isEmpty else { return SinkWriteResult() }
-        let (inserted, changed) = try await database.write { db in try self.upsert(rows, in: db) }
-        return rows.result(inserted: inserted, changed: changed)
+        do {
+            let (inserted, changed) = try await database.write { db in try self.upsert(rows, in: db) }
+            return rows.result(inserted: inserted, changed: changed)
+        } catch let error as DatabaseError {
+            throw SQLiteTargetError(error, table: table)
+        }
     }
 
     /// Counts the keys already there, then upserts; both inside the caller's transaction.
@@ -133,7 +137,25 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
     }
 
     public func isTransient(_ error: any Error) -> Bool {
-        guard let error = error as? DatabaseError else { return false }
-        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        (error as? SQLiteTargetError)?.isTransient ?? false
     }
+}
+
+/// A failed write, in words: SQLite's message and code without the statement (which a
+/// spill file would otherwise repeat for every record).
+public struct SQLiteTargetError: Error, CustomStringConvertible {
+    public let table: String
+    public let code: Int32
+    public let message: String
+    /// A busy or locked database: nothing about the records.
+    public let isTransient: Bool
+
+    init(_ error: DatabaseError, table: String) {
+        self.table = table
+        code = error.extendedResultCode.rawValue
+        message = error.message ?? "SQLite error \(error.resultCode.rawValue)"
+        isTransient = error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+
+    public var description: String { "writing to \(table): \(message) (SQLite error \(code))" }
 }

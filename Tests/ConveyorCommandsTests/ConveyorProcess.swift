@@ -32,14 +32,20 @@ struct ConveyorProcess {
     }
 
     /// Runs `conveyor ARGUMENTS` to the end in `directory`.
-    static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> Output {
+    static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:],
+                    program: String = executable) async throws -> Output {
         let outputLimit = 16 << 20
         let result = try await Subprocess.run(
-            .path(.init(executable)), arguments: Arguments(arguments),
+            .path(.init(program)), arguments: Arguments(arguments),
             environment: .inherit.updating(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(rawValue: $0.key)!, Optional($0.value)) })),
             workingDirectory: .init(directory),
             output: .string(limit: outputLimit), error: .string(limit: outputLimit))
         return Output(status: status(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
+    }
+
+    /// Another executable of the package, built beside `conveyor` (the examples).
+    static func sibling(_ name: String) -> String {
+        URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
     /// A `conveyor` process running in the background.
