@@ -22,26 +22,33 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
     /// Statements bind at most this many values (SQLite's default limit is 32,766).
     static var maxValuesPerStatement: Int { 30_000 }
     /// Rows per `INSERT`: more gains little and costs a larger statement to prepare.
-    static var maxRowsPerStatement: Int { 200 }
+    static var maxRowsPerStatement: Int { 500 }
 
     /// Opens the target; `createTable` makes the table (with the natural key as its primary
     /// key) when it is missing, and a unique index on the key when the table has none.
     public init(database: any DatabaseWriter, table: String, createTable: Bool = true) async throws {
         self.database = database
         self.table = table
-        if createTable { try await prepareTable() }
+        if createTable { try await Self.prepareTable(table, in: database) }
+        let quoted = quotedTableName(table)
+        // A rowid table tells inserted rows from changed ones by their rowids (new ones are past
+        // the largest before the write); a WITHOUT ROWID table counts the keys already there.
+        usesRowID = (try? await database.read { db in try db.execute(sql: "SELECT rowid FROM \(quoted) LIMIT 0") }) != nil
     }
 
-    private func prepareTable() async throws {
+    /// Whether the table has rowids (see `init`).
+    let usesRowID: Bool
+
+    private static func prepareTable(_ table: String, in database: any DatabaseWriter) async throws {
         let columns = Record.columns.map { column in
             "\(quotedIdentifier(column.name)) \(Self.sqlType(column.kind))\(column.nullable ? "" : " NOT NULL")"
         }
         let key = Record.key.map(quotedIdentifier).joined(separator: ", ")
-        let table = quotedTableName(self.table)
-        let index = quotedIdentifier("\(self.table.replacingOccurrences(of: ".", with: "_"))_natural_key")
+        let quoted = quotedTableName(table)
+        let index = quotedIdentifier("\(table.replacingOccurrences(of: ".", with: "_"))_natural_key")
         try await database.write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(key)))")
-            try db.execute(sql: "CREATE UNIQUE INDEX IF NOT EXISTS \(index) ON \(table) (\(key))")
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(quoted) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(key)))")
+            try db.execute(sql: "CREATE UNIQUE INDEX IF NOT EXISTS \(index) ON \(quoted) (\(key))")
         }
     }
 
@@ -68,25 +75,36 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
     private func upsert(_ rows: UpsertRows, in db: Database) throws -> (inserted: Int, changed: Int) {
         let columns = rows.columns.count
         let perStatement = max(1, min(Self.maxRowsPerStatement, Self.maxValuesPerStatement / columns))
+        let largestRowID = usesRowID ? try Int64.fetchOne(db, sql: "SELECT coalesce(max(rowid), 0) FROM \(quotedTableName(table))") ?? 0 : 0
         var existing = 0
-        var changed = 0
+        var written = 0
+        var inserted = 0
         var start = 0
         while start < rows.rows.count {
             let end = min(start + perStatement, rows.rows.count)
             let chunk = rows.rows[start..<end]
-            existing += try countExisting(chunk, keyIndexes: rows.keyIndexes, in: db)
+            if !usesRowID { existing += try countExisting(chunk, keyIndexes: rows.keyIndexes, in: db) }
             let statement = try db.cachedStatement(sql: upsertSQL(rows: chunk.count))
             var values: [DatabaseValue] = []
             values.reserveCapacity(chunk.count * columns)
             for row in chunk { for value in row { values.append(Self.databaseValue(value)) } }
             statement.setUncheckedArguments(StatementArguments(values))
-            try statement.execute()
-            changed += db.changesCount
+            if usesRowID {
+                // RETURNING gives the rows inserted or changed, not those left alone.
+                let rowIDs = try Int64.fetchCursor(statement)
+                while let rowID = try rowIDs.next() {
+                    written += 1
+                    if rowID > largestRowID { inserted += 1 }
+                }
+            } else {
+                try statement.execute()
+                written += db.changesCount
+            }
             start = end
         }
-        // `changes` counts inserted and changed rows: those not there before were inserted.
-        let inserted = rows.rows.count - existing
-        return (inserted, changed - inserted)
+        // Without rowids: `changes` counts inserted and changed rows; those not there before were inserted.
+        if !usesRowID { inserted = rows.rows.count - existing }
+        return (inserted, written - inserted)
     }
 
     private func countExisting(_ chunk: ArraySlice<[SinkValue]>, keyIndexes: [Int], in db: Database) throws -> Int {
@@ -123,6 +141,7 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
             sql += "UPDATE SET " + others.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
             sql += " WHERE " + others.map { "\(quotedTableName(table)).\($0) IS NOT excluded.\($0)" }.joined(separator: " OR ")
         }
+        if usesRowID { sql += " RETURNING rowid" }
         return sql
     }
 

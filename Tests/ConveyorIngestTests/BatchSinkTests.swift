@@ -231,6 +231,24 @@ struct SQLiteSinkTests {
         #expect(try await spill.records(as: Tagged.self).records.map(\.record.id) == [3])
     }
 
+    @Test func aTableWithoutRowidsCountsTheKeysAlreadyThere() async throws {
+        struct Pair: SinkRecord {
+            var key: String
+            var value: Int
+            static let columns: [SinkColumn] = [.init("key", .text), .init("value", .integer)]
+            static let key = ["key"]
+            func values() -> [SinkValue] { [.text(key), .integer(Int64(value))] }
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let database = try DatabaseQueue(path: directory.file("w.sqlite"))
+        try await database.write { try $0.execute(sql: "CREATE TABLE pairs (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID") }
+        let target = try await SQLiteUpsertTarget<Pair>(database: database, table: "pairs", createTable: false)
+        #expect(try await target.write((0..<700).map { Pair(key: "k\($0)", value: $0) }) == SinkWriteResult(added: 700))
+        let second = try await target.write((0..<800).map { Pair(key: "k\($0)", value: $0 < 100 ? -$0 - 1 : $0) })
+        #expect(second == SinkWriteResult(added: 100, updated: 100, unchanged: 600))
+    }
+
     @Test func aLockedDatabaseIsTransientAndTheWriteGoesThroughOnceItIsFree() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -90,6 +90,8 @@ public actor BatchSink<Target: SinkTarget>: Service {
     private let sleep: @Sendable (Duration) async throws -> Void
 
     private var buffer: [Target.Record] = []
+    /// Each buffered record's ``SinkRecord/estimatedBytes``, read once when it is sent.
+    private var sizes: [Int] = []
     private var bufferedBytes = 0
     private var oldest: ContinuousClock.Instant?
     private var statistics = Statistics()
@@ -167,8 +169,10 @@ public actor BatchSink<Target: SinkTarget>: Service {
             await withCheckedContinuation { spaceWaiters.append($0) }
         }
         guard !closing else { throw SinkError.closed }
+        let size = record.estimatedBytes
         buffer.append(record)
-        bufferedBytes += record.estimatedBytes
+        sizes.append(size)
+        bufferedBytes += size
         if oldest == nil { oldest = .now }
         statistics.accepted += 1
         bufferedGauge.record(buffer.count)
@@ -302,13 +306,14 @@ public actor BatchSink<Target: SinkTarget>: Service {
         var count = 0
         var bytes = 0
         while count < buffer.count, count < configuration.maxCount {
-            let size = buffer[count].estimatedBytes
+            let size = sizes[count]
             if count > 0, bytes + size > configuration.maxBytes { break }
             bytes += size
             count += 1
         }
         let batch = Array(buffer.prefix(count))
         buffer.removeFirst(count)
+        sizes.removeFirst(count)
         bufferedBytes = max(0, bufferedBytes - bytes)
         oldest = buffer.isEmpty ? nil : .now
         if buffer.isEmpty { flushRequested = false }
