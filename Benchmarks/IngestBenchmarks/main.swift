@@ -18,7 +18,8 @@ import Logging
 import PostgresNIO
 
 struct Row: SinkRecord {
-    var id: Int64
+    /// The natural key, as scraped data has it: a listing's URL.
+    var url: String
     var source: String
     var title: String
     var price: Double
@@ -30,18 +31,18 @@ struct Row: SinkRecord {
     var version: Int64
 
     static let columns: [SinkColumn] = [
-        .init("id", .integer), .init("source", .text), .init("title", .text), .init("price", .real), .init("area", .real),
+        .init("url", .text), .init("source", .text), .init("title", .text), .init("price", .real), .init("area", .real),
         .init("rooms", .integer), .init("city", .text), .init("listed", .bool), .init("agent", .text), .init("version", .integer),
     ]
-    static let key = ["id"]
+    static let key = ["url"]
 
     func values() -> [SinkValue] {
-        [.integer(id), .text(source), .text(title), .real(price), .real(area), .integer(rooms), .text(city), .bool(listed),
+        [.text(url), .text(source), .text(title), .real(price), .real(area), .integer(rooms), .text(city), .bool(listed),
          .text(agent), .integer(version)]
     }
 
     static func make(_ number: Int, version: Int64) -> Row {
-        Row(id: Int64(number), source: "funda", title: "Apartment \(number % 10_000) in block \(number / 10_000)",
+        Row(url: "https://funda.example/koop/\(number)", source: "funda", title: "Apartment \(number % 10_000) in block \(number / 10_000)",
             price: Double(200_000 + number % 50_000), area: Double(40 + number % 80), rooms: Int64(1 + number % 6),
             city: ["Amsterdam", "Utrecht", "Rotterdam", "Den Haag"][number % 4], listed: number % 3 != 0,
             agent: "agent-\(number % 97)", version: version)

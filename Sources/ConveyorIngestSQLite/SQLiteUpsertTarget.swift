@@ -33,7 +33,13 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
         let quoted = quotedTableName(table)
         // A rowid table tells inserted rows from changed ones by their rowids (new ones are past
         // the largest before the write); a WITHOUT ROWID table counts the keys already there.
-        usesRowID = (try? await database.read { db in try db.execute(sql: "SELECT rowid FROM \(quoted) LIMIT 0") }) != nil
+        // An `INTEGER PRIMARY KEY` is the rowid itself: its rowids are the keys, not new ones.
+        usesRowID = (try? await database.read { db -> Bool in
+            try db.execute(sql: "SELECT rowid FROM \(quoted) LIMIT 0")
+            let keys = try Row.fetchAll(db, sql: "SELECT type, pk FROM pragma_table_info(?)", arguments: [table])
+                .filter { ($0["pk"] as Int) > 0 }
+            return !(keys.count == 1 && (keys[0]["type"] as String).uppercased() == "INTEGER")
+        }) ?? false
     }
 
     /// Whether the table has rowids (see `init`).

@@ -249,6 +249,23 @@ struct SQLiteSinkTests {
         #expect(second == SinkWriteResult(added: 100, updated: 100, unchanged: 600))
     }
 
+    @Test func anIntegerPrimaryKeyIsTheRowidAndCountsStayRight() async throws {
+        struct Numbered: SinkRecord {
+            var id: Int
+            var value: Int
+            static let columns: [SinkColumn] = [.init("id", .integer), .init("value", .integer)]
+            static let key = ["id"]
+            func values() -> [SinkValue] { [.integer(Int64(id)), .integer(Int64(value))] }
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let database = try DatabaseQueue(path: directory.file("n.sqlite"))
+        let target = try await SQLiteUpsertTarget<Numbered>(database: database, table: "numbered")   // id INTEGER, PRIMARY KEY (id)
+        #expect(try await target.write((0..<700).map { Numbered(id: $0, value: $0) }) == SinkWriteResult(added: 700))
+        let second = try await target.write((0..<800).map { Numbered(id: $0, value: $0 < 100 ? -1 : $0) })
+        #expect(second == SinkWriteResult(added: 100, updated: 100, unchanged: 600))
+    }
+
     @Test func aLockedDatabaseIsTransientAndTheWriteGoesThroughOnceItIsFree() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
