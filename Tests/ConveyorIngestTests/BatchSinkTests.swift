@@ -45,7 +45,11 @@ struct BatchSinkTests {
             try await sink.send(.sample(1))
             try await sink.send(.sample(2))
             // Nothing asks for a flush: the age does. Wait on the write itself.
-            while target.writeSizes.isEmpty { await Task.yield(); try await Task.sleep(for: .milliseconds(5)) }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while target.writeSizes.isEmpty {
+                try #require(ContinuousClock.now < deadline, "no flush came for the partial buffer")
+                try await Task.sleep(for: .milliseconds(5))
+            }
             #expect(target.writeSizes == [2])
             try await sink.close()
         }

@@ -94,14 +94,20 @@ struct PostgresSinkTests {
                     for number in 0..<10 { try await sink.send(.sample(number)) }
                     async let closed: Void = sink.close()
                     // Wait for the sink's statement to queue behind the lock, then end its session.
+                    // The poll runs outside the locker's transaction: inside it, PostgreSQL would
+                    // show the same snapshot of pg_stat_activity every time.
                     var ended = false
+                    let deadline = ContinuousClock.now + .seconds(30)
                     while !ended {
-                        let rows = try await locker.query(PostgresQuery(unsafeSQL: """
+                        let rows = try await client.query(PostgresQuery(unsafeSQL: """
                             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                             WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%\(table)%'
                             """), logger: testLogger)
                         for try await done in rows.decode(Bool.self) where done { ended = true }
-                        if !ended { try await Task.sleep(for: .milliseconds(5)) }
+                        if !ended {
+                            try #require(ContinuousClock.now < deadline, "the sink's write never waited on the lock")
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
                     }
                     try await closed
                     let stats = await sink.stats
