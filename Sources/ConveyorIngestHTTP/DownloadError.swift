@@ -51,7 +51,7 @@ public enum DownloadError: Error, CustomStringConvertible, Sendable {
         case .upstreamBusy(let url, let status, let retryAfter, let attempts):
             return "downloading \(url): the server is busy (HTTP \(status)) and asked to wait \(retryAfter)\(Self.after(attempts))"
         case .connection(let url, let reason, let attempts):
-            return "downloading \(url): \(reason)\(Self.after(attempts)); the partial file is kept and the next call resumes it"
+            return "downloading \(url): \(reason)\(Self.after(attempts)); bytes received are kept, and the next call resumes from them"
         case .truncated(let url, let expected, let received, let attempts):
             return "downloading \(url): the body ended after \(received) of \(expected) bytes\(Self.after(attempts)); the partial file is kept"
         case .unexpectedRange(let url, let contentRange):

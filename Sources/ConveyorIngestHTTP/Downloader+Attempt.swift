@@ -71,7 +71,16 @@ extension Downloader {
         progress: Progress
     ) async throws -> DownloadResult {
         // The watchdog enforces the read and total timeouts; the client's own deadline stays open.
-        let response = try await client.execute(http, deadline: .distantFuture, logger: logger)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(http, deadline: .distantFuture, logger: logger)
+        } catch let error as HTTPClientError where error == .connectTimeout || error == .readTimeout {
+            throw error
+        } catch {
+            if Task.isCancelled { throw error }
+            let port = url.port.map { ":\($0)" } ?? ""
+            throw AttemptFailure.connection("no response from \(url.host)\(port) (\(error))")
+        }
         progress.touch()
         let status = Int(response.status.code)
         let headers = response.headers

@@ -7,7 +7,7 @@ struct DownloadFailureTests {
     @Test("a body that stalls longer than the read timeout fails naming the URL and the read timeout")
     func readTimeout() async throws {
         let configuration = testConfiguration {
-            $0.readTimeout = .milliseconds(300)
+            $0.readTimeout = .seconds(1)
             $0.maxAttempts = 1
         }
         try await withSiteAndDownloader(configuration: configuration) { site, downloader, _ in
@@ -16,7 +16,7 @@ struct DownloadFailureTests {
             let error = await #expect(throws: DownloadError.self) {
                 try await downloader.download(site.url("/stall.bin"), to: "stall.bin")
             }
-            guard case .timedOut(let url, .read, .milliseconds(300))? = error else {
+            guard case .timedOut(let url, .read, .seconds(1))? = error else {
                 Issue.record("expected a read timeout, got \(String(describing: error))")
                 return
             }
@@ -31,7 +31,7 @@ struct DownloadFailureTests {
 
     @Test("a read timeout is retried and the retry resumes")
     func readTimeoutRetried() async throws {
-        let configuration = testConfiguration { $0.readTimeout = .milliseconds(300) }
+        let configuration = testConfiguration { $0.readTimeout = .seconds(1) }
         try await withSiteAndDownloader(configuration: configuration) { site, downloader, _ in
             let file = SiteResponse.generated(size: 200_000, seed: 11, etag: "\"s\"")
             site.route("/stall-once.bin", .sequence([file.slow(chunkSize: 50_000, pause: .seconds(30)), file]))

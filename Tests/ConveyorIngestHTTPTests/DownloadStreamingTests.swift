@@ -107,6 +107,24 @@ struct DownloadStreamingTests {
         }
     }
 
+    @Test("a partial file longer than the file on the server (416) is dropped and the file fetched whole")
+    func rangeNotSatisfiable() async throws {
+        try await withSiteAndDownloader { site, downloader, _ in
+            // No validators, so the resume sends a bare Range and the shorter new file gets a 416.
+            let long = SiteResponse.generated(size: 3_000_000, seed: 1)
+            let short = SiteResponse.generated(size: 1_000_000, seed: 2)
+            site.route("/shrunk.bin", .sequence([long.truncated(after: 2_000_000), short]))
+            let result = try await downloader.download(site.url("/shrunk.bin"), to: "shrunk.bin")
+            #expect(result.status == 200)
+            #expect(result.bytes == 1_000_000)
+            #expect(result.sha256 == expectedSHA256(GeneratedBytes(size: 1_000_000, seed: 2)))
+            let requests = site.requests(to: "/shrunk.bin")
+            #expect(requests.count == 3)
+            #expect(requests[1].header("Range") != nil)
+            #expect(requests[2].header("Range") == nil)
+        }
+    }
+
     @Test("concurrent downloads share the downloader's client")
     func concurrentDownloads() async throws {
         try await withSiteAndDownloader { site, downloader, _ in
