@@ -182,8 +182,10 @@ extension Downloader {
                 received += Int64(chunk.readableBytes)
             }
             try await writer.close()
+            metrics.bytes.increment(by: Int(received))
         } catch {
             try? await writer.close()
+            metrics.bytes.increment(by: Int(received))
             if error is FileStoreError || Task.isCancelled { throw error }
             let of = expectedLength.map { " of \(offset + $0)" } ?? ""
             throw AttemptFailure.connection("the connection failed after \(offset + received)\(of) bytes (\(error))")

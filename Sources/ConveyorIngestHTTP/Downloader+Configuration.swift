@@ -1,3 +1,5 @@
+import CoreMetrics
+
 extension Downloader {
     /// How downloads are timed, retried and resumed. The defaults suit a public web site
     /// asked for files of any size by a job with a timeout of a few minutes.
@@ -34,6 +36,9 @@ extension Downloader {
         public var userAgent = "Conveyor-Downloader/1"
         /// Redirects followed per request. Default 5.
         public var maximumRedirects = 5
+        /// Where the downloader's metrics go (``DownloadMetrics``); `nil` for the
+        /// bootstrapped `MetricsSystem`.
+        public var metricsFactory: (any MetricsFactory)?
 
         public init() {}
     }

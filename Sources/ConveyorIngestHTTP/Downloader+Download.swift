@@ -14,8 +14,19 @@ extension Downloader {
     /// Throws ``DownloadError`` when the download cannot finish (a partial file is kept for the
     /// next call), ``FileStoreError`` when the store cannot be written, and `CancellationError`.
     public func download(_ request: DownloadRequest) async throws -> DownloadResult {
-        let url = try DownloadURL(request.url)
         let started = ContinuousClock.now
+        do {
+            let result = try await retrying(request, started: started)
+            metrics.finished(DownloadMetrics.Outcome(result.outcome), after: result.duration)
+            return result
+        } catch {
+            metrics.finished(.failed, after: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    private func retrying(_ request: DownloadRequest, started: ContinuousClock.Instant) async throws -> DownloadResult {
+        let url = try DownloadURL(request.url)
         let deadline = configuration.totalTimeout.map { started + $0 }
         var logger = self.logger
         logger[metadataKey: "url"] = "\(url)"
@@ -70,6 +81,7 @@ extension Downloader {
                 }
                 throw failure.error(url: url, attempts: attempts, configuration)
             }
+            metrics.retried(DownloadMetrics.RetryReason(failure))
             logger.notice("download attempt failed; retrying", metadata: [
                 "attempt": "\(attempts)", "failure": "\(failure.error(url: url, attempts: attempts, configuration))",
                 "wait": "\(wait)",

@@ -24,6 +24,7 @@ public final class Downloader: Sendable {
     /// Sleeps on the clock given at init: backoff and `Retry-After` waits.
     let sleeper: @Sendable (Duration) async throws -> Void
     let logger: Logger
+    let metrics: DownloadMetrics
     /// The wall clock in seconds since 1970, for `Retry-After` dates without a `Date` header.
     let wallClock: @Sendable () -> Int64
 
@@ -41,6 +42,7 @@ public final class Downloader: Sendable {
         self.configuration = configuration
         sleeper = { duration in try await clock.sleep(until: clock.now.advanced(by: duration), tolerance: nil) }
         self.logger = logger
+        metrics = DownloadMetrics(factory: configuration.metricsFactory)
         self.wallClock = { wallClockSeconds() }
         if let httpClient {
             client = httpClient
