@@ -38,7 +38,10 @@ struct DownloadBenchmark {
         let size = Int64(sizeMiB) << 20
         let generated = GeneratedBytes(size: size, seed: 42)
         let site = try await TestSite.start()
-        site.route("/bench.bin", .always(.generated(size: size, seed: 42, etag: "\"bench\"")))
+        // Large chunks, so the site (in this process, on the same two cores) is not the bottleneck.
+        var file = SiteResponse.generated(size: size, seed: 42, etag: "\"bench\"")
+        file.chunkSize = 256 * 1024
+        site.route("/bench.bin", .always(file))
         let work = directory + "/conveyor-download-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }

@@ -6,7 +6,7 @@ extension TestSite {
 
     /// Answers the requests of one keep-alive connection in order.
     func serve(_ connection: Connection) async {
-        try? await connection.executeThenClose { inbound, outbound in
+        try? await connection.executeThenClose { inbound, _ in
             var head: HTTPRequestHead?
             for try await part in inbound {
                 switch part {
@@ -15,7 +15,9 @@ extension TestSite {
                 case .end:
                     guard let request = head else { continue }
                     head = nil
-                    let keepOpen = try await answer(request, outbound, allocator: connection.channel.allocator)
+                    var writer = ResponseWriter(channel: connection.channel)
+                    let keepOpen = try await answer(request, &writer, allocator: connection.channel.allocator)
+                    try await writer.drain()
                     if !keepOpen || !request.isKeepAlive { return }
                 }
             }
@@ -24,8 +26,7 @@ extension TestSite {
 
     /// Writes the response to one request; false when the connection must close after it.
     private func answer(
-        _ head: HTTPRequestHead, _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        allocator: ByteBufferAllocator
+        _ head: HTTPRequestHead, _ outbound: inout ResponseWriter, allocator: ByteBufferAllocator
     ) async throws -> Bool {
         let (request, response) = respond(
             method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) })
@@ -62,7 +63,7 @@ extension TestSite {
                 var count = Int(min(Int64(chunkSize), plan.range.upperBound - offset))
                 if let cut = response.closeAfterBytes {
                     count = Int(min(Int64(count), cut - sent))
-                    if count <= 0 { return false }
+                    if count <= 0 { try await outbound.drain(); return false }
                 }
                 var buffer = allocator.buffer(capacity: count)
                 switch response.body {
@@ -79,9 +80,37 @@ extension TestSite {
                 offset += Int64(count)
                 sent += Int64(count)
             }
-            if let cut = response.closeAfterBytes, sent >= cut { return false }
+            if let cut = response.closeAfterBytes, sent >= cut {
+                try await outbound.drain()
+                return false
+            }
         }
         try await outbound.write(.end(nil))
         return true
+    }
+}
+
+/// Writes a response's parts with at most a few in flight. The async channel's own writer
+/// hands every part to the event loop at once, so a fast body piles up there (tens of MB in
+/// the 2 GiB test); waiting on the oldest write keeps the site's memory to 16 chunks (1 MiB).
+struct ResponseWriter {
+    private let channel: any Channel
+    private var inFlight: [EventLoopFuture<Void>] = []
+    private static let window = 16
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    mutating func write(_ part: HTTPServerResponsePart) async throws {
+        inFlight.append(channel.writeAndFlush(part))
+        if inFlight.count > Self.window { try await inFlight.removeFirst().get() }
+    }
+
+    /// Waits until every part written so far is on the socket (before a deliberate close).
+    mutating func drain() async throws {
+        let pending = inFlight
+        inFlight = []
+        for write in pending { try await write.get() }
     }
 }
