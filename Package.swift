@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ConveyorIngest", targets: ["ConveyorIngest"]),
         .library(name: "ConveyorIngestSQLite", targets: ["ConveyorIngestSQLite"]),
         .library(name: "ConveyorIngestPostgres", targets: ["ConveyorIngestPostgres"]),
+        .library(name: "ConveyorIngestHTTP", targets: ["ConveyorIngestHTTP"]),
         .library(name: "ConveyorCommands", targets: ["ConveyorCommands"]),
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .library(name: "ConveyorRedisClient", targets: ["ConveyorRedisClient"]),
@@ -30,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         .target(
@@ -72,6 +75,30 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Streaming downloads on async-http-client and swift-crypto: only programs that
+        // download link it, so the HTTP client stays out of ConveyorIngest.
+        .target(
+            name: "ConveyorIngestHTTP",
+            dependencies: [
+                "Conveyor", "ConveyorIngest",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // A loopback stand-in web site for tests and benchmarks: plain NIO HTTP/1.1.
+        .target(
+            name: "ConveyorTestSite",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .target(
@@ -160,6 +187,15 @@ let package = Package(
             path: "Benchmarks/IngestBenchmarks"
         ),
         .executableTarget(
+            name: "conveyor-download-bench",
+            dependencies: [
+                "ConveyorIngestHTTP", "ConveyorTestSite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Benchmarks/DownloadBenchmarks"
+        ),
+        .executableTarget(
             name: "conveyor-redis-client-bench",
             dependencies: ["ConveyorRedisClient"],
             path: "Benchmarks/RedisClientBenchmarks"
@@ -180,6 +216,15 @@ let package = Package(
                 "ConveyorIngest", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"), "ConveyorTesting",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "ConveyorIngestHTTPTests",
+            dependencies: [
+                "ConveyorIngestHTTP", "ConveyorTestSite", "Conveyor",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
