@@ -176,6 +176,19 @@ let package = Package(
             path: "Examples/PropertyBatches",
             exclude: ["README.md"]
         ),
+        // Seed 002 (a branch/POS file fetcher) end to end: Examples/POSFetcher/README.md.
+        .executableTarget(
+            name: "pos-fetcher",
+            dependencies: [
+                "Conveyor", "ConveyorIngest", "ConveyorIngestHTTP", "ConveyorIngestSQLite", "ConveyorIngestPostgres",
+                "ConveyorSQLite", "ConveyorRedis", "ConveyorPostgres", "ConveyorTestSite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/POSFetcher",
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "conveyor-ingest-bench",
             dependencies: [
