@@ -137,9 +137,12 @@ struct DownloadRetryTests {
 
     @Test("a refused connection is retried, then reported naming the URL")
     func connectionRefused() async throws {
-        let closed = try await TestSite.start()
-        let url = closed.url("/nothing-listens")
-        await closed.stop()
+        // A port bound but not listening, held for the whole test: a connection to it is
+        // refused, and no other test's server can take the port meanwhile (a stopped site's
+        // port could be given to one, which then answered or kept silent).
+        let closed = try BoundPort()
+        defer { closed.close() }
+        let url = "http://127.0.0.1:\(closed.port)/nothing-listens"
         let clock = RecordingClock()
         let configuration = testConfiguration { $0.maxAttempts = 2 }
         try await withSiteAndDownloader(configuration: configuration, clock: clock) { _, downloader, _ in

@@ -99,3 +99,48 @@ func withSiteAndDownloader<Result>(
         throw error
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loopback TCP port that is bound but never listens: connections to it are refused, and
+/// no other socket can take the port while it is held.
+struct BoundPort: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failed(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            Glibc.close(descriptor)
+            throw Failed(description: "bind: errno \(errno)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else {
+            Glibc.close(descriptor)
+            throw Failed(description: "getsockname: errno \(errno)")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        Glibc.close(descriptor)
+    }
+}
