@@ -54,10 +54,12 @@ let package = Package(
             ]
         ),
         // The ingestion toolkit: row readers, the batch sink, the ingestion log. No database
-        // or HTTP library: the SQLite and PostgreSQL targets and the downloader are their own.
+        // or HTTP library (the core only): the SQLite and PostgreSQL targets and the downloader are their own.
         .target(
             name: "ConveyorIngest",
             dependencies: [
+                // The core: store URLs and durations as the rest of Conveyor reads them.
+                "Conveyor",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,7 +67,8 @@ let package = Package(
         ),
         .target(
             name: "ConveyorIngestSQLite",
-            dependencies: ["ConveyorIngest", .product(name: "GRDB", package: "GRDB.swift")]
+            // The SQLite store's URL parsing, so `--store` names the same file everywhere.
+            dependencies: ["ConveyorIngest", "ConveyorSQLite", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "ConveyorIngestPostgres",

@@ -180,7 +180,7 @@ enum StandInSite {
 
 /// The sink's target and the ingestion log, in the SQLite file or PostgreSQL database --target names.
 func withTarget<T: Sendable>(_ url: String, _ body: (any SinkTarget<Transaction>, any IngestionLog) async throws -> T) async throws -> T {
-    let scheme = ingestionLogScheme(url)
+    let scheme = StoreURL(url).scheme
     if scheme == "postgres" || scheme == "postgresql" {
         let (configuration, schema) = try PostgresURL.clientConfiguration(url)
         let client = PostgresClient(configuration: configuration)
@@ -193,8 +193,8 @@ func withTarget<T: Sendable>(_ url: String, _ body: (any SinkTarget<Transaction>
             return try await body(target, log)
         }
     }
-    guard scheme == "" || scheme == "sqlite" else { throw ExampleError("--target \(url): use sqlite:PATH, a file path, or postgres://…") }
-    let path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
+    guard scheme == "sqlite" else { throw ExampleError("--target \(url): use sqlite:PATH, a file path, or postgres://…") }
+    let path = try SQLiteURL.path(url)
     let database = try DatabasePool(path: path)
     return try await body(try await SQLiteUpsertTarget<Transaction>(database: database, table: "transactions"),
                           try SQLiteIngestionLog(database: database))

@@ -131,7 +131,7 @@ LoggingSystem.bootstrap { label in
 
 /// Runs `body` with the sink's target: a SQLite file or a PostgreSQL database.
 func withTarget<T: Sendable>(_ url: String, _ body: (any SinkTarget<Property>) async throws -> T) async throws -> T {
-    let scheme = ingestionLogScheme(url)
+    let scheme = StoreURL(url).scheme
     if scheme == "postgres" || scheme == "postgresql" {
         let (configuration, schema) = try PostgresURL.clientConfiguration(url)
         let client = PostgresClient(configuration: configuration)
@@ -143,8 +143,8 @@ func withTarget<T: Sendable>(_ url: String, _ body: (any SinkTarget<Property>) a
             return try await body(try await PostgresUpsertTarget<Property>(client: client, table: "\(schema).properties", createTable: false))
         }
     }
-    guard scheme == "" || scheme == "sqlite" else { throw ExampleError("--target \(url): use sqlite:PATH, a file path, or postgres://…") }
-    let path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
+    guard scheme == "sqlite" else { throw ExampleError("--target \(url): use sqlite:PATH, a file path, or postgres://…") }
+    let path = try SQLiteURL.path(url)
     let database = try DatabasePool(path: path)
     try await database.write { db in try db.execute(sql: tableSQL("properties", real: "REAL", integer: "INTEGER", bool: "INTEGER")) }
     return try await body(try await SQLiteUpsertTarget<Property>(database: database, table: "properties", createTable: false))

@@ -97,12 +97,3 @@ public final class Downloader: Sendable {
         try DownloadURL(url).limitKey
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-
-    var seconds: Double { Double(nanoseconds) / 1e9 }
-}

@@ -1,3 +1,4 @@
+import Conveyor
 import ConveyorIngest
 import Foundation
 import Logging
@@ -36,6 +37,7 @@ public struct PostgresIngestionLog: IngestionLog {
                 """,
                 "CREATE INDEX IF NOT EXISTS \(quotedIdentifier(base + "_source")) ON \(quoted) (source, id)",
                 "CREATE INDEX IF NOT EXISTS \(quotedIdentifier(base + "_started")) ON \(quoted) (started_at)",
+                "CREATE INDEX IF NOT EXISTS \(quotedIdentifier(base + "_status")) ON \(quoted) (status, id)",
                 """
                 CREATE INDEX IF NOT EXISTS \(quotedIdentifier(base + "_success")) ON \(quoted) (source, id)
                 WHERE status IN ('succeeded', 'unchanged')
@@ -57,7 +59,7 @@ public struct PostgresIngestionLog: IngestionLog {
         var bindings = PostgresBindings()
         bindings.append(entry.source)
         bindings.append(entry.startedAt.timeIntervalSince1970)
-        bindings.append(Self.seconds(entry.duration))
+        bindings.append(entry.duration.seconds)
         bindings.append(entry.status.rawValue)
         for count in [entry.added, entry.updated, entry.skipped, entry.failed] { bindings.append(Int64(count)) }
         bindings.append(entry.bytes)
@@ -107,7 +109,7 @@ public struct PostgresIngestionLog: IngestionLog {
 
     public func prune(olderThan age: Duration, limit: Int) async throws -> Int {
         var bindings = PostgresBindings()
-        bindings.append(Self.seconds(age))
+        bindings.append(age.seconds)
         bindings.append(Int64(max(0, limit)))
         let rows = try await client.query(PostgresQuery(unsafeSQL: """
             WITH gone AS (
@@ -136,8 +138,4 @@ public struct PostgresIngestionLog: IngestionLog {
         return entries
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

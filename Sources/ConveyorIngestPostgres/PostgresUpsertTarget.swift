@@ -115,55 +115,27 @@ public struct PostgresUpsertTarget<Record: SinkRecord>: SinkTarget {
         }
     }
 
+    /// One column's values as a typed array (`UpsertRows` has checked each value's kind), and
+    /// for a nullable column a second array saying which are null.
     private static func bind(column index: Int, kind: SinkColumn.Kind, nullable: Bool, of rows: [[SinkValue]],
                              into bindings: inout PostgresBindings) {
-        var nulls: [Bool] = []
-        if nullable { nulls.reserveCapacity(rows.count) }
-        func note(_ value: SinkValue) {
-            if nullable { nulls.append(value == .null) }
-        }
         switch kind {
         case .integer:
-            bindings.append(rows.map { row -> Int64 in
-                note(row[index])
-                switch row[index] {
-                case .integer(let value): return value
-                case .bool(let flag): return flag ? 1 : 0
-                case .real(let value): return Int64(exactly: value) ?? 0
-                default: return 0
-                }
-            })
+            bindings.append(rows.map { row -> Int64 in if case .integer(let value) = row[index] { value } else { 0 } })
         case .real:
             bindings.append(rows.map { row -> Double in
-                note(row[index])
                 switch row[index] {
-                case .real(let value): return value
-                case .integer(let value): return Double(value)
-                default: return 0
+                case .real(let value): value
+                case .integer(let value): Double(value)
+                default: 0
                 }
             })
         case .text:
-            bindings.append(rows.map { row -> String in
-                note(row[index])
-                switch row[index] {
-                case .text(let value): return value
-                case .integer(let value): return String(value)
-                case .real(let value): return String(value)
-                case .bool(let flag): return flag ? "true" : "false"
-                case .null: return ""
-                }
-            })
+            bindings.append(rows.map { row -> String in if case .text(let value) = row[index] { value } else { "" } })
         case .bool:
-            bindings.append(rows.map { row -> Bool in
-                note(row[index])
-                switch row[index] {
-                case .bool(let flag): return flag
-                case .integer(let value): return value != 0
-                default: return false
-                }
-            })
+            bindings.append(rows.map { row -> Bool in if case .bool(let value) = row[index] { value } else { false } })
         }
-        if nullable { bindings.append(nulls) }
+        if nullable { bindings.append(rows.map { $0[index] == .null }) }
     }
 
     public func isTransient(_ error: any Error) -> Bool {

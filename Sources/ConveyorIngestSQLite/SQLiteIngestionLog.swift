@@ -1,3 +1,4 @@
+import Conveyor
 import ConveyorIngest
 import Foundation
 import GRDB
@@ -32,6 +33,7 @@ public struct SQLiteIngestionLog: IngestionLog {
                     checksum TEXT, error TEXT, detail TEXT);
                 CREATE INDEX IF NOT EXISTS conveyor_ingestion_log_source ON conveyor_ingestion_log (source, id);
                 CREATE INDEX IF NOT EXISTS conveyor_ingestion_log_started ON conveyor_ingestion_log (started_at);
+                CREATE INDEX IF NOT EXISTS conveyor_ingestion_log_status ON conveyor_ingestion_log (status, id);
                 CREATE INDEX IF NOT EXISTS conveyor_ingestion_log_success ON conveyor_ingestion_log (source, id)
                     WHERE status IN ('succeeded', 'unchanged');
                 """)
@@ -54,7 +56,7 @@ public struct SQLiteIngestionLog: IngestionLog {
                 INSERT INTO conveyor_ingestion_log
                     (source, started_at, duration, status, added, updated, skipped, failed, bytes, checksum, error, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [entry.source, entry.startedAt.timeIntervalSince1970, Self.seconds(entry.duration),
+                """, arguments: [entry.source, entry.startedAt.timeIntervalSince1970, entry.duration.seconds,
                                  entry.status.rawValue, entry.added, entry.updated, entry.skipped, entry.failed,
                                  entry.bytes, entry.checksum, entry.error, entry.detail])
             var recorded = entry
@@ -94,15 +96,11 @@ public struct SQLiteIngestionLog: IngestionLog {
             try db.execute(sql: """
                 DELETE FROM conveyor_ingestion_log WHERE id IN (
                     SELECT id FROM conveyor_ingestion_log WHERE started_at < \(Self.nowSQL) - ? ORDER BY started_at LIMIT ?)
-                """, arguments: [Self.seconds(age), max(0, limit)])
+                """, arguments: [age.seconds, max(0, limit)])
             return db.changesCount
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 
     static func entry(_ row: Row) -> IngestionEntry {
         IngestionEntry(

@@ -1,4 +1,6 @@
+import Conveyor
 import ConveyorIngest
+import ConveyorSQLite
 import Foundation
 
 /// Opens the ingestion log in the SQLite file that `sqlite:///abs/path`, `sqlite:relative` or a
@@ -6,18 +8,22 @@ import Foundation
 public struct SQLiteIngestionLogProvider: IngestionLogProvider {
     public init() {}
 
-    public var schemes: [String] { ["sqlite", ""] }
+    public var schemes: [String] { ["sqlite"] }
 
     public func withLog<T: Sendable>(_ url: String, _ body: (any IngestionLog) async throws -> T) async throws -> T {
-        var path = url
-        if path.lowercased().hasPrefix("sqlite:") { path = String(path.dropFirst("sqlite:".count)) }
-        if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
-        if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
-        guard !path.isEmpty else { throw IngestionLogError.badURL(url, reason: "no file path after sqlite:") }
+        try await body(try SQLiteIngestionLog(path: try SQLiteURL.path(url)))
+    }
+}
+
+/// The file a SQLite URL names, read as the SQLite store reads `--store` (its options checked),
+/// and checked to be in a directory that exists.
+public enum SQLiteURL {
+    public static func path(_ url: String) throws -> String {
+        let path = try SQLiteStoreProvider().configuration(StoreURL(url)).path
         let directory = (path as NSString).deletingLastPathComponent
         guard directory.isEmpty || FileManager.default.fileExists(atPath: directory) else {
             throw IngestionLogError.badURL(url, reason: "the directory \(directory) does not exist")
         }
-        return try await body(try SQLiteIngestionLog(path: path))
+        return path
     }
 }

@@ -40,6 +40,7 @@ struct IngestCLITests {
         #expect(failed.status == 0, "\(failed.all)")
         #expect(failed.stdout.contains("\"error\":\"HTTP 503 from faostat.fao.org\""), "\(failed.stdout)")
         #expect(!failed.stdout.contains("worldbank"))
+        #expect(failed.stdout.contains("\"durationSeconds\":0"), "\(failed.stdout)")
 
         let page = try await conveyor("log", "--limit", "2")
         #expect(page.stdout.contains("More: conveyor ingest log --before 3"), "\(page.stdout)")

@@ -3,6 +3,7 @@ import ConveyorIngestSQLite
 import ConveyorTesting
 import Foundation
 import GRDB
+import MetricsTestKit
 import Testing
 
 @Suite("Batch sink: flushing, splitting, retries, back-pressure")
@@ -152,6 +153,26 @@ struct BatchSinkTests {
         #expect(!FileManager.default.fileExists(atPath: spill.path + ".replaying"))
     }
 
+    @Test func countsRowsFlushesAndErrorsInItsMetrics() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let metrics = TestMetrics()
+        let target = ScriptedTarget(transientFailures: 1, refused: ["p3"])
+        let configuration = BatchSink<ScriptedTarget>.Configuration(maxCount: 10, maxAge: .seconds(3600), label: "props", metricsFactory: metrics)
+        let sink = try BatchSink(target: target, configuration: configuration, spill: SpillFile(path: directory.file("spill")), sleep: { _ in })
+        for number in 0..<10 { try await sink.send(.sample(number)) }
+        try await sink.close()
+        func counter(_ label: String, _ dimensions: [(String, String)]) throws -> Int64 {
+            try metrics.expectCounter(label, [("sink", "props")] + dimensions).totalValue
+        }
+        #expect(try counter("conveyor_sink_rows_total", [("outcome", "added")]) == 9)
+        #expect(try counter("conveyor_sink_rows_total", [("outcome", "spilled")]) == 1)
+        #expect(try counter("conveyor_sink_errors_total", [("kind", "transient")]) == 1)
+        #expect(try counter("conveyor_sink_errors_total", [("kind", "data")]) >= 1)
+        #expect(try metrics.expectRecorder("conveyor_sink_flush_records", [("sink", "props")]).lastValue == 10)
+        #expect(try metrics.expectTimer("conveyor_sink_flush_duration", [("sink", "props")]).values.count == 1)
+    }
+
     @Test func badConfigurationsAndRecordTypesAreRefusedByName() throws {
         let spill = SpillFile(path: "/tmp/unused")
         #expect(throws: SinkError.badConfiguration("maxCount is 0; it must be at least 1")) {
@@ -233,6 +254,30 @@ struct SQLiteSinkTests {
         }
         #expect(try await database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM tagged") } == 3)
         #expect(try await spill.records(as: Tagged.self).records.map(\.record.id) == [3])
+    }
+
+    @Test func aValueOfTheWrongKindIsRefusedByNameNotConverted() async throws {
+        struct Mistyped: SinkRecord {
+            var id: Int
+            var count: String   // the column says integer: a typo in values()
+            static let columns: [SinkColumn] = [.init("id", .integer), .init("count", .integer)]
+            static let key = ["id"]
+            func values() -> [SinkValue] { [.integer(Int64(id)), id == 2 ? .text(count) : .integer(Int64(count)!)] }
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let target = try await SQLiteUpsertTarget<Mistyped>(database: DatabaseQueue(path: directory.file("m.sqlite")), table: "mistyped")
+        await #expect(throws: SinkError.wrongKind(record: 2, column: "count", expected: .integer, got: .text("7"))) {
+            _ = try await target.write([Mistyped(id: 1, count: "5"), Mistyped(id: 2, count: "7")])
+        }
+        let spill = SpillFile(path: directory.file("spill"))
+        let stats = try await BatchSink.withSink(target, spill: spill) { sink in
+            for id in 1...3 { try await sink.send(Mistyped(id: id, count: "\(id)")) }
+            try await sink.flush()
+            return await sink.stats
+        }
+        #expect(stats.written.added == 2)
+        #expect(try await spill.records(as: Mistyped.self).records.map(\.record.id) == [2])
     }
 
     @Test func aTableWithoutRowidsCountsTheKeysAlreadyThere() async throws {

@@ -70,6 +70,23 @@ struct PostgresSinkTests {
         }
     }
 
+    @Test func aValueOfTheWrongKindIsRefusedNotWrittenAsZero() async throws {
+        struct Mistyped: SinkRecord {
+            var id: Int
+            static let columns: [SinkColumn] = [.init("id", .integer), .init("price", .real)]
+            static let key = ["id"]
+            func values() -> [SinkValue] { [.integer(Int64(id)), id == 2 ? .text("12.50") : .integer(Int64(id))] }
+        }
+        try await withPostgresClient { client in
+            let target = try await PostgresUpsertTarget<Mistyped>(client: client, table: freshTableName("mistyped"))
+            await #expect(throws: SinkError.wrongKind(record: 2, column: "price", expected: .real, got: .text("12.50"))) {
+                _ = try await target.write([Mistyped(id: 1), Mistyped(id: 2)])
+            }
+            // An integer fits a real column.
+            #expect(try await target.write([Mistyped(id: 1), Mistyped(id: 3)]) == SinkWriteResult(added: 2))
+        }
+    }
+
     @Test func aTerminatedConnectionIsTransientAndTheWriteIsRetried() async throws {
         try await withPostgresClient { client in
             let table = freshTableName("properties")

@@ -30,7 +30,7 @@ extension Duration {
     }
 
     /// Whole nanoseconds.
-    var nanoseconds: Int64 {
+    public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

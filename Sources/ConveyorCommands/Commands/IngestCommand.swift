@@ -1,4 +1,5 @@
 import ArgumentParser
+import Conveyor
 import ConveyorIngest
 import Foundation
 
@@ -19,7 +20,7 @@ struct IngestCommand: AsyncParsableCommand {
         /// Opens the log and runs `body` with it.
         func withLog<T: Sendable>(_ body: (any IngestionLog) async throws -> T) async throws -> T {
             let url = log ?? storeOptions.url
-            let scheme = ingestionLogScheme(url)
+            let scheme = StoreURL(url).scheme
             guard let provider = ConveyorCommand.ingestionLogs.first(where: { $0.schemes.contains(scheme) }) else {
                 let shown = log == nil ? storeOptions.shownURL : url
                 if scheme == "redis" || scheme == "rediss" || scheme == "memory" {
@@ -53,13 +54,13 @@ struct IngestCommand: AsyncParsableCommand {
         func run() async throws {
             let entries = try await location.withLog { log in
                 let since: Date? = if let since = self.since {
-                    try await log.now().addingTimeInterval(-Double(since.duration.components.seconds))
+                    try await log.now().addingTimeInterval(-since.duration.seconds)
                 } else { nil }
                 return try await log.entries(IngestionQuery(
                     source: source, status: status.flatMap(IngestionEntry.Status.init), since: since, before: before, limit: limit))
             }
             if json {
-                try printJSON(entries.map(EntryJSON.init))
+                try printJSON(entries)
                 return
             }
             guard !entries.isEmpty else {
@@ -72,34 +73,11 @@ struct IngestCommand: AsyncParsableCommand {
             }
         }
 
-        /// An entry as `--json` prints it: the duration in seconds.
-        struct EntryJSON: Encodable {
-            var id: Int64, source: String, startedAt: Date, durationSeconds: Double, status: String
-            var added: Int, updated: Int, skipped: Int, failed: Int, bytes: Int64
-            var checksum: String?, error: String?, detail: String?
-
-            init(_ entry: IngestionEntry) {
-                let (seconds, attoseconds) = entry.duration.components
-                self.init(id: entry.id, source: entry.source, startedAt: entry.startedAt,
-                          durationSeconds: Double(seconds) + Double(attoseconds) / 1e18, status: entry.status.rawValue,
-                          added: entry.added, updated: entry.updated, skipped: entry.skipped, failed: entry.failed, bytes: entry.bytes,
-                          checksum: entry.checksum, error: entry.error, detail: entry.detail)
-            }
-
-            init(id: Int64, source: String, startedAt: Date, durationSeconds: Double, status: String, added: Int, updated: Int,
-                 skipped: Int, failed: Int, bytes: Int64, checksum: String?, error: String?, detail: String?) {
-                (self.id, self.source, self.startedAt, self.durationSeconds, self.status) = (id, source, startedAt, durationSeconds, status)
-                (self.added, self.updated, self.skipped, self.failed, self.bytes) = (added, updated, skipped, failed, bytes)
-                (self.checksum, self.error, self.detail) = (checksum, error, detail)
-            }
-        }
-
         static func table(_ entries: [IngestionEntry]) -> String {
             var table = TextTable(["ID", "SOURCE", "STARTED (UTC)", "TOOK", "STATUS", "ADDED", "UPDATED", "SKIPPED", "FAILED", "BYTES", "CHECKSUM", "ERROR"])
             let format = Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day().time(includingFractionalSeconds: false)
             for entry in entries {
-                let (seconds, attoseconds) = entry.duration.components
-                let took = Double(seconds) + Double(attoseconds) / 1e18
+                let took = entry.duration.seconds
                 table.add([
                     String(entry.id), entry.source, entry.startedAt.formatted(format), String(format: took < 10 ? "%.2fs" : "%.0fs", took),
                     entry.status.rawValue, String(entry.added), String(entry.updated), String(entry.skipped), String(entry.failed),

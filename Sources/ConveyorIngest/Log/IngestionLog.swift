@@ -1,3 +1,4 @@
+import Conveyor
 import Foundation
 
 /// One attempt to ingest a source: what was fetched, what it did, how long it took.
@@ -52,6 +53,40 @@ public struct IngestionEntry: Sendable, Equatable, Codable {
 
     /// Whether a later fetch with the same checksum may skip its load.
     public var isSuccess: Bool { status == .succeeded || status == .unchanged }
+
+    /// JSON carries the duration as `durationSeconds`, a number, for the CLI and the server.
+    private enum CodingKeys: String, CodingKey {
+        case id, source, startedAt, durationSeconds, status, added, updated, skipped, failed, bytes, checksum, error, detail
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try values.decode(Int64.self, forKey: .id), source: try values.decode(String.self, forKey: .source),
+                  startedAt: try values.decode(Date.self, forKey: .startedAt),
+                  duration: .nanoseconds(Int64(try values.decode(Double.self, forKey: .durationSeconds) * 1e9)),
+                  status: try values.decode(Status.self, forKey: .status),
+                  added: try values.decode(Int.self, forKey: .added), updated: try values.decode(Int.self, forKey: .updated),
+                  skipped: try values.decode(Int.self, forKey: .skipped), failed: try values.decode(Int.self, forKey: .failed),
+                  bytes: try values.decode(Int64.self, forKey: .bytes), checksum: try values.decodeIfPresent(String.self, forKey: .checksum),
+                  error: try values.decodeIfPresent(String.self, forKey: .error), detail: try values.decodeIfPresent(String.self, forKey: .detail))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var values = encoder.container(keyedBy: CodingKeys.self)
+        try values.encode(id, forKey: .id)
+        try values.encode(source, forKey: .source)
+        try values.encode(startedAt, forKey: .startedAt)
+        try values.encode(duration.seconds, forKey: .durationSeconds)
+        try values.encode(status, forKey: .status)
+        try values.encode(added, forKey: .added)
+        try values.encode(updated, forKey: .updated)
+        try values.encode(skipped, forKey: .skipped)
+        try values.encode(failed, forKey: .failed)
+        try values.encode(bytes, forKey: .bytes)
+        try values.encodeIfPresent(checksum, forKey: .checksum)
+        try values.encodeIfPresent(error, forKey: .error)
+        try values.encodeIfPresent(detail, forKey: .detail)
+    }
 }
 
 /// Which entries a query wants: newest first, a page at a time.
@@ -64,7 +99,12 @@ public struct IngestionQuery: Sendable, Equatable {
     public var until: Date?
     /// Entries older than the one with this id (the last id of the page before).
     public var before: Int64?
-    public var limit: Int
+    /// Entries per page: 1 to ``maximumLimit``, so one query does bounded work.
+    public var limit: Int {
+        didSet { limit = min(max(1, limit), Self.maximumLimit) }
+    }
+
+    public static let maximumLimit = 10_000
 
     public init(source: String? = nil, status: IngestionEntry.Status? = nil, since: Date? = nil, until: Date? = nil,
                 before: Int64? = nil, limit: Int = 100) {
@@ -73,7 +113,7 @@ public struct IngestionQuery: Sendable, Equatable {
         self.since = since
         self.until = until
         self.before = before
-        self.limit = limit
+        self.limit = min(max(1, limit), Self.maximumLimit)
     }
 }
 
@@ -217,20 +257,13 @@ public struct Ingestion: Sendable {
 /// Opens an ingestion log from a URL, for the command line (`conveyor ingest log --store …`):
 /// the program passes the providers it links, as it does its stores.
 public protocol IngestionLogProvider: Sendable {
-    /// The URL schemes it opens (`sqlite`, `postgres`); `""` for a plain file path.
+    /// The URL schemes it opens (`sqlite`, `postgres`), as ``Conveyor/StoreURL`` reads them
+    /// (a plain file path is `sqlite`).
     var schemes: [String] { get }
     /// Opens the log `url` names for the length of `body`.
     func withLog<T: Sendable>(_ url: String, _ body: (any IngestionLog) async throws -> T) async throws -> T
 }
 
-/// The scheme of `url` (`postgres` of `postgres://…`), or `""` for a plain file path.
-public func ingestionLogScheme(_ url: String) -> String {
-    guard let colon = url.firstIndex(of: ":") else { return "" }
-    let scheme = url[..<colon]
-    guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }),
-          scheme.count > 1 else { return "" }  // `C:` is no scheme
-    return scheme.lowercased()
-}
 
 public enum IngestionLogError: Error, Equatable, CustomStringConvertible {
     case badURL(String, reason: String)

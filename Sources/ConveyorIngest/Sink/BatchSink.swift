@@ -1,3 +1,4 @@
+import Conveyor
 import Foundation
 import Logging
 import Metrics
@@ -45,10 +46,13 @@ public actor BatchSink<Target: SinkTarget>: Service {
         public var maxBackoff: Duration = .seconds(10)
         /// The `sink` dimension of the metrics.
         public var label: String = "sink"
+        /// Where metrics go; `nil`: the process's `MetricsSystem`.
+        public var metricsFactory: (any MetricsFactory)?
 
         public init(maxCount: Int = 500, maxBytes: Int = 8 << 20, maxAge: Duration = .seconds(1), capacity: Int = 5_000,
                     transientRetries: Int = 5, backoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(10),
-                    label: String = "sink") {
+                    label: String = "sink", metricsFactory: (any MetricsFactory)? = nil) {
+            self.metricsFactory = metricsFactory
             self.maxCount = maxCount
             self.maxBytes = maxBytes
             self.maxAge = maxAge
@@ -90,10 +94,11 @@ public actor BatchSink<Target: SinkTarget>: Service {
     private let sleep: @Sendable (Duration) async throws -> Void
 
     private var buffer: [Target.Record] = []
-    /// Each buffered record's ``SinkRecord/estimatedBytes``, read once when it is sent.
-    private var sizes: [Int] = []
+    /// Each buffered record's ``SinkRecord/estimatedBytes`` (read once, when it is sent) and
+    /// when it came: the first one's is the age `maxAge` is measured by.
+    private var arrivals: [(bytes: Int, at: ContinuousClock.Instant)] = []
     private var bufferedBytes = 0
-    private var oldest: ContinuousClock.Instant?
+    private var oldest: ContinuousClock.Instant? { arrivals.first?.at }
     private var statistics = Statistics()
     /// Records handed to the target or spilled, in the order they were accepted.
     private var done = 0
@@ -128,14 +133,15 @@ public actor BatchSink<Target: SinkTarget>: Service {
         self.logger = logger
         self.sleep = sleep
         let dimensions = [("sink", configuration.label)]
-        bufferedGauge = Gauge(label: "conveyor_sink_buffered", dimensions: dimensions)
-        flushRecords = Recorder(label: "conveyor_sink_flush_records", dimensions: dimensions)
-        flushDuration = Metrics.Timer(label: "conveyor_sink_flush_duration", dimensions: dimensions)
+        let factory = configuration.metricsFactory ?? MetricsSystem.factory
+        bufferedGauge = Gauge(label: "conveyor_sink_buffered", dimensions: dimensions, factory: factory)
+        flushRecords = Recorder(label: "conveyor_sink_flush_records", dimensions: dimensions, factory: factory)
+        flushDuration = Metrics.Timer(label: "conveyor_sink_flush_duration", dimensions: dimensions, factory: factory)
         rows = Dictionary(uniqueKeysWithValues: ["added", "updated", "unchanged", "spilled"].map {
-            ($0, Counter(label: "conveyor_sink_rows_total", dimensions: dimensions + [("outcome", $0)]))
+            ($0, Counter(label: "conveyor_sink_rows_total", dimensions: dimensions + [("outcome", $0)], factory: factory))
         })
         errors = Dictionary(uniqueKeysWithValues: ["data", "transient"].map {
-            ($0, Counter(label: "conveyor_sink_errors_total", dimensions: dimensions + [("kind", $0)]))
+            ($0, Counter(label: "conveyor_sink_errors_total", dimensions: dimensions + [("kind", $0)], factory: factory))
         })
     }
 
@@ -171,9 +177,8 @@ public actor BatchSink<Target: SinkTarget>: Service {
         guard !closing else { throw SinkError.closed }
         let size = record.estimatedBytes
         buffer.append(record)
-        sizes.append(size)
+        arrivals.append((size, .now))
         bufferedBytes += size
-        if oldest == nil { oldest = .now }
         statistics.accepted += 1
         bufferedGauge.record(buffer.count)
         if buffer.count >= configuration.maxCount || bufferedBytes >= configuration.maxBytes { signal() }
@@ -306,16 +311,15 @@ public actor BatchSink<Target: SinkTarget>: Service {
         var count = 0
         var bytes = 0
         while count < buffer.count, count < configuration.maxCount {
-            let size = sizes[count]
+            let size = arrivals[count].bytes
             if count > 0, bytes + size > configuration.maxBytes { break }
             bytes += size
             count += 1
         }
         let batch = Array(buffer.prefix(count))
         buffer.removeFirst(count)
-        sizes.removeFirst(count)
+        arrivals.removeFirst(count)
         bufferedBytes = max(0, bufferedBytes - bytes)
-        oldest = buffer.isEmpty ? nil : .now
         if buffer.isEmpty { flushRequested = false }
         bufferedGauge.record(buffer.count)
         let resumed = spaceWaiters
@@ -326,7 +330,7 @@ public actor BatchSink<Target: SinkTarget>: Service {
         flushRecords.record(batch.count)
         let started = ContinuousClock.now
         await deliver(batch[...])
-        flushDuration.recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
+        flushDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
 
         done += batch.count
         let ready = doneWaiters.filter { $0.upTo <= done }
@@ -387,12 +391,5 @@ public actor BatchSink<Target: SinkTarget>: Service {
         }
         statistics.spilled += records.count
         rows["spilled"]!.increment(by: records.count)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
     }
 }

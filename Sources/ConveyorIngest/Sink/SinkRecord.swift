@@ -6,6 +6,15 @@ public enum SinkValue: Sendable, Hashable {
     case text(String)
     case bool(Bool)
 
+    /// Whether a column of `kind` can hold the value as it is: an integer also fits a real
+    /// column; nothing else is converted, so a typo in `values()` is an error, not a silent 0.
+    func fits(_ kind: SinkColumn.Kind) -> Bool {
+        switch (self, kind) {
+        case (.integer, .integer), (.integer, .real), (.real, .real), (.text, .text), (.bool, .bool): true
+        default: false
+        }
+    }
+
     /// About how many bytes the value takes in a statement: what a sink's byte limit counts.
     var estimatedBytes: Int {
         switch self {
@@ -115,6 +124,8 @@ public enum SinkError: Error, Equatable, CustomStringConvertible {
     case wrongValueCount(record: Int, got: Int, columns: Int)
     /// A record has no value for a column that needs one.
     case nullValue(record: Int, column: String)
+    /// A record's value is not of its column's kind (text for an integer column).
+    case wrongKind(record: Int, column: String, expected: SinkColumn.Kind, got: SinkValue)
 
     public var description: String {
         switch self {
@@ -125,6 +136,8 @@ public enum SinkError: Error, Equatable, CustomStringConvertible {
             "record \(record) of the write has \(got) values, its type has \(columns) columns"
         case .nullValue(let record, let column):
             "record \(record) of the write has no value for column '\(column)', which is not nullable"
+        case .wrongKind(let record, let column, let expected, let got):
+            "record \(record) of the write has \(got) for column '\(column)', which holds \(expected) values"
         }
     }
 }

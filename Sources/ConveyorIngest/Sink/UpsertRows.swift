@@ -17,8 +17,13 @@ package struct UpsertRows {
             guard values.count == columns.count else {
                 throw SinkError.wrongValueCount(record: number + 1, got: values.count, columns: columns.count)
             }
-            for (index, column) in columns.enumerated() where !column.nullable && values[index] == .null {
-                throw SinkError.nullValue(record: number + 1, column: column.name)
+            for (index, column) in columns.enumerated() {
+                let value = values[index]
+                if value == .null {
+                    guard column.nullable else { throw SinkError.nullValue(record: number + 1, column: column.name) }
+                } else if !value.fits(column.kind) {
+                    throw SinkError.wrongKind(record: number + 1, column: column.name, expected: column.kind, got: value)
+                }
             }
             let key = keyIndexes.count == 1 ? [values[keyIndexes[0]]] : keyIndexes.map { values[$0] }
             if let earlier = positions[key] {
