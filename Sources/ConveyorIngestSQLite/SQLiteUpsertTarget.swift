@@ -40,10 +40,17 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
                 .filter { ($0["pk"] as Int) > 0 }
             return !(keys.count == 1 && (keys[0]["type"] as String).uppercased() == "INTEGER")
         }) ?? false
+        rowsPerStatement = max(1, min(Self.maxRowsPerStatement, Self.maxValuesPerStatement / Record.columns.count))
+        fullStatementSQL = ""
+        fullStatementSQL = upsertSQL(rows: rowsPerStatement)
     }
 
     /// Whether the table has rowids (see `init`).
     let usesRowID: Bool
+    /// Rows per `INSERT`, and its text for a full statement (built once: only a write's last,
+    /// shorter statement builds its own).
+    let rowsPerStatement: Int
+    private var fullStatementSQL: String
 
     private static func prepareTable(_ table: String, in database: any DatabaseWriter) async throws {
         let columns = Record.columns.map { column in
@@ -80,7 +87,7 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
     /// Counts the keys already there, then upserts; both inside the caller's transaction.
     private func upsert(_ rows: UpsertRows, in db: Database) throws -> (inserted: Int, changed: Int) {
         let columns = rows.columns.count
-        let perStatement = max(1, min(Self.maxRowsPerStatement, Self.maxValuesPerStatement / columns))
+        let perStatement = rowsPerStatement
         let largestRowID = usesRowID ? try Int64.fetchOne(db, sql: "SELECT coalesce(max(rowid), 0) FROM \(quotedTableName(table))") ?? 0 : 0
         var existing = 0
         var written = 0
@@ -90,7 +97,7 @@ public struct SQLiteUpsertTarget<Record: SinkRecord>: SinkTarget {
             let end = min(start + perStatement, rows.rows.count)
             let chunk = rows.rows[start..<end]
             if !usesRowID { existing += try countExisting(chunk, keyIndexes: rows.keyIndexes, in: db) }
-            let statement = try db.cachedStatement(sql: upsertSQL(rows: chunk.count))
+            let statement = try db.cachedStatement(sql: chunk.count == perStatement ? fullStatementSQL : upsertSQL(rows: chunk.count))
             var values: [DatabaseValue] = []
             values.reserveCapacity(chunk.count * columns)
             for row in chunk { for value in row { values.append(Self.databaseValue(value)) } }
